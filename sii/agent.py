@@ -1,0 +1,122 @@
+"""The agent loop: user message -> model -> tool calls -> observations -> model, until a reply without
+tool calls or the step limit. UI-free and storage-free: everything it does goes out as events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from recordings.schema import Message, ToolCall
+from sii.client import ModelClient, ModelError
+from sii.events import (
+    AssistantMessage,
+    ErrorEvent,
+    Event,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnd,
+    TurnEndReason,
+    UserMessage,
+)
+from tools.base import Observation, Tool, ToolContext, ToolRegistry
+
+Approver = Callable[[Tool, ToolCall], bool]
+INTERRUPTED = "Interrupted by the user before this call finished."
+
+
+def approve_all(tool: Tool, call: ToolCall) -> bool:
+    return True
+
+
+class Agent:
+    """Holds one conversation. `run_turn` never raises for model or tool failures, nor for Ctrl-C:
+    each ends the turn with a reason, and the conversation stays well-formed (every call answered)."""
+
+    def __init__(
+        self,
+        client: ModelClient,
+        registry: ToolRegistry,
+        context: ToolContext,
+        system_prompt: str,
+        sampling: dict[str, Any],
+        approve: Approver = approve_all,
+        max_steps: int = 50,
+    ) -> None:
+        self.client = client
+        self.registry = registry
+        self.context = context
+        self.sampling = sampling
+        self.approve = approve
+        self.max_steps = max_steps
+        self.messages: list[Message] = [{"role": "system", "content": system_prompt}]
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def run_turn(self, text: str) -> TurnEnd:
+        user: Message = {"role": "user", "content": text}
+        self.messages.append(user)
+        self._emit(UserMessage(user))
+        steps = 0
+        reason: TurnEndReason = "step_limit"
+        while steps < self.max_steps:
+            steps += 1
+            try:
+                completion = self.client.chat(
+                    self.messages,
+                    self.registry.schemas(),
+                    self.sampling,
+                    on_text=lambda piece: self._emit(TextDelta(piece)),
+                    on_reasoning=lambda piece: self._emit(ReasoningDelta(piece)),
+                )
+            except ModelError as exc:
+                self._emit(ErrorEvent(str(exc)))
+                reason = "error"
+                break
+            except KeyboardInterrupt:
+                reason = "interrupted"
+                break
+            self.messages.append(completion.message)
+            self._emit(AssistantMessage(completion.message, completion.finish_reason, completion.usage))
+            calls = completion.message.get("tool_calls", [])
+            if not calls:
+                reason = "done"
+                break
+            if not self._run_calls(calls):
+                reason = "interrupted"
+                break
+        end = TurnEnd(reason, steps)
+        self._emit(end)
+        return end
+
+    def _run_calls(self, calls: list[ToolCall]) -> bool:
+        """Answer every call in order. Returns False when Ctrl-C stopped them (the rest are answered too)."""
+        interrupted = False
+        for call in calls:
+            self._emit(ToolCallStarted(call))
+            if interrupted:
+                observation = Observation(INTERRUPTED, is_error=True)
+            else:
+                try:
+                    observation = self._run_call(call)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    observation = Observation(INTERRUPTED, is_error=True)
+            message: Message = {"role": "tool", "tool_call_id": call["id"], "content": observation.text}
+            self.messages.append(message)
+            self._emit(ToolResult(call, observation, message))
+        return not interrupted
+
+    def _run_call(self, call: ToolCall) -> Observation:
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        tool = self.registry.get(name)
+        if tool is not None and tool.mutates and not self.approve(tool, call):
+            return Observation(f"The user declined this {name} call. Ask them or try another way.", is_error=True)
+        return self.registry.dispatch(name, arguments, self.context)

@@ -1,0 +1,110 @@
+"""The `sii` command: the REPL by default, `-p` for headless runs, plus `serve` and `recordings`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sii import __version__
+from sii.config import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sii",
+        description="A terminal coding agent that records every session as training data. "
+        "With no server configured it starts the bundled model on vLLM (CPU).",
+    )
+    parser.add_argument("--version", action="version", version=f"sii {__version__}")
+    parser.add_argument("-p", "--prompt", help="run one task headless and print the final answer")
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1 (env SII_BASE_URL)")
+    parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
+    parser.add_argument("--yolo", action="store_true", help="run writes and shell commands without asking")
+    parser.add_argument("--max-steps", type=int, help="model calls allowed per turn (default 50)")
+    parser.add_argument("-C", "--workspace", type=Path, help="work in this directory (default: the current one)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start (or show, or stop) a vLLM server sii can use")
+    serve.add_argument("model_dir", nargs="?", type=Path, help="a Hugging Face model folder (default: bundled)")
+    serve.add_argument("--name", help="served model name (default: the folder's name)")
+    serve.add_argument("--stop", action="store_true", help="stop the server instead")
+
+    recordings = commands.add_parser("recordings", help="list or export recorded sessions")
+    actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="recorded sessions, newest first")
+    export = actions.add_parser("export", help="write training samples as JSONL to stdout")
+    export.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from sii.client import ModelError
+    from sii.session import SessionError
+
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "recordings":
+            return _recordings(args)
+        settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps)
+        if args.prompt is not None:
+            from sii.headless import run_headless
+
+            return run_headless(settings, args.prompt, args.yolo)
+        from sii.repl import run_repl
+
+        return run_repl(settings)
+    except (ModelError, SessionError, ValueError) as exc:
+        print(f"sii: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
+    from model_server.launcher import ServerRegistry, stop_server
+
+    settings = Settings.resolve()
+    servers = ServerRegistry(settings.home / "server")
+    name = args.name or (args.model_dir.name if args.model_dir else BUNDLED_MODEL_NAME)
+    if args.stop:
+        info = servers.running(name)
+        if info is None:
+            print(f"no running server named {name}")
+            return 1
+        stop_server(info)
+        servers.forget(name)
+        print(f"stopped {name} (pid {info.pid})")
+        return 0
+    model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(settings.cache)
+    started = time.monotonic()
+    info, fresh = servers.ensure(
+        model_dir, name, on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr)
+    )
+    if fresh:
+        print(f"\rstarted in {time.monotonic() - started:.0f}s; log: {info.log}", file=sys.stderr)
+    print(info.base_url)
+    return 0
+
+
+def _recordings(args: argparse.Namespace) -> int:
+    from recordings.export import find_sessions, samples, write_jsonl
+    from recordings.store import list_sessions, recordings_dir
+
+    directory = recordings_dir(Settings.resolve().home)
+    if args.action == "list":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("id", "started", "model", "messages", "outcome", "first prompt")
+        for s in list_sessions(directory):
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at))
+            table.add_row(s.session_id, started, s.model, str(s.messages), s.outcome or "-", s.first_prompt[:50])
+        Console().print(table)
+        return 0
+    write_jsonl(samples(find_sessions(directory, args.ids)), sys.stdout)
+    return 0

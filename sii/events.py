@@ -1,0 +1,65 @@
+"""The typed events the agent loop emits. Faces render them; the recorder stores them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from recordings.schema import Message, ToolCall
+from tools.base import Observation
+
+TurnEndReason = Literal["done", "interrupted", "step_limit", "error"]
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    message: Message
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AssistantMessage:
+    """A complete assistant reply, as appended to the conversation."""
+
+    message: Message
+    finish_reason: str | None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool's observation and the tool message the model will see."""
+
+    call: ToolCall
+    observation: Observation
+    message: Message
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    message: str
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    reason: TurnEndReason
+    steps: int
+
+
+Event = (
+    UserMessage | TextDelta | ReasoningDelta | AssistantMessage | ToolCallStarted | ToolResult | ErrorEvent | TurnEnd
+)

@@ -1,0 +1,58 @@
+"""Subscribes to agent events and appends them to the session's recording as they happen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import git
+
+from recordings.schema import Message, SessionMeta
+from recordings.store import RecordingWriter
+from sii.events import AssistantMessage, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
+
+
+def git_facts(workspace: str) -> dict[str, str | None]:
+    """HEAD and origin URL of the workspace's repository, or None for each when there is none."""
+    try:
+        repo = git.Repo(workspace, search_parent_directories=True)
+        head = repo.head.commit.hexsha if repo.head.is_valid() else None
+        remote = next((r.url for r in repo.remotes if r.name == "origin"), None)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return {"head": None, "remote": None}
+    return {"head": head, "remote": remote}
+
+
+class Recorder:
+    """One recording per session. Messages are written as they are appended to the conversation, and the
+    file is fsynced at each turn end, so a killed process leaves a readable trajectory behind."""
+
+    def __init__(self, writer: RecordingWriter, meta: SessionMeta) -> None:
+        self.writer = writer
+        self.meta = meta
+
+    def start(self, tools: list[dict[str, Any]], initial_messages: list[Message]) -> None:
+        self.writer.write("session", sync=True, meta=self.meta.to_dict(), tools=tools)
+        for message in initial_messages:
+            self.writer.write("message", message=message)
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case UserMessage(message=message):
+                self.writer.write("message", message=message)
+            case AssistantMessage(message=message, finish_reason=finish_reason, usage=usage):
+                self.writer.write("message", message=message, finish_reason=finish_reason, usage=usage)
+            case ToolResult(message=message, observation=observation):
+                self.writer.write("message", message=message, is_error=observation.is_error, data=observation.data)
+            case ErrorEvent(message=text):
+                self.writer.write("error", message=text)
+            case TurnEnd(reason=reason, steps=steps):
+                self.writer.write("turn_end", sync=True, reason=reason, steps=steps)
+
+    def close(self, outcome: str | None = None) -> None:
+        """Write the session's end facts and close the file."""
+        end = {"ended_at": time.time(), "git_head_end": git_facts(self.meta.workspace)["head"]}
+        if outcome:
+            end["outcome"] = outcome
+        self.writer.write("end", sync=True, meta=end)
+        self.writer.close()

@@ -1,0 +1,83 @@
+"""Rendering agent events in the terminal with rich."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.text import Text
+
+from sii.events import (
+    AssistantMessage,
+    ErrorEvent,
+    Event,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnd,
+)
+
+PREVIEW_LINES = 8
+
+
+def describe_call(name: str, arguments: dict | str) -> str:
+    """A one-line summary of a tool call, e.g. `run_shell(ls -la)`."""
+    if isinstance(arguments, str):
+        return f"{name}(<invalid JSON: {arguments[:60]}>)"
+    if len(arguments) == 1:
+        (value,) = arguments.values()
+        shown = value if isinstance(value, str) else json.dumps(value)
+    else:
+        shown = ", ".join(f"{k}={json.dumps(v)[:40]}" for k, v in arguments.items())
+    first_line = shown.splitlines()[0] if shown else ""
+    return f"{name}({first_line[:100]}{'…' if len(shown) > len(first_line[:100]) else ''})"
+
+
+class Renderer:
+    """Prints events as they come. With `stream=False` assistant text is not echoed (headless prints the
+    final answer itself)."""
+
+    def __init__(self, console: Console, stream: bool = True) -> None:
+        self.console = console
+        self.stream = stream
+        self._mid_line = False
+
+    def _end_line(self) -> None:
+        if self._mid_line:
+            self.console.print()
+            self._mid_line = False
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case TextDelta(text=text) if self.stream:
+                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+                self._mid_line = True
+            case ReasoningDelta(text=text) if self.stream:
+                self.console.print(Text(text, style="dim italic"), end="", soft_wrap=True)
+                self._mid_line = True
+            case AssistantMessage():
+                self._end_line()
+            case ToolCallStarted(call=call):
+                function = call["function"]
+                self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
+            case ToolResult(observation=observation):
+                self._render_observation(observation.text, observation.is_error, observation.data.get("diff"))
+            case ErrorEvent(message=message):
+                self._end_line()
+                self.console.print(Text(f"error: {message}", "bold red"))
+            case TurnEnd(reason=reason, steps=steps) if reason != "done":
+                self._end_line()
+                note = {"interrupted": "interrupted", "step_limit": f"stopped after {steps} steps"}.get(reason)
+                if note:
+                    self.console.print(Text(f"[{note}]", "yellow"))
+
+    def _render_observation(self, text: str, is_error: bool, diff: str | None) -> None:
+        if diff:
+            self.console.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+        lines = text.splitlines()
+        shown = "\n".join("  ⎿ " + line if i == 0 else "    " + line for i, line in enumerate(lines[:PREVIEW_LINES]))
+        self.console.print(Text(shown, "red" if is_error else "dim"))
+        if len(lines) > PREVIEW_LINES:
+            self.console.print(Text(f"    … {len(lines) - PREVIEW_LINES} more lines", "dim"))

@@ -1,0 +1,87 @@
+"""One working session: the model client, tools, agent and recorder wired together for any face."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+from model_server.bundled import BUNDLED_MODEL_NAME, BundledModelError, ensure_bundled_model
+from model_server.launcher import ServerError, ServerRegistry
+from recordings.schema import SessionMeta
+from recordings.store import RecordingWriter, recordings_dir
+from sii import __version__
+from sii.agent import Agent, Approver
+from sii.client import ModelClient
+from sii.config import Settings
+from sii.prompts import system_prompt
+from sii.recorder import Recorder, git_facts
+from tools import ToolContext, default_registry
+
+
+class SessionError(Exception):
+    """sii cannot start a session; str() says why and what to do."""
+
+
+def new_session_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def embedded_base_url(settings: Settings, notify: Callable[[str], None]) -> str:
+    """The embedded server's URL, started (and the bundled model converted) on first use."""
+    servers = ServerRegistry(settings.home / "server")
+    info = servers.running(BUNDLED_MODEL_NAME)
+    if info is None:
+        notify(
+            "Starting the embedded model server (SmolLM2-135M-Instruct on vLLM, CPU). "
+            "It stays up for later sessions; `sii serve --stop` stops it."
+        )
+        try:
+            info, _ = servers.ensure(ensure_bundled_model(settings.cache), BUNDLED_MODEL_NAME)
+        except (BundledModelError, ServerError) as exc:
+            raise SessionError(str(exc)) from exc
+    notify(f"Using the embedded model server at {info.base_url}")
+    return info.base_url
+
+
+class Session:
+    """Owns the resources of one session; `close()` ends the recording and stops the shell."""
+
+    def __init__(self, settings: Settings, face: str, approve: Approver, notify: Callable[[str], None]) -> None:
+        base_url = settings.base_url or embedded_base_url(settings, notify)
+        self.client = ModelClient(base_url, settings.model, settings.api_key)
+        model = self.client.model  # fails fast, with a clear ModelError, when the server is down
+        self.id = new_session_id()
+        registry = default_registry()
+        self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
+        self.agent = Agent(
+            self.client,
+            registry,
+            self.context,
+            system_prompt(self.context.workspace),
+            settings.sampling,
+            approve=approve,
+            max_steps=settings.max_steps,
+        )
+        facts = git_facts(str(self.context.workspace))
+        meta = SessionMeta(
+            session_id=self.id,
+            sii_version=__version__,
+            face=face,
+            model=model,
+            base_url=base_url,
+            sampling=settings.sampling,
+            workspace=str(self.context.workspace),
+            started_at=time.time(),
+            git_head_start=facts["head"],
+            git_remote=facts["remote"],
+        )
+        self.recording_path = recordings_dir(settings.home) / f"{self.id}.jsonl"
+        self.recorder = Recorder(RecordingWriter(self.recording_path), meta)
+        self.recorder.start(registry.schemas(), self.agent.messages)
+        self.agent.subscribe(self.recorder)
+
+    def close(self, outcome: str | None = None) -> None:
+        self.recorder.close(outcome)
+        self.context.close()
+        self.client.close()
