@@ -1,0 +1,142 @@
+"""The agent loop against the scripted server: deterministic multi-step sessions on real tools and a real
+git repository, recorded, and read back exactly as the model was sent them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recordings.store import read_trajectory
+from sii.agent import Agent
+from sii.client import ModelClient, ModelError, to_wire
+from sii.config import Settings
+from sii.events import Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd
+from sii.session import Session
+from tests.scripted_server import Reply, ScriptedServer, call
+from tools import ToolContext, default_registry
+
+FIX_SESSION = [
+    Reply("Let me look.", [call("read_file", {"path": "calc.py"})], reasoning="The bug is probably in add."),
+    Reply("", [call("edit_file", {"path": "calc.py", "old_string": "a - b", "new_string": "a + b"})]),
+    Reply("", [call("run_shell", {"command": "python3 -c 'import calc; print(calc.add(2, 3))'"})]),
+    Reply("", [call("grep", {"pattern": "return", "glob": "*.py"}), call("git_status", {})]),
+    Reply("Fixed: `add` now returns a + b (2 + 3 = 5)."),
+]
+
+
+def start_session(server: ScriptedServer, workspace: Path, **overrides) -> tuple[Session, list[Event]]:
+    settings = Settings.resolve(base_url=server.base_url, workspace=workspace, **overrides)
+    session = Session(settings, face="test", approve=lambda tool, c: True, notify=lambda text: None)
+    events: list[Event] = []
+    session.agent.subscribe(events.append)
+    return session, events
+
+
+def test_multi_step_session_fixes_a_bug_and_records_it(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = list(FIX_SESSION)
+    session, events = start_session(scripted, workspace)
+    end = session.agent.run_turn("add() is broken, fix it")
+    session.close(outcome="success")
+
+    assert end.reason == "done" and end.steps == 5
+    assert (workspace / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    results = [e for e in events if isinstance(e, ToolResult)]
+    assert [r.call["function"]["name"] for r in results] == [
+        "read_file",
+        "edit_file",
+        "run_shell",
+        "grep",
+        "git_status",
+    ]
+    assert not any(r.observation.is_error for r in results)
+    assert results[2].observation.text.startswith("5\n")
+    assert " M calc.py" in results[4].observation.text
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).startswith("Let me look.")
+
+    trajectory = read_trajectory(session.recording_path)
+    # The recording holds exactly the conversation, and the last request sent exactly that (wire form).
+    assert trajectory.messages == session.agent.messages
+    last_request = scripted.requests[-1]
+    assert last_request["messages"] == to_wire(trajectory.messages[:-1])
+    assert trajectory.tools == last_request["tools"]
+    assert trajectory.messages[2]["reasoning"] == "The bug is probably in add."
+    first_call = trajectory.messages[2]["tool_calls"][0]
+    assert first_call["function"]["arguments"] == {"path": "calc.py"}  # an object, not a string
+    assert [m["role"] for m in trajectory.messages].count("tool") == 5
+    assert trajectory.meta.outcome == "success" and trajectory.meta.model == "scripted-model"
+    assert trajectory.meta.git_head_start == trajectory.meta.git_head_end is not None
+    assert trajectory.meta.sampling == last_request_sampling(last_request)
+    sample = trajectory.sample()
+    assert set(sample) == {"messages", "tools"}
+    json.dumps(sample)  # serialisable as one JSONL line
+
+
+def last_request_sampling(request: dict) -> dict:
+    return {key: request[key] for key in ("temperature", "max_tokens")}
+
+
+def test_broken_arguments_and_unknown_tools_become_observations(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [
+        Reply("", [call("read_file", '{"path": "calc.py"')]),
+        Reply("", [call("launch_rockets", {})]),
+        Reply("", [call("read_file", {"path": "calc.py"})]),
+        Reply("ok"),
+    ]
+    session, events = start_session(scripted, workspace)
+    end = session.agent.run_turn("read calc.py")
+    session.close()
+    results = [e.observation for e in events if isinstance(e, ToolResult)]
+    assert end.reason == "done"
+    assert results[0].is_error and "not valid JSON" in results[0].text
+    assert results[1].is_error and "unknown tool" in results[1].text
+    assert not results[2].is_error
+    recorded = read_trajectory(session.recording_path).messages
+    assert recorded[2]["tool_calls"][0]["function"]["arguments"] == '{"path": "calc.py"'  # kept verbatim
+    assert scripted.requests[1]["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"path": "calc.py"'
+
+
+def test_step_limit_ends_the_turn_with_every_call_answered(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [Reply("", [call("git_status", {})]) for _ in range(5)]
+    session, _ = start_session(scripted, workspace, max_steps=3)
+    end = session.agent.run_turn("loop forever")
+    session.close()
+    assert end == TurnEnd("step_limit", 3)
+    roles = [m["role"] for m in session.agent.messages]
+    assert roles == ["system", "user"] + ["assistant", "tool"] * 3
+    events = read_trajectory(session.recording_path).events
+    assert {"reason": "step_limit", "steps": 3}.items() <= next(e for e in events if e["type"] == "turn_end").items()
+
+
+def test_declined_calls_are_answered_not_run(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [Reply("", [call("write_file", {"path": "x.txt", "content": "x"})]), Reply("ok")]
+    client = ModelClient(scripted.base_url)
+    agent = Agent(client, default_registry(), ToolContext(workspace), "sys", {}, approve=lambda tool, c: False)
+    events: list[Event] = []
+    agent.subscribe(events.append)
+    agent.run_turn("write x")
+    assert not (workspace / "x.txt").exists()
+    assert any(isinstance(e, ToolCallStarted) for e in events)
+    assert "declined" in agent.messages[3]["content"]
+
+
+def test_server_that_goes_away_ends_the_turn_with_a_clear_error(workspace: Path) -> None:
+    server = ScriptedServer([Reply("hello")])
+    with server:
+        session, events = start_session(server, workspace)
+        assert session.agent.run_turn("hi").reason == "done"
+    end = session.agent.run_turn("still there?")  # the server is gone now
+    session.close()
+    assert end.reason == "error"
+    errors = [e for e in events if type(e).__name__ == "ErrorEvent"]
+    assert "cannot reach the model server" in errors[0].message
+    assert read_trajectory(session.recording_path).messages[-1] == {"role": "user", "content": "still there?"}
+
+
+def test_client_reads_the_context_window_and_refuses_a_dead_server(scripted: ScriptedServer) -> None:
+    client = ModelClient(scripted.base_url)
+    assert client.model == "scripted-model"
+    assert client.context_window == 32768
+    with pytest.raises(ModelError, match="cannot reach"):
+        ModelClient("http://127.0.0.1:9/v1").list_models()

@@ -1,0 +1,160 @@
+"""The tools on real files, a real pexpect bash, real ripgrep and real git repositories."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools import ToolContext, default_registry
+from tools.text import cap_output, strip_ansi
+
+
+@pytest.fixture
+def ctx(workspace: Path) -> Iterator[ToolContext]:
+    context = ToolContext(workspace=workspace)
+    yield context
+    context.close()
+
+
+def run(ctx: ToolContext, name: str, **arguments):
+    return default_registry().dispatch(name, arguments, ctx)
+
+
+def test_read_file_numbers_lines_and_pages(ctx: ToolContext) -> None:
+    (ctx.workspace / "long.txt").write_text("".join(f"line {i}\n" for i in range(1, 101)))
+    obs = run(ctx, "read_file", path="long.txt", offset=10, limit=5)
+    assert not obs.is_error
+    assert obs.text.splitlines()[0] == "    10\tline 10"
+    assert "use offset=15" in obs.text
+
+
+def test_read_file_refuses_binary_non_utf8_and_missing(ctx: ToolContext) -> None:
+    (ctx.workspace / "blob.bin").write_bytes(b"\x00\x01\x02" * 10)
+    (ctx.workspace / "latin.txt").write_bytes("café".encode("latin-1"))
+    assert "binary file" in run(ctx, "read_file", path="blob.bin").text
+    assert "not UTF-8" in run(ctx, "read_file", path="latin.txt").text
+    missing = run(ctx, "read_file", path="nope.txt")
+    assert missing.is_error and "does not exist" in missing.text
+
+
+def test_paths_cannot_escape_the_workspace(ctx: ToolContext, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("s3cret")
+    (ctx.workspace / "link").symlink_to(tmp_path / "secret.txt")
+    for path in ("../secret.txt", str(tmp_path / "secret.txt"), "link"):
+        obs = run(ctx, "read_file", path=path)
+        assert obs.is_error and "outside the workspace" in obs.text
+    assert "outside" in run(ctx, "write_file", path="../x.txt", content="x").text
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_write_then_edit_report_diffs(ctx: ToolContext) -> None:
+    created = run(ctx, "write_file", path="pkg/new.py", content="x = 1\n")
+    assert created.text == "Created pkg/new.py."
+    assert "+x = 1" in created.data["diff"]
+    edited = run(ctx, "edit_file", path="calc.py", old_string="a - b", new_string="a + b")
+    assert not edited.is_error
+    assert "-    return a - b" in edited.data["diff"] and "+    return a + b" in edited.data["diff"]
+    assert (ctx.workspace / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+
+
+def test_edit_errors_are_helpful(ctx: ToolContext) -> None:
+    absent = run(ctx, "edit_file", path="calc.py", old_string="return a * b", new_string="x")
+    assert absent.is_error and "not found" in absent.text and "return a - b" in absent.text
+    (ctx.workspace / "dup.py").write_text("x = 1\nx = 1\n")
+    dup = run(ctx, "edit_file", path="dup.py", old_string="x = 1", new_string="x = 2")
+    assert dup.is_error and "occurs 2 times" in dup.text
+    everywhere = run(ctx, "edit_file", path="dup.py", old_string="x = 1", new_string="x = 2", replace_all=True)
+    assert not everywhere.is_error
+    assert (ctx.workspace / "dup.py").read_text() == "x = 2\nx = 2\n"
+
+
+def test_registry_turns_bad_calls_into_observations(ctx: ToolContext) -> None:
+    registry = default_registry()
+    unknown = registry.dispatch("delete_everything", {}, ctx)
+    assert unknown.is_error and "unknown tool" in unknown.text and "read_file" in unknown.text
+    broken = registry.dispatch("read_file", '{"path": "calc.py"', ctx)
+    assert broken.is_error and "not valid JSON" in broken.text
+    missing = registry.dispatch("edit_file", {"path": "calc.py"}, ctx)
+    assert missing.is_error and "old_string" in missing.text
+
+
+def test_shell_keeps_cwd_and_environment(ctx: ToolContext) -> None:
+    first = run(ctx, "run_shell", command="mkdir -p sub && cd sub && export SII_FLAVOUR=mint")
+    assert first.data["exit_code"] == 0
+    second = run(ctx, "run_shell", command='pwd; echo "flavour=$SII_FLAVOUR"')
+    assert second.text.splitlines()[:2] == [str(ctx.workspace / "sub"), "flavour=mint"]
+    assert "[exit code 0]" in second.text
+
+
+def test_shell_reports_exit_codes_and_multiline_scripts(ctx: ToolContext) -> None:
+    failing = run(ctx, "run_shell", command="echo oops >&2; false")
+    assert failing.is_error and failing.data["exit_code"] == 1 and "oops" in failing.text
+    script = "cat <<'EOF' > heredoc.txt\nquote ' and \" kept\nEOF\ncat heredoc.txt"
+    assert "quote ' and \" kept" in run(ctx, "run_shell", command=script).text
+    syntax = run(ctx, "run_shell", command="echo 'unclosed")
+    assert syntax.is_error and syntax.data["exit_code"] != 0
+    assert run(ctx, "run_shell", command="echo still-alive").text.startswith("still-alive")
+
+
+def test_shell_timeout_interrupts_a_command_waiting_for_input(ctx: ToolContext) -> None:
+    waiting = run(ctx, "run_shell", command="read answer; echo got $answer", timeout=1)
+    assert waiting.is_error and waiting.data["timed_out"]
+    assert "waiting for input" in waiting.text
+    after = run(ctx, "run_shell", command="echo usable")
+    assert after.text.startswith("usable") and after.data["exit_code"] == 0
+
+
+def test_shell_restarts_after_exit(ctx: ToolContext) -> None:
+    run(ctx, "run_shell", command="cd /")
+    gone = run(ctx, "run_shell", command="exit 3")
+    assert gone.data["shell_exited"]
+    again = run(ctx, "run_shell", command="pwd")
+    assert "restarted" in again.text and str(ctx.workspace) in again.text
+
+
+def test_shell_output_is_capped_and_clean(ctx: ToolContext) -> None:
+    obs = run(ctx, "run_shell", command="printf '\\033[31mred\\033[0m\\n'; seq 1 20000")
+    assert obs.text.startswith("red\n1\n")
+    assert "elided" in obs.text and obs.text.rstrip().endswith("[exit code 0]")
+    assert "20000" in obs.text and len(obs.text) < 21_000
+
+
+def test_cap_and_strip_helpers() -> None:
+    assert strip_ansi("\x1b[1;32mok\x1b[0m \x1b]0;title\x07done") == "ok done"
+    capped = cap_output("a" * 50 + "\n" * 10 + "b" * 50, max_chars=40)
+    assert capped.startswith("a" * 20) and capped.endswith("b" * 20) and "70 characters" in capped
+
+
+def test_grep_uses_ripgrep_with_globs_and_gitignore(ctx: ToolContext) -> None:
+    (ctx.workspace / "notes.md").write_text("add numbers\n")
+    (ctx.workspace / "build").mkdir()
+    (ctx.workspace / "build" / "gen.py").write_text("def add(): pass\n")
+    obs = run(ctx, "grep", pattern=r"def \w+", glob="*.py")
+    assert obs.text.splitlines() == ["calc.py:1:def add(a, b):"]
+    assert run(ctx, "grep", pattern="ADD", ignore_case=True).data["matches"] == 2
+    assert "No matches" in run(ctx, "grep", pattern="zebra").text
+    assert run(ctx, "grep", pattern="(unclosed").is_error
+
+
+def test_git_status_and_diff_on_a_real_repository(ctx: ToolContext) -> None:
+    assert "## main" in run(ctx, "git_status").text
+    run(ctx, "edit_file", path="calc.py", old_string="a - b", new_string="a + b")
+    (ctx.workspace / "new.txt").write_text("n\n")
+    status = run(ctx, "git_status").text
+    assert " M calc.py" in status and "?? new.txt" in status
+    diff = run(ctx, "git_diff")
+    assert "+    return a + b" in diff.text
+    subprocess.run(["git", "add", "calc.py"], cwd=ctx.workspace, check=True)
+    assert run(ctx, "git_diff").text == "(no differences)"
+    assert "+    return a + b" in run(ctx, "git_diff", staged=True).text
+    assert "+    return a + b" in run(ctx, "git_diff", ref="HEAD", path="calc.py").text
+
+
+def test_git_tools_outside_a_repository(tmp_path: Path) -> None:
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    obs = default_registry().dispatch("git_status", {}, ToolContext(workspace=lonely))
+    assert obs.is_error and "not inside a git repository" in obs.text
