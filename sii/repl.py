@@ -6,6 +6,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
+from rich.text import Text
 
 from recordings.schema import ToolCall
 from sii import __version__
@@ -56,7 +57,8 @@ def run_repl(settings: Settings) -> int:
     prompt = PromptSession(history=FileHistory(str(settings.home / "history")), key_bindings=_key_bindings())
     session = Session(settings, face="repl", approve=ShellApprover(PromptSession()), notify=console.print)
     session.agent.subscribe(Renderer(console))
-    console.print(f"[bold]sii {__version__}[/] · model [cyan]{session.client.model}[/] · session {session.id} · /help")
+    banner = f"[bold]sii {__version__}[/] · model [cyan]{session.client.model}[/] · session {session.id} · /help"
+    console.print(banner, highlight=False)
     pending_exit = False
     try:
         while True:
@@ -84,8 +86,8 @@ def run_repl(settings: Settings) -> int:
             try:
                 session.agent.run_turn(text)
             except KeyboardInterrupt:
-                console.print("[yellow][interrupted][/]")
+                console.print(Text("[interrupted]", "yellow"))
     finally:
         session.close()
-    console.print(f"[dim]Session recorded: {session.recording_path}[/]")
+    console.print(Text(f"Session recorded: {session.recording_path}", "dim"))
     return 0

@@ -18,6 +18,9 @@ from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, default_registry
 
+# SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
+EMBEDDED_MAX_TOKENS = 512
+
 
 class SessionError(Exception):
     """sii cannot start a session; str() says why and what to do."""
@@ -48,7 +51,12 @@ class Session:
     """Owns the resources of one session; `close()` ends the recording and stops the shell."""
 
     def __init__(self, settings: Settings, face: str, approve: Approver, notify: Callable[[str], None]) -> None:
-        base_url = settings.base_url or embedded_base_url(settings, notify)
+        sampling = dict(settings.sampling)
+        if settings.base_url:
+            base_url = settings.base_url
+        else:
+            base_url = embedded_base_url(settings, notify)
+            sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = new_session_id()
@@ -59,7 +67,7 @@ class Session:
             registry,
             self.context,
             system_prompt(self.context.workspace),
-            settings.sampling,
+            sampling,
             approve=approve,
             max_steps=settings.max_steps,
         )
@@ -70,7 +78,7 @@ class Session:
             face=face,
             model=model,
             base_url=base_url,
-            sampling=settings.sampling,
+            sampling=sampling,
             workspace=str(self.context.workspace),
             started_at=time.time(),
             git_head_start=facts["head"],

@@ -58,10 +58,12 @@ class Tool:
     mutates: bool = False
 
     def schema(self) -> dict[str, Any]:
-        """The OpenAI function schema the model sees."""
+        """The OpenAI function schema the model sees. Unknown arguments are declared invalid, which also
+        keeps a server's constrained decoding (`tool_choice: required`) from inventing some."""
+        parameters = {**self.parameters, "additionalProperties": False}
         return {
             "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+            "function": {"name": self.name, "description": self.description, "parameters": parameters},
         }
 
 

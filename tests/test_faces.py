@@ -1,0 +1,128 @@
+"""The two faces as a user meets them: headless `sii -p`, and the REPL in a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+
+from recordings.store import read_trajectory, recordings_dir
+from tests.scripted_server import Reply, ScriptedServer, call
+
+SII = [sys.executable, "-m", "sii"]
+
+
+def sii(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SII, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def only_recording(home: Path) -> Path:
+    (path,) = recordings_dir(home).glob("*.jsonl")
+    return path
+
+
+def test_headless_yolo_runs_tools_and_prints_the_answer(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("edit_file", {"path": "calc.py", "old_string": "a - b", "new_string": "a + b"})]),
+        Reply("Fixed the sign in add()."),
+    ]
+    result = sii("-p", "fix add", "--yolo", "--base-url", scripted.base_url, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Fixed the sign in add().\n"
+    assert "edit_file(" in result.stderr
+    assert "a + b" in (workspace / "calc.py").read_text()
+    trajectory = read_trajectory(only_recording(sii_home))
+    assert trajectory.meta.face == "headless" and trajectory.meta.workspace == str(workspace)
+    assert [m["role"] for m in trajectory.messages] == ["system", "user", "assistant", "tool", "assistant"]
+
+
+def test_headless_without_yolo_refuses_writes(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "evil.txt", "content": "x"})]),
+        Reply("I could not write the file."),
+    ]
+    result = sii("-p", "write evil.txt", "--base-url", scripted.base_url, cwd=workspace)
+    assert result.returncode == 0
+    assert "only with --yolo" in result.stderr
+    assert not (workspace / "evil.txt").exists()
+
+
+def test_a_server_that_is_down_gives_one_clear_line(workspace: Path, sii_home: Path) -> None:
+    result = sii("-p", "hi", "--base-url", "http://127.0.0.1:9/v1", cwd=workspace)
+    assert result.returncode == 2
+    assert result.stderr.startswith("sii: error: cannot reach the model server at http://127.0.0.1:9/v1")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def spawn_repl(base_url: str, workspace: Path) -> pexpect.spawn:
+    env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "120"}
+    child = pexpect.spawn(
+        SII[0], [*SII[1:], "--base-url", base_url], cwd=str(workspace), env=env, encoding="utf-8", timeout=30
+    )
+    child.setwinsize(40, 120)
+    child.expect("session \\d{8}-\\d{6}")
+    child.expect("›")
+    return child
+
+
+def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("Hi there, streaming works."),
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "remember\n"})]),
+        Reply("Wrote notes.txt."),
+        Reply("Once upon a time " + "there was a very long story " * 40, delay=0.1),
+        Reply("Back again."),
+    ]
+    child = spawn_repl(scripted.base_url, workspace)
+    child.sendline("hello")
+    child.expect("streaming works")
+    child.expect("›")
+
+    child.sendline("write a note")
+    child.expect("Allow write_file\\(")
+    child.sendline("y")
+    child.expect("Created notes.txt")
+    child.expect("Wrote notes.txt")
+    child.expect("›")
+    assert (workspace / "notes.txt").read_text() == "remember\n"
+
+    child.sendline("tell me a story")
+    child.expect("Once upon a time")
+    child.sendintr()
+    child.expect("\\[interrupted\\]")
+    child.expect("›")
+    child.sendline("are you there?")
+    child.expect("Back again")
+    child.expect("›")
+
+    child.sendline("/exit")
+    child.expect("Session recorded")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+    trajectory = read_trajectory(only_recording(sii_home))
+    reasons = [e["reason"] for e in trajectory.events if e["type"] == "turn_end"]
+    assert reasons == ["done", "done", "interrupted", "done"]
+    users = [m["content"] for m in trajectory.messages if m["role"] == "user"]
+    assert users == ["hello", "write a note", "tell me a story", "are you there?"]
+    assert trajectory.meta.ended_at is not None and trajectory.meta.face == "repl"
+
+
+def test_repl_exits_on_a_second_ctrl_c(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    child = spawn_repl(scripted.base_url, workspace)
+    child.sendintr()
+    child.expect("Ctrl-C again")
+    child.sendintr()
+    child.expect("Session recorded")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert read_trajectory(only_recording(sii_home)).meta.ended_at is not None

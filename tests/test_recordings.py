@@ -1,0 +1,81 @@
+"""The store survives torn writes and full disks; export writes LIMI-shaped samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from recordings.schema import SessionMeta
+from recordings.store import RecordingWriter, list_sessions, read_trajectory, recordings_dir
+
+META = SessionMeta(
+    session_id="20261125-000000-abcdef",
+    sii_version="test",
+    face="test",
+    model="m",
+    base_url="http://x/v1",
+    sampling={},
+    workspace="/w",
+    started_at=1.0,
+)
+
+
+def write_session(path: Path, user_text: str = "hi", started_at: float = 1.0) -> None:
+    writer = RecordingWriter(path)
+    meta = {**META.to_dict(), "session_id": path.stem, "started_at": started_at}
+    writer.write("session", sync=True, meta=meta, tools=[])
+    writer.write("message", message={"role": "user", "content": user_text})
+    writer.write("message", message={"role": "assistant", "content": "hello"})
+    writer.write("turn_end", sync=True, reason="done", steps=1)
+    writer.close()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    write_session(path)
+    with open(path, "a") as handle:
+        handle.write('{"type": "message", "message": {"role": "assist')  # killed mid-write
+    trajectory = read_trajectory(path)
+    assert trajectory.skipped_lines == 1
+    assert [m["role"] for m in trajectory.messages] == ["user", "assistant"]
+
+
+def test_a_full_disk_never_raises_into_the_session() -> None:
+    writer = RecordingWriter(Path("/dev/full"))  # every write fails with ENOSPC
+    writer.write("message", sync=True, message={"role": "user", "content": "x" * 100_000})
+    assert writer.last_error is not None and writer.last_error.errno == 28
+    writer.close()
+
+
+def test_list_and_export_through_the_cli(sii_home: Path) -> None:
+    directory = recordings_dir(sii_home)
+    write_session(directory / "20261125-000001-aaaaaa.jsonl", "first", started_at=1.0)
+    write_session(directory / "20261125-000002-bbbbbb.jsonl", "second", started_at=2.0)
+    (directory / "20261125-000003-broken.jsonl").write_text("not json\n")
+    assert [s.first_prompt for s in list_sessions(directory)] == ["second", "first"]  # newest first
+
+    exported = subprocess.run(
+        [sys.executable, "-m", "sii", "recordings", "export", "20261125-000002"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert rows == [
+        {"messages": [{"role": "user", "content": "second"}, {"role": "assistant", "content": "hello"}], "tools": []}
+    ]
+    missing = subprocess.run(
+        [sys.executable, "-m", "sii", "recordings", "export", "nope"], capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "no session match 'nope'" in missing.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "sii", "recordings", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert listed.stdout.index("20261125-000002-bbbbbb") < listed.stdout.index("20261125-000001-aaaaaa")
+    assert "broken" not in listed.stdout
