@@ -90,6 +90,9 @@ class ScriptedServer:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 reply = server.next_reply(body)
+                if not body.get("stream"):
+                    self._json(200, _completion(reply))
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -105,6 +108,39 @@ class ScriptedServer:
                 self.close_connection = True
 
         return Handler
+
+
+def _tool_call(index: int, name: str, arguments: dict[str, Any] | str) -> dict[str, Any]:
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {
+        "index": index,
+        "id": f"call_{index}_{name}",
+        "type": "function",
+        "function": {"name": name, "arguments": raw},
+    }
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    completion_tokens = len(reply.content) // 4 + 1
+    return {"prompt_tokens": 10, "completion_tokens": completion_tokens, "total_tokens": 10 + completion_tokens}
+
+
+def _completion(reply: Reply) -> dict[str, Any]:
+    """The whole reply at once, for `stream: false` requests."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+    if reply.reasoning:
+        message["reasoning_content"] = reply.reasoning
+    if reply.tool_calls:
+        message["tool_calls"] = [_tool_call(i, name, args) for i, (name, args) in enumerate(reply.tool_calls)]
+    choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL,
+        "choices": [choice],
+        "usage": _usage(reply),
+    }
 
 
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -126,11 +162,16 @@ def _chunks(reply: Reply) -> Iterator[dict[str, Any]]:
             time.sleep(reply.delay)
         yield _chunk({"content": piece})
     for index, (name, arguments) in enumerate(reply.tool_calls):
-        raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        head = {"index": index, "id": f"call_{index}_{name}", "type": "function", "function": {"name": name}}
-        yield _chunk({"tool_calls": [head]})
+        whole = _tool_call(index, name, arguments)
+        raw = whole["function"].pop("arguments")
+        yield _chunk({"tool_calls": [whole]})
         for piece in _pieces(raw, 7):
             yield _chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield _chunk({}, "tool_calls" if reply.tool_calls else "stop")
-    usage = {"prompt_tokens": 10, "completion_tokens": len(reply.content) // 4 + 1, "total_tokens": 0}
-    yield {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "model": MODEL, "choices": [], "usage": usage}
+    yield {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "model": MODEL,
+        "choices": [],
+        "usage": _usage(reply),
+    }

@@ -44,6 +44,7 @@ class PersistentShell:
             echo=False,
             dimensions=(50, 200),
         )
+        self.child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default; echo is off anyway
         self.child.sendline(f"stty -echo; PS1='__SII_{self._nonce}_$?__'; PS2=''; unset PROMPT_COMMAND")
         self.child.expect(self._prompt, timeout=10)
 
