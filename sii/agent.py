@@ -89,15 +89,16 @@ class Agent:
             if not calls:
                 reason = "done"
                 break
-            if not self._run_calls(calls):
+            if not self._run_calls(calls, cut_off=completion.finish_reason == "length"):
                 reason = "interrupted"
                 break
         end = TurnEnd(reason, steps)
         self._emit(end)
         return end
 
-    def _run_calls(self, calls: list[ToolCall]) -> bool:
-        """Answer every call in order. Returns False when Ctrl-C stopped them (the rest are answered too)."""
+    def _run_calls(self, calls: list[ToolCall], cut_off: bool) -> bool:
+        """Answer every call in order. Returns False when Ctrl-C stopped them (the rest are answered too).
+        `cut_off`: the reply hit max_tokens, so a call with unparsable arguments was truncated, not malformed."""
         interrupted = False
         for call in calls:
             self._emit(ToolCallStarted(call))
@@ -105,7 +106,7 @@ class Agent:
                 observation = Observation(INTERRUPTED, is_error=True)
             else:
                 try:
-                    observation = self._run_call(call)
+                    observation = self._run_call(call, cut_off)
                 except KeyboardInterrupt:
                     interrupted = True
                     observation = Observation(INTERRUPTED, is_error=True)
@@ -114,8 +115,14 @@ class Agent:
             self._emit(ToolResult(call, observation, message))
         return not interrupted
 
-    def _run_call(self, call: ToolCall) -> Observation:
+    def _run_call(self, call: ToolCall, cut_off: bool) -> Observation:
         name, arguments = call["function"]["name"], call["function"]["arguments"]
+        if cut_off and isinstance(arguments, str):
+            return Observation(
+                f"Error: your reply hit the token limit while writing the arguments of {name}, so the call was "
+                "cut off and not run. Make a smaller call (e.g. several small edits instead of one large write).",
+                is_error=True,
+            )
         tool = self.registry.get(name)
         if tool is not None and tool.mutates and not self.approve(tool, call):
             return Observation(f"The user declined this {name} call. Ask them or try another way.", is_error=True)

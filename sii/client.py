@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from recordings.schema import Message, ToolCall
+from sii.textcalls import extract_text_tool_calls
 
 RETRY_DELAYS_S = (0.5, 1.5)
 
@@ -158,11 +159,15 @@ class ModelClient:
             raise ModelError(f"the connection to {self.base_url} broke mid-reply ({exc})") from exc
         finally:
             response.close()
-        message: Message = {"role": "assistant", "content": "".join(text) or None}
+        content = "".join(text)
+        tool_calls = [_finish_call(calls[i], i) for i in sorted(calls)]
+        if not tool_calls:  # a server without a tool-call parser leaves the calls in the text
+            content, tool_calls = extract_text_tool_calls(content)
+        message: Message = {"role": "assistant", "content": content or None}
         if reasoning:
             message["reasoning"] = "".join(reasoning)
-        if calls:
-            message["tool_calls"] = [_finish_call(calls[i], i) for i in sorted(calls)]
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         return Completion(message=message, finish_reason=finish_reason, usage=usage)
 
     def close(self) -> None:

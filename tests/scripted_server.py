@@ -24,6 +24,10 @@ class Reply:
     reasoning: str = ""
     chunk: int = 4
     delay: float = 0.0
+    finish_reason: str | None = None  # default: "tool_calls" when there are calls, else "stop"
+
+    def finish(self) -> str:
+        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
 
 
 def call(name: str, arguments: dict[str, Any] | str) -> tuple[str, dict[str, Any] | str]:
@@ -132,7 +136,7 @@ def _completion(reply: Reply) -> dict[str, Any]:
         message["reasoning_content"] = reply.reasoning
     if reply.tool_calls:
         message["tool_calls"] = [_tool_call(i, name, args) for i, (name, args) in enumerate(reply.tool_calls)]
-    choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}
+    choice = {"index": 0, "message": message, "finish_reason": reply.finish()}
     return {
         "id": "chatcmpl-scripted",
         "object": "chat.completion",
@@ -167,7 +171,7 @@ def _chunks(reply: Reply) -> Iterator[dict[str, Any]]:
         yield _chunk({"tool_calls": [whole]})
         for piece in _pieces(raw, 7):
             yield _chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-    yield _chunk({}, "tool_calls" if reply.tool_calls else "stop")
+    yield _chunk({}, reply.finish())
     yield {
         "id": "chatcmpl-scripted",
         "object": "chat.completion.chunk",
