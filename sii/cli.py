@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sii",
         description="A terminal coding agent that records every session as training data. "
         "With no server configured it starts the bundled model on vLLM (CPU).",
+        epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, 130 Ctrl-C",
     )
     parser.add_argument("--version", action="version", version=f"sii {__version__}")
     parser.add_argument("-p", "--prompt", help="run one task headless and print the final answer")
@@ -23,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
     parser.add_argument("--yolo", action="store_true", help="run writes and shell commands without asking")
     parser.add_argument("--max-steps", type=int, help="model calls allowed per turn (default 50)")
+    parser.add_argument(
+        "--output-format",
+        choices=["text", "json", "stream-json"],
+        default="text",
+        help="with -p: the answer as text, one JSON result, or every event as a JSON line",
+    )
     parser.add_argument("-C", "--workspace", type=Path, help="work in this directory (default: the current one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.prompt is not None:
             from sii.headless import run_headless
 
-            return run_headless(settings, args.prompt, args.yolo)
+            return run_headless(settings, args.prompt, args.yolo, args.output_format)
         from sii.repl import run_repl
 
         return run_repl(settings)

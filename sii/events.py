@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from recordings.schema import Message, ToolCall
@@ -63,3 +63,10 @@ class TurnEnd:
 Event = (
     UserMessage | TextDelta | ReasoningDelta | AssistantMessage | ToolCallStarted | ToolResult | ErrorEvent | TurnEnd
 )
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready form of an event (`stream-json` output): its type in snake_case plus its fields."""
+    name = type(event).__name__
+    kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return {"type": kind, **asdict(event)}

@@ -1,34 +1,73 @@
-"""`sii -p "task"`: one turn, tool activity on stderr, the final answer on stdout."""
+"""`sii -p "task"`: one turn without a terminal UI. Output formats: `text` (the final answer on stdout,
+tool activity on stderr), `json` (one result object), `stream-json` (every event as a JSON line, then the
+result object), for scripts and SDK clients."""
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Literal
 
 from rich.console import Console
 
+from recordings.schema import ToolCall
 from sii.agent import approve_all
 from sii.config import Settings
+from sii.events import AssistantMessage, Event, event_to_dict
 from sii.render import Renderer
 from sii.session import Session
 from tools.base import Tool
 
-EXIT_CODES = {"done": 0, "error": 1, "step_limit": 1, "interrupted": 130}
+OutputFormat = Literal["text", "json", "stream-json"]
+# 0 done, 1 the model server failed, 3 the step limit was reached, 130 interrupted (2: sii could not start).
+EXIT_CODES = {"done": 0, "error": 1, "step_limit": 3, "interrupted": 130}
 
 
-def run_headless(settings: Settings, prompt: str, yolo: bool) -> int:
+def _print_json(payload: dict) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def run_headless(settings: Settings, prompt: str, yolo: bool, output_format: OutputFormat = "text") -> int:
     errors = Console(stderr=True)
 
-    def refuse_mutations(tool: Tool, call: object) -> bool:
+    def refuse_mutations(tool: Tool, call: ToolCall) -> bool:
         errors.print(f"[yellow]{tool.name} needs approval; headless runs allow it only with --yolo[/]")
         return False
 
     session = Session(settings, face="headless", approve=approve_all if yolo else refuse_mutations, notify=errors.print)
-    session.agent.subscribe(Renderer(errors, stream=False))
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def count_tokens(event: Event) -> None:
+        if isinstance(event, AssistantMessage):
+            usage["prompt_tokens"] = event.usage.get("prompt_tokens", usage["prompt_tokens"])
+            usage["completion_tokens"] += event.usage.get("completion_tokens", 0)
+
+    session.agent.subscribe(count_tokens)
+    if output_format == "stream-json":
+        session.agent.subscribe(lambda event: _print_json(event_to_dict(event)))
+    else:
+        session.agent.subscribe(Renderer(errors, stream=False))
     try:
         end = session.agent.run_turn(prompt)
     finally:
         session.close()
     final = session.agent.messages[-1]
-    if final["role"] == "assistant" and final.get("content"):
-        sys.stdout.write(final["content"].rstrip() + "\n")
+    answer = (final.get("content") or "") if final["role"] == "assistant" else ""
+    if output_format == "text":
+        if answer:
+            sys.stdout.write(answer.rstrip() + "\n")
+    else:
+        _print_json(
+            {
+                "type": "result",
+                "result": answer,
+                "reason": end.reason,
+                "steps": end.steps,
+                "session_id": session.id,
+                "model": session.client.model,
+                "usage": usage,
+                "recording": str(session.recording_path),
+            }
+        )
     return EXIT_CODES[end.reason]

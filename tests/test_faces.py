@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,6 +51,34 @@ def test_headless_without_yolo_refuses_writes(scripted: ScriptedServer, workspac
     assert result.returncode == 0
     assert "only with --yolo" in result.stderr
     assert not (workspace / "evil.txt").exists()
+
+
+def test_headless_json_formats_and_exit_codes(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [Reply("", [call("git_status", {})]), Reply("Clean tree.")]
+    result = sii("-p", "status?", "--output-format", "stream-json", "--base-url", scripted.base_url, cwd=workspace)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "user_message" and kinds[-2:] == ["turn_end", "result"]
+    assert "tool_call_started" in kinds and "tool_result" in kinds and "text_delta" in kinds
+    tool_result = next(e for e in events if e["type"] == "tool_result")
+    assert "## main" in tool_result["observation"]["text"]
+    assert events[-1]["result"] == "Clean tree." and events[-1]["reason"] == "done" and result.returncode == 0
+
+    scripted.script = [Reply("", [call("git_status", {})]) for _ in range(2)]
+    limited = sii(
+        "-p", "loop", "--max-steps", "2", "--output-format", "json", "--base-url", scripted.base_url, cwd=workspace
+    )
+    (summary,) = [json.loads(line) for line in limited.stdout.splitlines()]
+    assert limited.returncode == 3 and summary["reason"] == "step_limit" and summary["steps"] == 2
+    assert Path(summary["recording"]).exists() and summary["model"] == "scripted-model"
+
+
+def test_project_memory_reaches_the_system_prompt(scripted: ScriptedServer, workspace: Path) -> None:
+    (workspace / "AGENTS.md").write_text("Always run pytest -q before answering.\n")
+    (workspace / "CLAUDE.md").write_text("Use tabs.\n")
+    sii("-p", "hi", "--base-url", scripted.base_url, cwd=workspace)
+    system = scripted.requests[0]["messages"][0]["content"]
+    assert "# AGENTS.md\nAlways run pytest -q before answering." in system and "# CLAUDE.md\nUse tabs." in system
 
 
 def test_a_server_that_is_down_gives_one_clear_line(workspace: Path, sii_home: Path) -> None:
