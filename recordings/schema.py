@@ -46,6 +46,7 @@ class SessionMeta:
     ended_at: float | None = None
     git_head_end: str | None = None
     outcome: str | None = None
+    notes: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

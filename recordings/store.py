@@ -57,6 +57,16 @@ class RecordingWriter:
             self._file.close()
 
 
+OUTCOMES = ("success", "fail", "unknown")
+
+
+def write_label(writer: RecordingWriter, outcome: str | None = None, note: str | None = None) -> None:
+    """Label a session for training (live or finished: labels are appended like any event)."""
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    writer.write("label", sync=True, outcome=outcome, note=note)
+
+
 def read_trajectory(path: Path) -> Trajectory:
     """Rebuild a trajectory from its file; unparsable lines (a torn write) are counted and skipped."""
     meta: SessionMeta | None = None
@@ -80,6 +90,9 @@ def read_trajectory(path: Path) -> Trajectory:
                 messages.append(record["message"])
             elif kind == "end" and meta is not None:
                 meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
+            elif kind == "label" and meta is not None:
+                meta.outcome = record.get("outcome") or meta.outcome
+                meta.notes += [record["note"]] if record.get("note") else []
             else:
                 events.append(record)
     if meta is None:

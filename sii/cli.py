@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="recorded sessions, newest first")
+    label = actions.add_parser("label", help="label a session for training, and/or add a note")
+    label.add_argument("id", help="session id or unique prefix")
+    label.add_argument("outcome", nargs="?", choices=["success", "fail", "unknown"])
+    label.add_argument("--note", help="an annotator's note")
     export = actions.add_parser("export", help="write training samples as JSONL to stdout")
     export.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
     return parser
@@ -112,6 +116,14 @@ def _recordings(args: argparse.Namespace) -> int:
             started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at))
             table.add_row(s.session_id, started, s.model, str(s.messages), s.outcome or "-", s.first_prompt[:50])
         Console().print(table)
+        return 0
+    if args.action == "label":
+        from recordings.store import RecordingWriter, write_label
+
+        (path,) = find_sessions(directory, [args.id])
+        writer = RecordingWriter(path)
+        write_label(writer, args.outcome, args.note)
+        writer.close()
         return 0
     write_jsonl(samples(find_sessions(directory, args.ids)), sys.stdout)
     return 0

@@ -49,10 +49,8 @@ class Recorder:
             case TurnEnd(reason=reason, steps=steps):
                 self.writer.write("turn_end", sync=True, reason=reason, steps=steps)
 
-    def close(self, outcome: str | None = None) -> None:
+    def close(self) -> None:
         """Write the session's end facts and close the file."""
         end = {"ended_at": time.time(), "git_head_end": git_facts(self.meta.workspace)["head"]}
-        if outcome:
-            end["outcome"] = outcome
         self.writer.write("end", sync=True, meta=end)
         self.writer.close()

@@ -16,8 +16,10 @@ from sii.session import Session
 from tools.base import Tool
 
 HELP = """Type a request and press Enter (Alt-Enter for a new line).
-  /help   this help
-  /exit   end the session (also Ctrl-D, or Ctrl-C twice)
+  /help            this help
+  /success [note]  label this session a success for training (also /fail, /unknown)
+  /note TEXT       add an annotator's note to the recording
+  /exit            end the session (also Ctrl-D, or Ctrl-C twice)
 Ctrl-C while the agent works stops the current turn."""
 
 
@@ -79,6 +81,12 @@ def run_repl(settings: Settings) -> int:
                 break
             if text == "/help":
                 console.print(HELP, markup=False)
+                continue
+            command, _, argument = text.partition(" ")
+            if command in ("/success", "/fail", "/unknown", "/note"):
+                outcome = None if command == "/note" else command[1:]
+                session.label(outcome, argument.strip() or None)
+                console.print(Text(f"labelled: {outcome or 'note added'}", "green"))
                 continue
             if text.startswith("/"):
                 console.print(f"unknown command {text.split()[0]}; /help lists them", markup=False)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from model_server.bundled import BUNDLED_MODEL_NAME, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
 from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, recordings_dir
+from recordings.store import RecordingWriter, recordings_dir, write_label
 from sii import __version__
 from sii.agent import Agent, Approver
 from sii.client import ModelClient
@@ -89,7 +89,10 @@ class Session:
         self.recorder.start(registry.schemas(), self.agent.messages)
         self.agent.subscribe(self.recorder)
 
-    def close(self, outcome: str | None = None) -> None:
-        self.recorder.close(outcome)
+    def label(self, outcome: str | None = None, note: str | None = None) -> None:
+        write_label(self.recorder.writer, outcome, note)
+
+    def close(self) -> None:
+        self.recorder.close()
         self.context.close()
         self.client.close()

@@ -38,7 +38,8 @@ def test_multi_step_session_fixes_a_bug_and_records_it(scripted: ScriptedServer,
     scripted.script = list(FIX_SESSION)
     session, events = start_session(scripted, workspace)
     end = session.agent.run_turn("add() is broken, fix it")
-    session.close(outcome="success")
+    session.label("success", note="fixed on the first try")
+    session.close()
 
     assert end.reason == "done" and end.steps == 5
     assert (workspace / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
@@ -66,6 +67,7 @@ def test_multi_step_session_fixes_a_bug_and_records_it(scripted: ScriptedServer,
     assert first_call["function"]["arguments"] == {"path": "calc.py"}  # an object, not a string
     assert [m["role"] for m in trajectory.messages].count("tool") == 5
     assert trajectory.meta.outcome == "success" and trajectory.meta.model == "scripted-model"
+    assert trajectory.meta.notes == ["fixed on the first try"]
     assert trajectory.meta.git_head_start == trajectory.meta.git_head_end is not None
     assert trajectory.meta.sampling == last_request_sampling(last_request)
     sample = trajectory.sample()

@@ -130,6 +130,9 @@ def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
     child.sendline("are you there?")
     child.expect("Back again")
     child.expect("›")
+    child.sendline("/success all good")
+    child.expect("labelled: success")
+    child.expect("›")
 
     child.sendline("/exit")
     child.expect("Session recorded")
@@ -143,6 +146,7 @@ def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
     users = [m["content"] for m in trajectory.messages if m["role"] == "user"]
     assert users == ["hello", "write a note", "tell me a story", "are you there?"]
     assert trajectory.meta.ended_at is not None and trajectory.meta.face == "repl"
+    assert trajectory.meta.outcome == "success" and trajectory.meta.notes == ["all good"]
 
 
 def test_repl_exits_on_a_second_ctrl_c(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:

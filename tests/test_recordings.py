@@ -71,6 +71,14 @@ def test_list_and_export_through_the_cli(sii_home: Path) -> None:
         [sys.executable, "-m", "sii", "recordings", "export", "nope"], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "no session match 'nope'" in missing.stderr
+    labelled = subprocess.run(
+        [sys.executable, "-m", "sii", "recordings", "label", "20261125-000001", "fail", "--note", "wrong file"],
+        capture_output=True,
+        text=True,
+    )
+    assert labelled.returncode == 0, labelled.stderr
+    relabelled = read_trajectory(directory / "20261125-000001-aaaaaa.jsonl").meta
+    assert relabelled.outcome == "fail" and relabelled.notes == ["wrong file"]
     listed = subprocess.run(
         [sys.executable, "-m", "sii", "recordings", "list"],
         capture_output=True,
