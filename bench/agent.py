@@ -23,8 +23,8 @@ def sii_per_step(steps: int, workdir: Path) -> float:
 
     script = [Reply("", [call("run_shell", {"command": f"echo step {i}"})]) for i in range(steps)]
     with ScriptedServer([*script, Reply("done.")]) as server:
-        settings = Settings.resolve(base_url=server.base_url, workspace=workdir, max_steps=steps + 1)
-        session = Session(settings, face="bench", approve=lambda tool, c: True, notify=lambda text: None)
+        settings = Settings.resolve(base_url=server.base_url, workspace=workdir, max_steps=steps + 1, mode="yolo")
+        session = Session(settings, face="bench", ask=None, notify=lambda text: None)
         started = time.perf_counter()
         end = session.agent.run_turn("run the steps")
         elapsed = time.perf_counter() - started

@@ -22,12 +22,13 @@ from sii.events import (
 )
 from tools.base import Observation, Tool, ToolContext, ToolRegistry
 
-Approver = Callable[[Tool, ToolCall], bool]
+# Returns None to run the call, or why it may not run (see sii.approval.ApprovalPolicy.check).
+Approver = Callable[[Tool, ToolCall], str | None]
 INTERRUPTED = "Interrupted by the user before this call finished."
 
 
-def approve_all(tool: Tool, call: ToolCall) -> bool:
-    return True
+def allow_all(tool: Tool, call: ToolCall) -> str | None:
+    return None
 
 
 class Agent:
@@ -41,7 +42,7 @@ class Agent:
         context: ToolContext,
         system_prompt: str,
         sampling: dict[str, Any],
-        approve: Approver = approve_all,
+        approve: Approver = allow_all,
         max_steps: int = 50,
     ) -> None:
         self.client = client
@@ -124,6 +125,6 @@ class Agent:
                 is_error=True,
             )
         tool = self.registry.get(name)
-        if tool is not None and tool.mutates and not self.approve(tool, call):
-            return Observation(f"The user declined this {name} call. Ask them or try another way.", is_error=True)
+        if tool is not None and (refusal := self.approve(tool, call)):
+            return Observation(f"Not run: {refusal}", is_error=True)
         return self.registry.dispatch(name, arguments, self.context)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from sii import __version__
+from sii.approval import MODES
 from sii.config import Settings
 
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-p", "--prompt", help="run one task headless and print the final answer")
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1 (env SII_BASE_URL)")
     parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
-    parser.add_argument("--yolo", action="store_true", help="run writes and shell commands without asking")
+    parser.add_argument("--mode", choices=MODES, help="approval mode (default ask; env SII_MODE)")
+    parser.add_argument("--yolo", action="store_true", help="same as --mode yolo: run everything without asking")
     parser.add_argument("--max-steps", type=int, help="model calls allowed per turn (default 50)")
     parser.add_argument(
         "--output-format",
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", help="served model name (default: the folder's name)")
     serve.add_argument("--stop", action="store_true", help="stop the server instead")
 
+    commands.add_parser("config", help="show the resolved settings and where each came from")
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="recorded sessions, newest first")
@@ -60,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "recordings":
             return _recordings(args)
-        settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps)
+        mode = "yolo" if args.yolo else args.mode
+        settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
+        if args.command == "config":
+            return _config(settings)
         if args.prompt is not None:
             from sii.headless import run_headless
 
-            return run_headless(settings, args.prompt, args.yolo, args.output_format)
+            return run_headless(settings, args.prompt, args.output_format)
         from sii.repl import run_repl
 
         return run_repl(settings)
@@ -73,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _config(settings: Settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("setting", "value", "from")
+    for row in settings.describe():
+        table.add_row(*row)
+    Console().print(table)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

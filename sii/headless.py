@@ -10,13 +10,10 @@ from typing import Literal
 
 from rich.console import Console
 
-from recordings.schema import ToolCall
-from sii.agent import approve_all
 from sii.config import Settings
 from sii.events import AssistantMessage, Event, event_to_dict
 from sii.render import Renderer
 from sii.session import Session
-from tools.base import Tool
 
 OutputFormat = Literal["text", "json", "stream-json"]
 # 0 done, 1 the model server failed, 3 the step limit was reached, 130 interrupted (2: sii could not start).
@@ -28,14 +25,10 @@ def _print_json(payload: dict) -> None:
     sys.stdout.flush()
 
 
-def run_headless(settings: Settings, prompt: str, yolo: bool, output_format: OutputFormat = "text") -> int:
-    errors = Console(stderr=True)
-
-    def refuse_mutations(tool: Tool, call: ToolCall) -> bool:
-        errors.print(f"[yellow]{tool.name} needs approval; headless runs allow it only with --yolo[/]")
-        return False
-
-    session = Session(settings, face="headless", approve=approve_all if yolo else refuse_mutations, notify=errors.print)
+def run_headless(settings: Settings, prompt: str, output_format: OutputFormat = "text") -> int:
+    """Nobody can be asked here: calls that need approval run only in yolo mode (or auto-edit, for edits)."""
+    errors = Console(stderr=True, soft_wrap=True)  # logs and pipes: no hard wrapping
+    session = Session(settings, face="headless", ask=None, notify=errors.print)
     usage = {"prompt_tokens": 0, "completion_tokens": 0}
 
     def count_tokens(event: Event) -> None:

@@ -57,7 +57,7 @@ def run_repl(settings: Settings) -> int:
     console = Console()
     settings.home.mkdir(parents=True, exist_ok=True)
     prompt = PromptSession(history=FileHistory(str(settings.home / "history")), key_bindings=_key_bindings())
-    session = Session(settings, face="repl", approve=ShellApprover(PromptSession()), notify=console.print)
+    session = Session(settings, face="repl", ask=ShellApprover(PromptSession()), notify=console.print)
     session.agent.subscribe(Renderer(console))
     banner = f"[bold]sii {__version__}[/] · model [cyan]{session.client.model}[/] · session {session.id} · /help"
     console.print(banner, highlight=False)

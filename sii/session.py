@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from typing import cast
 
 from model_server.bundled import BUNDLED_MODEL_NAME, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
 from recordings.schema import SessionMeta
 from recordings.store import RecordingWriter, recordings_dir, write_label
 from sii import __version__
-from sii.agent import Agent, Approver
+from sii.agent import Agent
+from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings
 from sii.prompts import system_prompt
@@ -50,7 +52,8 @@ def embedded_base_url(settings: Settings, notify: Callable[[str], None]) -> str:
 class Session:
     """Owns the resources of one session; `close()` ends the recording and stops the shell."""
 
-    def __init__(self, settings: Settings, face: str, approve: Approver, notify: Callable[[str], None]) -> None:
+    def __init__(self, settings: Settings, face: str, ask: Asker | None, notify: Callable[[str], None]) -> None:
+        """`ask` is how the face asks the human about a call; None where nobody can be asked."""
         sampling = dict(settings.sampling)
         if settings.base_url:
             base_url = settings.base_url
@@ -61,6 +64,9 @@ class Session:
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = new_session_id()
         registry = default_registry()
+        self.policy = ApprovalPolicy(
+            mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
+        )
         self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
         self.agent = Agent(
             self.client,
@@ -68,7 +74,7 @@ class Session:
             self.context,
             system_prompt(self.context.workspace),
             sampling,
-            approve=approve,
+            approve=self.policy.check,
             max_steps=settings.max_steps,
         )
         facts = git_facts(str(self.context.workspace))

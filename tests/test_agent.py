@@ -10,6 +10,7 @@ import pytest
 
 from recordings.store import read_trajectory
 from sii.agent import Agent
+from sii.approval import ApprovalPolicy
 from sii.client import ModelClient, ModelError, to_wire
 from sii.config import Settings
 from sii.events import Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd
@@ -27,8 +28,8 @@ FIX_SESSION = [
 
 
 def start_session(server: ScriptedServer, workspace: Path, **overrides) -> tuple[Session, list[Event]]:
-    settings = Settings.resolve(base_url=server.base_url, workspace=workspace, **overrides)
-    session = Session(settings, face="test", approve=lambda tool, c: True, notify=lambda text: None)
+    settings = Settings.resolve(base_url=server.base_url, workspace=workspace, mode="yolo", **overrides)
+    session = Session(settings, face="test", ask=None, notify=lambda text: None)
     events: list[Event] = []
     session.agent.subscribe(events.append)
     return session, events
@@ -114,7 +115,8 @@ def test_step_limit_ends_the_turn_with_every_call_answered(scripted: ScriptedSer
 def test_declined_calls_are_answered_not_run(scripted: ScriptedServer, workspace: Path) -> None:
     scripted.script = [Reply("", [call("write_file", {"path": "x.txt", "content": "x"})]), Reply("ok")]
     client = ModelClient(scripted.base_url)
-    agent = Agent(client, default_registry(), ToolContext(workspace), "sys", {}, approve=lambda tool, c: False)
+    refuse = ApprovalPolicy(mode="ask", ask=lambda tool, c: False).check
+    agent = Agent(client, default_registry(), ToolContext(workspace), "sys", {}, approve=refuse)
     events: list[Event] = []
     agent.subscribe(events.append)
     agent.run_turn("write x")
