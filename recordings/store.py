@@ -109,6 +109,7 @@ class SessionSummary:
     messages: int
     outcome: str | None
     first_prompt: str
+    workspace: str
 
 
 def list_sessions(directory: Path) -> list[SessionSummary]:
@@ -129,6 +130,7 @@ def list_sessions(directory: Path) -> list[SessionSummary]:
                 messages=len(trajectory.messages),
                 outcome=trajectory.meta.outcome,
                 first_prompt=first_user,
+                workspace=trajectory.meta.workspace,
             )
         )
     return sorted(summaries, key=lambda s: s.started_at, reverse=True)

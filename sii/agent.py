@@ -31,6 +31,19 @@ def allow_all(tool: Tool, call: ToolCall) -> str | None:
     return None
 
 
+def answer_unanswered_calls(messages: list[Message]) -> list[Message]:
+    """Tool messages for calls left without a result (a process killed mid-call), so a resumed conversation
+    is well-formed again: every call answered, in order."""
+    answered = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
+    return [
+        {"role": "tool", "tool_call_id": call["id"], "content": "The session ended before this call finished."}
+        for message in messages
+        if message["role"] == "assistant"
+        for call in message.get("tool_calls", [])
+        if call["id"] not in answered
+    ]
+
+
 class Agent:
     """Holds one conversation. `run_turn` never raises for model or tool failures, nor for Ctrl-C:
     each ends the turn with a reason, and the conversation stays well-formed (every call answered)."""
@@ -52,6 +65,8 @@ class Agent:
         self.approve = approve
         self.max_steps = max_steps
         self.messages: list[Message] = [{"role": "system", "content": system_prompt}]
+        self.prompt_tokens = 0  # the size of the last request: how full the context window is
+        self.completion_tokens = 0  # everything the model generated in this session
         self._listeners: list[Callable[[Event], None]] = []
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
@@ -85,6 +100,8 @@ class Agent:
                 reason = "interrupted"
                 break
             self.messages.append(completion.message)
+            self.prompt_tokens = completion.usage.get("prompt_tokens", self.prompt_tokens)
+            self.completion_tokens += completion.usage.get("completion_tokens", 0)
             self._emit(AssistantMessage(completion.message, completion.finish_reason, completion.usage))
             calls = completion.message.get("tool_calls", [])
             if not calls:

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="with -p: the answer as text, one JSON result, or every event as a JSON line",
     )
+    parser.add_argument(
+        "-c", "--continue", dest="continue_", action="store_true", help="continue the last session here"
+    )
+    parser.add_argument("-r", "--resume", metavar="ID", help="continue a recorded session (id or unique prefix)")
     parser.add_argument("-C", "--workspace", type=Path, help="work in this directory (default: the current one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -67,18 +71,36 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
         if args.command == "config":
             return _config(settings)
+        resume = _session_to_resume(settings, args.continue_, args.resume)
         if args.prompt is not None:
             from sii.headless import run_headless
 
-            return run_headless(settings, args.prompt, args.output_format)
+            return run_headless(settings, args.prompt, args.output_format, resume)
         from sii.repl import run_repl
 
-        return run_repl(settings)
+        return run_repl(settings, resume)
     except (ModelError, SessionError, ValueError) as exc:
         print(f"sii: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -> Path | None:
+    from recordings.export import find_sessions
+    from recordings.store import list_sessions, recordings_dir
+
+    directory = recordings_dir(settings.home)
+    if session_id:
+        (path,) = find_sessions(directory, [session_id])
+        return path
+    if last:
+        workspace = str(settings.workspace.resolve())
+        mine = [s for s in list_sessions(directory) if s.workspace == workspace]
+        if not mine:
+            raise ValueError(f"no earlier session in {workspace} to continue")
+        return mine[0].path
+    return None
 
 
 def _config(settings: Settings) -> int:

@@ -88,6 +88,10 @@ class ModelClient:
             self._model = models[0]["id"]
         return self._model
 
+    def use_model(self, name: str) -> None:
+        self._model = name
+        self.list_models()  # refresh the context window for the new model
+
     def list_models(self) -> list[dict[str, Any]]:
         response = self._request("GET", "/models")
         models = response.json().get("data", [])

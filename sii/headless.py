@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
 
 from sii.config import Settings
-from sii.events import AssistantMessage, Event, event_to_dict
+from sii.events import event_to_dict
 from sii.render import Renderer
 from sii.session import Session
 
@@ -25,18 +26,12 @@ def _print_json(payload: dict) -> None:
     sys.stdout.flush()
 
 
-def run_headless(settings: Settings, prompt: str, output_format: OutputFormat = "text") -> int:
+def run_headless(
+    settings: Settings, prompt: str, output_format: OutputFormat = "text", resume: Path | None = None
+) -> int:
     """Nobody can be asked here: calls that need approval run only in yolo mode (or auto-edit, for edits)."""
     errors = Console(stderr=True, soft_wrap=True)  # logs and pipes: no hard wrapping
-    session = Session(settings, face="headless", ask=None, notify=errors.print)
-    usage = {"prompt_tokens": 0, "completion_tokens": 0}
-
-    def count_tokens(event: Event) -> None:
-        if isinstance(event, AssistantMessage):
-            usage["prompt_tokens"] = event.usage.get("prompt_tokens", usage["prompt_tokens"])
-            usage["completion_tokens"] += event.usage.get("completion_tokens", 0)
-
-    session.agent.subscribe(count_tokens)
+    session = Session(settings, face="headless", ask=None, notify=errors.print, resume=resume)
     if output_format == "stream-json":
         session.agent.subscribe(lambda event: _print_json(event_to_dict(event)))
     else:
@@ -59,7 +54,10 @@ def run_headless(settings: Settings, prompt: str, output_format: OutputFormat = 
                 "steps": end.steps,
                 "session_id": session.id,
                 "model": session.client.model,
-                "usage": usage,
+                "usage": {
+                    "prompt_tokens": session.agent.prompt_tokens,
+                    "completion_tokens": session.agent.completion_tokens,
+                },
                 "recording": str(session.recording_path),
             }
         )

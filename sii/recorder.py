@@ -36,6 +36,12 @@ class Recorder:
         for message in initial_messages:
             self.writer.write("message", message=message)
 
+    def resume(self, face: str, model: str, base_url: str, repairs: list[Message]) -> None:
+        """Continue an existing recording: note who picked it up, then any messages that repair it."""
+        self.writer.write("resume", sync=True, face=face, model=model, base_url=base_url)
+        for message in repairs:
+            self.writer.write("message", message=message)
+
     def __call__(self, event: Event) -> None:
         match event:
             case UserMessage(message=message):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
@@ -11,16 +16,11 @@ from rich.text import Text
 from recordings.schema import ToolCall
 from sii import __version__
 from sii.config import Settings
+from sii.mentions import expand_mentions
 from sii.render import Renderer, describe_call
 from sii.session import Session
+from sii.slash import COMMANDS, ReplState, run_slash_command
 from tools.base import Tool
-
-HELP = """Type a request and press Enter (Alt-Enter for a new line).
-  /help            this help
-  /success [note]  label this session a success for training (also /fail, /unknown)
-  /note TEXT       add an annotator's note to the recording
-  /exit            end the session (also Ctrl-D, or Ctrl-C twice)
-Ctrl-C while the agent works stops the current turn."""
 
 
 def _key_bindings() -> KeyBindings:
@@ -31,6 +31,24 @@ def _key_bindings() -> KeyBindings:
         event.current_buffer.insert_text("\n")
 
     return bindings
+
+
+class PromptCompleter(Completer):
+    """Slash commands at the start of the input; workspace paths after `@`."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.paths = PathCompleter(get_paths=lambda: [str(workspace)])
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if text.startswith("/") and " " not in text:
+            for name in COMMANDS:
+                if name.startswith(text):
+                    yield Completion(name, start_position=-len(text), display_meta=COMMANDS[name].help)
+            return
+        word = document.get_word_before_cursor(WORD=True)
+        if word.startswith("@"):
+            yield from self.paths.get_completions(Document(word[1:]), complete_event)
 
 
 class ShellApprover:
@@ -53,14 +71,33 @@ class ShellApprover:
         return answer.startswith(("y", "a"))
 
 
-def run_repl(settings: Settings) -> int:
+def _status_line(state: ReplState) -> str:
+    session = state.session
+    window = session.client.context_window
+    tokens = f"{session.agent.prompt_tokens:,}/{window:,}" if window else f"{session.agent.prompt_tokens:,}"
+    return f" {session.client.model} · {tokens} tokens · mode {session.policy.mode} · {session.id} "
+
+
+def run_repl(settings: Settings, resume: Path | None = None) -> int:
     console = Console()
     settings.home.mkdir(parents=True, exist_ok=True)
-    prompt = PromptSession(history=FileHistory(str(settings.home / "history")), key_bindings=_key_bindings())
-    session = Session(settings, face="repl", ask=ShellApprover(PromptSession()), notify=console.print)
-    session.agent.subscribe(Renderer(console))
-    banner = f"[bold]sii {__version__}[/] · model [cyan]{session.client.model}[/] · session {session.id} · /help"
-    console.print(banner, highlight=False)
+    approver = ShellApprover(PromptSession())
+
+    def open_session(recording: Path | None) -> Session:
+        session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording)
+        session.agent.subscribe(Renderer(console))
+        return session
+
+    state = ReplState(settings, console, open_session(resume), open_session)
+    prompt = PromptSession(
+        history=FileHistory(str(settings.home / "history")),
+        key_bindings=_key_bindings(),
+        completer=PromptCompleter(state.session.context.workspace),
+        complete_while_typing=False,
+        bottom_toolbar=lambda: _status_line(state),
+    )
+    banner = f"[bold]sii {__version__}[/] · model [cyan]{state.session.client.model}[/] · session {state.session.id}"
+    console.print(banner + " · /help", highlight=False)
     pending_exit = False
     try:
         while True:
@@ -77,25 +114,18 @@ def run_repl(settings: Settings) -> int:
             pending_exit = False
             if not text:
                 continue
-            if text in ("/exit", "/quit"):
-                break
-            if text == "/help":
-                console.print(HELP, markup=False)
-                continue
-            command, _, argument = text.partition(" ")
-            if command in ("/success", "/fail", "/unknown", "/note"):
-                outcome = None if command == "/note" else command[1:]
-                session.label(outcome, argument.strip() or None)
-                console.print(Text(f"labelled: {outcome or 'note added'}", "green"))
-                continue
             if text.startswith("/"):
-                console.print(f"unknown command {text.split()[0]}; /help lists them", markup=False)
+                if not run_slash_command(state, text):
+                    break
                 continue
+            message, attached = expand_mentions(text, state.session.context)
+            if attached:
+                console.print(Text(f"attached: {', '.join(attached)}", "dim"))
             try:
-                session.agent.run_turn(text)
+                state.session.agent.run_turn(message)
             except KeyboardInterrupt:
                 console.print(Text("[interrupted]", "yellow"))
     finally:
-        session.close()
-    console.print(Text(f"Session recorded: {session.recording_path}", "dim"))
+        state.session.close()
+    console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
     return 0

@@ -5,14 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from model_server.bundled import BUNDLED_MODEL_NAME, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
 from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, recordings_dir, write_label
+from recordings.store import RecordingWriter, read_trajectory, recordings_dir, write_label
 from sii import __version__
-from sii.agent import Agent
+from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings
@@ -52,8 +53,17 @@ def embedded_base_url(settings: Settings, notify: Callable[[str], None]) -> str:
 class Session:
     """Owns the resources of one session; `close()` ends the recording and stops the shell."""
 
-    def __init__(self, settings: Settings, face: str, ask: Asker | None, notify: Callable[[str], None]) -> None:
-        """`ask` is how the face asks the human about a call; None where nobody can be asked."""
+    def __init__(
+        self,
+        settings: Settings,
+        face: str,
+        ask: Asker | None,
+        notify: Callable[[str], None],
+        resume: Path | None = None,
+    ) -> None:
+        """`ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
+        recording to continue (its conversation is restored and new events are appended to it)."""
+        previous = read_trajectory(resume) if resume else None
         sampling = dict(settings.sampling)
         if settings.base_url:
             base_url = settings.base_url
@@ -62,7 +72,7 @@ class Session:
             sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
-        self.id = new_session_id()
+        self.id = previous.meta.session_id if previous else new_session_id()
         registry = default_registry()
         self.policy = ApprovalPolicy(
             mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
@@ -77,8 +87,21 @@ class Session:
             approve=self.policy.check,
             max_steps=settings.max_steps,
         )
+        self.recording_path = resume or recordings_dir(settings.home) / f"{self.id}.jsonl"
+        writer = RecordingWriter(self.recording_path)
+        if previous is None:
+            self.recorder = Recorder(writer, self._new_meta(face, model, base_url, sampling))
+            self.recorder.start(registry.schemas(), self.agent.messages)
+        else:
+            repairs = answer_unanswered_calls(previous.messages)
+            self.agent.messages = previous.messages + repairs
+            self.recorder = Recorder(writer, previous.meta)
+            self.recorder.resume(face, model, base_url, repairs)
+        self.agent.subscribe(self.recorder)
+
+    def _new_meta(self, face: str, model: str, base_url: str, sampling: dict) -> SessionMeta:
         facts = git_facts(str(self.context.workspace))
-        meta = SessionMeta(
+        return SessionMeta(
             session_id=self.id,
             sii_version=__version__,
             face=face,
@@ -90,10 +113,11 @@ class Session:
             git_head_start=facts["head"],
             git_remote=facts["remote"],
         )
-        self.recording_path = recordings_dir(settings.home) / f"{self.id}.jsonl"
-        self.recorder = Recorder(RecordingWriter(self.recording_path), meta)
-        self.recorder.start(registry.schemas(), self.agent.messages)
-        self.agent.subscribe(self.recorder)
+
+    def switch_model(self, name: str) -> None:
+        """Use another served model from the next request on; the recording notes the switch."""
+        self.client.use_model(name)
+        self.recorder.writer.write("model", sync=True, model=name)
 
     def label(self, outcome: str | None = None, note: str | None = None) -> None:
         write_label(self.recorder.writer, outcome, note)

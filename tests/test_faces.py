@@ -88,10 +88,10 @@ def test_a_server_that_is_down_gives_one_clear_line(workspace: Path, sii_home: P
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def spawn_repl(base_url: str, workspace: Path) -> pexpect.spawn:
+def spawn_repl(base_url: str, workspace: Path, *flags: str) -> pexpect.spawn:
     env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "120"}
     child = pexpect.spawn(
-        SII[0], [*SII[1:], "--base-url", base_url], cwd=str(workspace), env=env, encoding="utf-8", timeout=30
+        SII[0], [*SII[1:], "--base-url", base_url, *flags], cwd=str(workspace), env=env, encoding="utf-8", timeout=30
     )
     child.setwinsize(40, 120)
     child.expect("session \\d{8}-\\d{6}")

@@ -1,0 +1,44 @@
+"""`@path` mentions: files named in a prompt are attached to the message, as Claude Code and Aider do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tools.base import ToolContext, ToolError
+
+MENTION = re.compile(r"(?<![\w@])@([\w./\-]+)")
+MAX_ATTACHED_CHARS = 50_000
+
+
+def expand_mentions(text: str, context: ToolContext) -> tuple[str, list[str]]:
+    """Append the contents of each mentioned workspace file. Returns the new text and the attached paths;
+    mentions of missing, binary or outside files are left as they are."""
+    attached: list[str] = []
+    blocks: list[str] = []
+    for name in dict.fromkeys(MENTION.findall(text)):
+        name = name.rstrip(".,;:")
+        try:
+            path = context.resolve(name)
+        except ToolError:
+            continue
+        content = _text_of(path)
+        if content is None:
+            continue
+        if len(content) > MAX_ATTACHED_CHARS:
+            content = content[:MAX_ATTACHED_CHARS] + f"\n[... truncated at {MAX_ATTACHED_CHARS} characters]"
+        attached.append(name)
+        blocks.append(f'<file path="{name}">\n{content}\n</file>')
+    return (text + "\n\n" + "\n\n".join(blocks) if blocks else text), attached
+
+
+def _text_of(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    raw = path.read_bytes()
+    if b"\0" in raw[:8192]:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,187 @@
+"""Slash commands of the REPL. Each is a name, a line of help, and a function of the REPL's state; a
+command returns False to end the REPL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from recordings.export import find_sessions
+from recordings.store import OUTCOMES, list_sessions, recordings_dir
+from sii.approval import MODE_HELP, MODES
+from sii.client import ModelError
+from sii.config import Settings
+from sii.session import Session
+
+INIT_PROMPT = """Study this repository (layout, languages, how to build, test and lint it, conventions you can
+see in the code) and write AGENTS.md at its root: a concise guide for a coding agent working here, with
+the exact commands to run the tests. If AGENTS.md exists, improve it instead of replacing it."""
+
+
+@dataclass
+class ReplState:
+    """What slash commands act on. `open_session(path)` replaces the session: a fresh one, or a resumed one."""
+
+    settings: Settings
+    console: Console
+    session: Session
+    open_session: Callable[[Path | None], Session]
+
+    def switch_to(self, recording: Path | None) -> None:
+        self.session.close()
+        self.session = self.open_session(recording)
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    usage: str
+    help: str
+    run: Callable[[ReplState, str], bool]
+
+
+def _help(state: ReplState, argument: str) -> bool:
+    table = Table.grid(padding=(0, 2))
+    for command in COMMANDS.values():
+        table.add_row(Text(command.usage, "cyan"), command.help)
+    state.console.print(table)
+    state.console.print("Enter sends; Alt-Enter adds a line; @path attaches a file; Ctrl-C stops a turn.")
+    return True
+
+
+def _exit(state: ReplState, argument: str) -> bool:
+    return False
+
+
+def _mode(state: ReplState, argument: str) -> bool:
+    if argument:
+        if argument not in MODES:
+            state.console.print(Text(f"unknown mode {argument!r}; one of {', '.join(MODES)}", "red"))
+            return True
+        state.session.policy.mode = argument  # type: ignore[assignment]  # checked just above
+    for mode in MODES:
+        marker = "●" if mode == state.session.policy.mode else " "
+        state.console.print(f"{marker} {mode:<10} {MODE_HELP[mode]}", highlight=False)
+    return True
+
+
+def _model(state: ReplState, argument: str) -> bool:
+    client = state.session.client
+    try:
+        served = [entry["id"] for entry in client.list_models()]
+    except ModelError as exc:
+        state.console.print(Text(str(exc), "red"))
+        return True
+    if argument:
+        if argument not in served:
+            state.console.print(Text(f"{argument!r} is not served at {client.base_url}: {', '.join(served)}", "red"))
+            return True
+        state.session.switch_model(argument)
+    for name in served:
+        state.console.print(f"{'●' if name == client.model else ' '} {name}", highlight=False)
+    return True
+
+
+def _clear(state: ReplState, argument: str) -> bool:
+    state.switch_to(None)
+    state.console.print(Text(f"New session {state.session.id}; the previous one stays recorded.", "dim"))
+    return True
+
+
+def _diff(state: ReplState, argument: str) -> bool:
+    session = state.session
+    observation = session.agent.registry.dispatch("git_diff", {"ref": argument} if argument else {}, session.context)
+    if observation.is_error or not observation.data.get("diff"):
+        state.console.print(Text(observation.text, "red" if observation.is_error else "dim"))
+    else:
+        state.console.print(Syntax(observation.data["diff"], "diff", theme="ansi_dark", background_color="default"))
+    return True
+
+
+def _cost(state: ReplState, argument: str) -> bool:
+    agent, window = state.session.agent, state.session.client.context_window
+    used = f"{agent.prompt_tokens:,} / {window:,}" if window else f"{agent.prompt_tokens:,}"
+    state.console.print(
+        f"context: {used} tokens · generated this session: {agent.completion_tokens:,} tokens", highlight=False
+    )
+    return True
+
+
+def _init(state: ReplState, argument: str) -> bool:
+    state.session.agent.run_turn(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
+    return True
+
+
+def _label(outcome: str | None) -> Callable[[ReplState, str], bool]:
+    def run(state: ReplState, argument: str) -> bool:
+        if outcome is None and not argument:
+            state.console.print(Text("usage: /note TEXT", "red"))
+            return True
+        state.session.label(outcome, argument or None)
+        state.console.print(Text(f"labelled: {outcome}" if outcome else "note added", "green"))
+        return True
+
+    return run
+
+
+def _resume(state: ReplState, argument: str) -> bool:
+    directory = recordings_dir(state.settings.home)
+    if not argument:
+        workspace = str(state.session.context.workspace)
+        table = Table("id", "started", "messages", "outcome", "first prompt", box=None)
+        mine = [s for s in list_sessions(directory) if s.workspace == workspace and s.session_id != state.session.id]
+        for summary in mine[:10]:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.started_at))
+            table.add_row(
+                summary.session_id, started, str(summary.messages), summary.outcome or "-", summary.first_prompt[:50]
+            )
+        state.console.print(table if mine else Text("no earlier sessions in this workspace", "dim"))
+        return True
+    (path,) = find_sessions(directory, [argument])
+    state.switch_to(path)
+    state.console.print(Text(f"Resumed {state.session.id} ({len(state.session.agent.messages)} messages).", "dim"))
+    return True
+
+
+COMMANDS: dict[str, SlashCommand] = {
+    command.name: command
+    for command in [
+        SlashCommand("/help", "/help", "this list", _help),
+        SlashCommand("/mode", "/mode [MODE]", "show or set the approval mode", _mode),
+        SlashCommand("/model", "/model [NAME]", "show the served models, or switch", _model),
+        SlashCommand("/clear", "/clear", "start a new conversation (and recording)", _clear),
+        SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
+        SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
+        SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
+        SlashCommand("/init", "/init [NOTES]", "have the agent write AGENTS.md for this repository", _init),
+        *(
+            SlashCommand(
+                f"/{outcome}", f"/{outcome} [NOTE]", f"label this session {outcome} for training", _label(outcome)
+            )
+            for outcome in OUTCOMES
+        ),
+        SlashCommand("/note", "/note TEXT", "add an annotator's note to the recording", _label(None)),
+        SlashCommand("/exit", "/exit", "end the session (also Ctrl-D, or Ctrl-C twice)", _exit),
+    ]
+}
+
+
+def run_slash_command(state: ReplState, text: str) -> bool:
+    """Run `/name argument`; unknown names get a hint. Returns False when the REPL should end."""
+    name, _, argument = text.partition(" ")
+    command = COMMANDS.get(name) or (COMMANDS["/exit"] if name == "/quit" else None)
+    if command is None:
+        state.console.print(Text(f"unknown command {name}; /help lists them", "red"))
+        return True
+    try:
+        return command.run(state, argument.strip())
+    except ValueError as exc:  # e.g. an unknown session id
+        state.console.print(Text(str(exc), "red"))
+        return True
