@@ -28,7 +28,7 @@ def find_sessions(directory: Path, ids: Iterable[str]) -> list[Path]:
 
 def samples(paths: Iterable[Path]) -> Iterator[dict]:
     for path in paths:
-        yield read_trajectory(path).sample()
+        yield from read_trajectory(path).samples()
 
 
 def write_jsonl(rows: Iterable[dict], out: TextIO) -> int:

@@ -64,10 +64,13 @@ class Trajectory:
 
     meta: SessionMeta
     tools: list[dict[str, Any]]
-    messages: list[Message]
+    messages: list[Message]  # every message of the session, in order (compacted turns included)
     events: list[dict[str, Any]] = field(default_factory=list)
     skipped_lines: int = 0
+    # What the model saw: one conversation per context window. A compaction starts a new one from its summary.
+    contexts: list[list[Message]] = field(default_factory=list)
 
-    def sample(self) -> dict[str, Any]:
-        """The training sample: exactly what the model saw and said, in LIMI's `{"messages", "tools"}` shape."""
-        return {"messages": self.messages, "tools": self.tools}
+    def samples(self) -> list[dict[str, Any]]:
+        """Training samples in LIMI's `{"messages", "tools"}` shape, one per context window, each exactly what
+        the model saw and said (never text it was not shown)."""
+        return [{"messages": context, "tools": self.tools} for context in self.contexts or [self.messages]]

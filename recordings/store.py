@@ -73,6 +73,7 @@ def read_trajectory(path: Path) -> Trajectory:
     tools: list[dict[str, Any]] = []
     messages: list[Message] = []
     events: list[dict[str, Any]] = []
+    contexts: list[list[Message]] = [[]]
     skipped = 0
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
@@ -88,6 +89,10 @@ def read_trajectory(path: Path) -> Trajectory:
                 meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
             elif kind == "message":
                 messages.append(record["message"])
+                contexts[-1].append(record["message"])
+            elif kind == "compaction":
+                contexts.append(list(record["messages"]))
+                events.append(record)
             elif kind == "end" and meta is not None:
                 meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
             elif kind == "label" and meta is not None:
@@ -97,7 +102,9 @@ def read_trajectory(path: Path) -> Trajectory:
                 events.append(record)
     if meta is None:
         raise ValueError(f"{path} is not a sii recording (no session header)")
-    return Trajectory(meta=meta, tools=tools, messages=messages, events=events, skipped_lines=skipped)
+    return Trajectory(
+        meta=meta, tools=tools, messages=messages, events=events, skipped_lines=skipped, contexts=contexts
+    )
 
 
 @dataclass

@@ -8,8 +8,10 @@ from typing import Any
 
 from recordings.schema import Message, ToolCall
 from sii.client import ModelClient, ModelError
+from sii.compaction import SUMMARY_PROMPT, compacted_view, estimate_tokens, needs_compaction
 from sii.events import (
     AssistantMessage,
+    Compacted,
     ErrorEvent,
     Event,
     ReasoningDelta,
@@ -66,6 +68,7 @@ class Agent:
         self.max_steps = max_steps
         self.messages: list[Message] = [{"role": "system", "content": system_prompt}]
         self.prompt_tokens = 0  # the size of the last request: how full the context window is
+        self._measured_upto = 0  # how many messages that request held
         self.completion_tokens = 0  # everything the model generated in this session
         self._listeners: list[Callable[[Event], None]] = []
 
@@ -85,6 +88,9 @@ class Agent:
         while steps < self.max_steps:
             steps += 1
             try:
+                if self._window_nearly_full():
+                    self.compact(current_request=text)
+                self._measured_upto = len(self.messages)
                 completion = self.client.chat(
                     self.messages,
                     self.registry.schemas(),
@@ -113,6 +119,23 @@ class Agent:
         end = TurnEnd(reason, steps)
         self._emit(end)
         return end
+
+    def _window_nearly_full(self) -> bool:
+        estimated = estimate_tokens(self.messages, self.registry.schemas(), self.prompt_tokens, self._measured_upto)
+        return needs_compaction(estimated, self.client.context_window, self.sampling.get("max_tokens", 0))
+
+    def compact(self, instructions: str = "", current_request: str | None = None) -> Compacted:
+        """Replace the conversation by the model's summary of it. Raises ModelError if the model fails."""
+        request = f"{SUMMARY_PROMPT}\n\n{instructions}".strip()
+        completion = self.client.chat([*self.messages, {"role": "user", "content": request}], [], self.sampling)
+        summary = (completion.message.get("content") or "").strip()
+        if not summary:
+            raise ModelError("the model returned an empty summary; the conversation was not compacted")
+        event = Compacted(summary, compacted_view(self.messages, summary, current_request), self.prompt_tokens)
+        self.messages = list(event.messages)
+        self.prompt_tokens = self._measured_upto = 0
+        self._emit(event)
+        return event
 
     def _run_calls(self, calls: list[ToolCall], cut_off: bool) -> bool:
         """Answer every call in order. Returns False when Ctrl-C stopped them (the rest are answered too).

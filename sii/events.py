@@ -50,6 +50,15 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
+class Compacted:
+    """The conversation was replaced by a summary; `messages` is what the model sees from now on."""
+
+    summary: str
+    messages: list[Message]
+    tokens_before: int
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     message: str
 
@@ -61,7 +70,15 @@ class TurnEnd:
 
 
 Event = (
-    UserMessage | TextDelta | ReasoningDelta | AssistantMessage | ToolCallStarted | ToolResult | ErrorEvent | TurnEnd
+    UserMessage
+    | TextDelta
+    | ReasoningDelta
+    | AssistantMessage
+    | ToolCallStarted
+    | ToolResult
+    | Compacted
+    | ErrorEvent
+    | TurnEnd
 )
 
 

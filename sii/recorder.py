@@ -9,7 +9,7 @@ import git
 
 from recordings.schema import Message, SessionMeta
 from recordings.store import RecordingWriter
-from sii.events import AssistantMessage, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
+from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
 
 
 def git_facts(workspace: str) -> dict[str, str | None]:
@@ -50,6 +50,10 @@ class Recorder:
                 self.writer.write("message", message=message, finish_reason=finish_reason, usage=usage)
             case ToolResult(message=message, observation=observation):
                 self.writer.write("message", message=message, is_error=observation.is_error, data=observation.data)
+            case Compacted(summary=summary, messages=messages, tokens_before=tokens_before):
+                self.writer.write(
+                    "compaction", sync=True, summary=summary, messages=messages, tokens_before=tokens_before
+                )
             case ErrorEvent(message=text):
                 self.writer.write("error", message=text)
             case TurnEnd(reason=reason, steps=steps):

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from sii.events import (
     AssistantMessage,
+    Compacted,
     ErrorEvent,
     Event,
     ReasoningDelta,
@@ -64,6 +65,9 @@ class Renderer:
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
             case ToolResult(observation=observation):
                 self._render_observation(observation.text, observation.is_error, observation.data.get("diff"))
+            case Compacted(tokens_before=tokens):
+                self._end_line()
+                self.console.print(Text(f"[compacted the conversation ({tokens:,} tokens) into a summary]", "yellow"))
             case ErrorEvent(message=message):
                 self._end_line()
                 self.console.print(Text(f"error: {message}", "bold red"))

@@ -93,8 +93,9 @@ class Session:
             self.recorder = Recorder(writer, self._new_meta(face, model, base_url, sampling))
             self.recorder.start(registry.schemas(), self.agent.messages)
         else:
-            repairs = answer_unanswered_calls(previous.messages)
-            self.agent.messages = previous.messages + repairs
+            seen = previous.contexts[-1]  # after a compaction, the model's view, not the whole log
+            repairs = answer_unanswered_calls(seen)
+            self.agent.messages = seen + repairs
             self.recorder = Recorder(writer, previous.meta)
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)

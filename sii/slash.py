@@ -114,6 +114,17 @@ def _cost(state: ReplState, argument: str) -> bool:
     return True
 
 
+def _compact(state: ReplState, argument: str) -> bool:
+    before = len(state.session.agent.messages)
+    try:
+        state.session.agent.compact(argument)
+    except ModelError as exc:
+        state.console.print(Text(str(exc), "red"))
+        return True
+    state.console.print(Text(f"Compacted {before} messages into a summary.", "dim"))
+    return True
+
+
 def _init(state: ReplState, argument: str) -> bool:
     state.session.agent.run_turn(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
     return True
@@ -160,6 +171,7 @@ COMMANDS: dict[str, SlashCommand] = {
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
         SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
         SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
+        SlashCommand("/compact", "/compact [FOCUS]", "replace the conversation by a summary of it", _compact),
         SlashCommand("/init", "/init [NOTES]", "have the agent write AGENTS.md for this repository", _init),
         *(
             SlashCommand(

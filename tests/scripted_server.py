@@ -95,14 +95,14 @@ class ScriptedServer:
                     return
                 reply = server.next_reply(body)
                 if not body.get("stream"):
-                    self._json(200, _completion(reply))
+                    self._json(200, _completion(reply, body))
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    for chunk in _chunks(reply):
+                    for chunk in _chunks(reply, body):
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                     self.wfile.write(b"data: [DONE]\n\n")
@@ -124,12 +124,14 @@ def _tool_call(index: int, name: str, arguments: dict[str, Any] | str) -> dict[s
     }
 
 
-def _usage(reply: Reply) -> dict[str, int]:
+def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, int]:
+    """Token counts at ~4 characters a token, so context-window logic sees realistic sizes."""
+    prompt_tokens = len(json.dumps(body.get("messages", [])) + json.dumps(body.get("tools", []))) // 4
     completion_tokens = len(reply.content) // 4 + 1
-    return {"prompt_tokens": 10, "completion_tokens": completion_tokens, "total_tokens": 10 + completion_tokens}
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": 0}
 
 
-def _completion(reply: Reply) -> dict[str, Any]:
+def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
     """The whole reply at once, for `stream: false` requests."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
     if reply.reasoning:
@@ -143,7 +145,7 @@ def _completion(reply: Reply) -> dict[str, Any]:
         "created": int(time.time()),
         "model": MODEL,
         "choices": [choice],
-        "usage": _usage(reply),
+        "usage": _usage(reply, body),
     }
 
 
@@ -156,7 +158,7 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _chunks(reply: Reply) -> Iterator[dict[str, Any]]:
+def _chunks(reply: Reply, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Yield stream chunks like vLLM does: role first, deltas, tool calls in fragments, finish, usage."""
     yield _chunk({"role": "assistant", "content": ""})
     for piece in _pieces(reply.reasoning, reply.chunk):
@@ -177,5 +179,5 @@ def _chunks(reply: Reply) -> Iterator[dict[str, Any]]:
         "object": "chat.completion.chunk",
         "model": MODEL,
         "choices": [],
-        "usage": _usage(reply),
+        "usage": _usage(reply, body),
     }

@@ -71,7 +71,7 @@ def test_multi_step_session_fixes_a_bug_and_records_it(scripted: ScriptedServer,
     assert trajectory.meta.notes == ["fixed on the first try"]
     assert trajectory.meta.git_head_start == trajectory.meta.git_head_end is not None
     assert trajectory.meta.sampling == last_request_sampling(last_request)
-    sample = trajectory.sample()
+    (sample,) = trajectory.samples()
     assert set(sample) == {"messages", "tools"}
     json.dumps(sample)  # serialisable as one JSONL line
 
