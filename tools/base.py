@@ -30,10 +30,22 @@ class ToolContext:
     session_id: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
 
-    def resolve(self, path: str) -> Path:
-        """Resolve `path` against the workspace and refuse anything that escapes it (symlinks included)."""
+    def resolve(self, path: object) -> Path:
+        """Resolve `path` against the workspace and refuse anything that escapes it (symlinks included), or
+        that it would misread or crash on: non-strings, null bytes, `~` (not expanded here), symlink loops."""
+        if not isinstance(path, str):
+            raise ToolError(f"path must be a string, got {type(path).__name__}")
+        if "\0" in path:
+            raise ToolError(f"path {path!r} contains a null byte")
+        if path.startswith("~"):
+            raise ToolError(
+                f"path {path!r} starts with '~', which is not expanded; use a path relative to the workspace"
+            )
         root = self.workspace.resolve()
-        candidate = (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+        try:
+            candidate = (root / path).resolve()  # an absolute `path` replaces root here
+        except RuntimeError as exc:  # pathlib reports symlink loops this way
+            raise ToolError(f"path {path!r} cannot be resolved: {exc}") from exc
         if candidate != root and root not in candidate.parents:
             raise ToolError(f"path {path!r} is outside the workspace {root}")
         return candidate

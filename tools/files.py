@@ -1,29 +1,86 @@
-"""read_file, write_file, edit_file: confined to the workspace, every write reported as a unified diff."""
+"""File tools confined to the workspace: read_file, list_directory, write_file, edit_file, apply_patch and
+undo_edit. Every write is reported as a unified diff and can be undone within the session."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import difflib
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
+MAX_READ_CHARS = 100_000
+MAX_READ_BYTES = 5 * 1024 * 1024
+MAX_UNDO_PER_FILE = 50
+UNDO_KEY = "undo"
+LIST_DEFAULT_DEPTH, LIST_MAX_DEPTH, LIST_MAX_ENTRIES = 2, 5, 500
+SKIPPED_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache"})
+MEDIA_SUFFIXES = {
+    ".png": "PNG image",
+    ".jpg": "JPEG image",
+    ".jpeg": "JPEG image",
+    ".gif": "GIF image",
+    ".webp": "WebP image",
+    ".bmp": "BMP image",
+    ".ico": "ICO image",
+    ".pdf": "PDF document",
+}
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"%PDF-", "PDF document"),
+    (b"\x00\x00\x01\x00", "ICO image"),
+)
 
 
-def unified_diff(path: str, before: str, after: str) -> str:
+def unified_diff(path: str, before: str, after: str, new_path: str | None = None) -> str:
     lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{new_path or path}"
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
-def _read_text(path: Path, shown: str) -> str:
+def _human(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
+
+
+def _check_regular(path: Path, shown: str) -> None:
     if not path.exists():
         raise ToolError(f"{shown} does not exist")
     if path.is_dir():
-        raise ToolError(f"{shown} is a directory; use run_shell with `ls` to list it")
+        raise ToolError(f"{shown} is a directory; use list_directory to see what it holds")
+    if not path.is_file():
+        raise ToolError(f"{shown} is not a regular file (a device, socket or pipe); it is not read")
+
+
+def _media_kind(path: Path) -> str | None:
+    """Images and PDFs are recognised by extension or magic bytes, so they are never dumped as text."""
+    if kind := MEDIA_SUFFIXES.get(path.suffix.lower()):
+        return kind
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP image"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":
+        return "BMP image"
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
+
+
+def _read_text(path: Path, shown: str) -> str:
+    _check_regular(path, shown)
     raw = path.read_bytes()
     if b"\0" in raw[:8192]:
         raise ToolError(f"{shown} is a binary file ({len(raw)} bytes); it is not shown")
@@ -33,29 +90,97 @@ def _read_text(path: Path, shown: str) -> str:
         raise ToolError(f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
+def _stream_lines(path: Path, shown: str) -> Iterator[str]:
+    """Lines of a file too large to load whole, decoded one at a time."""
+    with path.open("rb") as handle:
+        if b"\0" in handle.read(8192):
+            raise ToolError(f"{shown} is a binary file ({_human(path.stat().st_size)}); it is not shown")
+        handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8").removesuffix("\n")
+            except UnicodeDecodeError as exc:
+                raise ToolError(f"{shown} is not UTF-8 text ({exc.reason} on line {number})") from exc
+
+
+def _page(lines: Iterable[str], offset: int, limit: int) -> tuple[list[str], bool]:
+    """Numbered lines from `offset`, stopping at `limit` lines or MAX_READ_CHARS; True if lines remain."""
+    numbered: list[str] = []
+    used = 0
+    for number, line in enumerate(islice(lines, offset - 1, None), start=offset):
+        entry = f"{number:6}\t{line.removesuffix(chr(13))[:MAX_LINE_CHARS]}"
+        if len(numbered) >= limit or (numbered and used + len(entry) > MAX_READ_CHARS):
+            return numbered, True
+        numbered.append(entry)
+        used += len(entry) + 1
+    return numbered, False
+
+
 def read_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
-    path = ctx.resolve(args["path"])
-    text = _read_text(path, args["path"])
-    lines = text.splitlines()
+    shown = args["path"]
+    path = ctx.resolve(shown)
+    _check_regular(path, shown)
+    size = path.stat().st_size
+    if kind := _media_kind(path):
+        raise ToolError(
+            f"{shown} is a {kind} ({_human(size)}); read_file shows text only. "
+            "Inspect it with run_shell (e.g. `file`, `identify`, `pdftotext`) if you need its details."
+        )
     offset = max(int(args.get("offset", 1)), 1)
-    limit = min(int(args.get("limit", MAX_READ_LINES)), MAX_READ_LINES)
-    chosen = lines[offset - 1 : offset - 1 + limit]
-    numbered = [f"{n:6}\t{line[:MAX_LINE_CHARS]}" for n, line in enumerate(chosen, start=offset)]
+    limit = max(min(int(args.get("limit", MAX_READ_LINES)), MAX_READ_LINES), 1)
+    total: int | None = None
+    if size <= MAX_READ_BYTES:
+        lines: Iterable[str] = split_lines(_read_text(path, shown))[0]
+        total = len(lines)
+    elif "offset" in args or "limit" in args:
+        lines = _stream_lines(path, shown)
+    else:
+        raise ToolError(
+            f"{shown} is {_human(size)}, over the {_human(MAX_READ_BYTES)} read_file loads whole. Pass offset and "
+            "limit to read a range of lines, or use run_shell with head, tail or grep."
+        )
+    numbered, more = _page(lines, offset, limit)
     body = "\n".join(numbered) if numbered else "(no lines in this range)"
-    end = offset - 1 + len(chosen)
-    if end < len(lines):
-        body += f"\n[truncated: showing lines {offset}-{end} of {len(lines)}; use offset={end + 1} to read on]"
-    return Observation(body, data={"path": args["path"], "lines": len(lines)})
+    if more:
+        end = offset - 1 + len(numbered)
+        of = f"of {total}" if total is not None else f"of a {_human(size)} file"
+        body += f"\n[truncated: showing lines {offset}-{end} {of}; use offset={end + 1} to read on]"
+    return Observation(body, data={"path": shown, "lines": total})
+
+
+def _undo_history(ctx: ToolContext) -> dict[str, list[str | None]]:
+    return ctx.resources.setdefault(UNDO_KEY, {})
+
+
+def record_undo(ctx: ToolContext, path: Path, before: str | None) -> None:
+    """Remember a file's content before a write (None: it did not exist) so undo_edit can restore it."""
+    stack = _undo_history(ctx).setdefault(str(path), [])
+    stack.append(before)
+    del stack[:-MAX_UNDO_PER_FILE]
+
+
+def _store(path: Path, content: str | None) -> None:
+    """Write `content` byte for byte (no newline translation), or delete the file when it is None."""
+    if content is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode("utf-8"))
+
+
+def _existing_text(path: Path, shown: str) -> str | None:
+    return _read_text(path, shown) if path.exists() else None
 
 
 def write_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
-    path = ctx.resolve(args["path"])
-    before = _read_text(path, args["path"]) if path.exists() else ""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(args["content"], encoding="utf-8")
-    diff = unified_diff(args["path"], before, args["content"])
-    verb = "Updated" if before else "Created"
-    return Observation(f"{verb} {args['path']}.", data={"path": args["path"], "diff": diff})
+    shown, content = args["path"], args["content"]
+    path = ctx.resolve(shown)
+    before = _existing_text(path, shown)
+    _store(path, content)
+    record_undo(ctx, path, before)
+    diff = unified_diff(shown, before or "", content)
+    verb = "Created" if before is None else "Updated"
+    return Observation(f"{verb} {shown}.", data={"path": shown, "diff": diff})
 
 
 def _nearest_lines(text: str, needle: str) -> str:
@@ -64,36 +189,223 @@ def _nearest_lines(text: str, needle: str) -> str:
     return "; nearest lines: " + " | ".join(repr(line) for line in close) if close else ""
 
 
+def _occurrences(text: str, needle: str) -> int:
+    """Occurrences including overlapping ones: "aa" in "aaa" is ambiguous, though str.count says 1."""
+    count, at = 0, text.find(needle)
+    while needle and at != -1:
+        count, at = count + 1, text.find(needle, at + 1)
+    return count
+
+
 def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
-    path = ctx.resolve(args["path"])
-    before = _read_text(path, args["path"])
+    shown = args["path"]
+    path = ctx.resolve(shown)
+    before = _read_text(path, shown)
     old, new = args["old_string"], args["new_string"]
     if old == new:
         raise ToolError("old_string and new_string are identical; nothing to change")
-    count = before.count(old) if old else 0
-    if count == 0:
-        raise ToolError(f"old_string was not found in {args['path']}{_nearest_lines(before, old)}")
-    if count > 1 and not args.get("replace_all"):
+    found = _occurrences(before, old)
+    if found == 0:
+        raise ToolError(f"old_string was not found in {shown}{_nearest_lines(before, old)}")
+    if found > 1 and not args.get("replace_all"):
         raise ToolError(
-            f"old_string occurs {count} times in {args['path']}; add surrounding lines to make it unique "
+            f"old_string occurs {found} times in {shown}; add surrounding lines to make it unique "
             "or set replace_all to true"
         )
+    count = before.count(old)
     after = before.replace(old, new)
-    path.write_text(after, encoding="utf-8")
-    diff = unified_diff(args["path"], before, after)
+    _store(path, after)
+    record_undo(ctx, path, before)
+    diff = unified_diff(shown, before, after)
     return Observation(
-        f"Edited {args['path']} ({count} replacement{'s' if count > 1 else ''}).",
-        data={"path": args["path"], "diff": diff},
+        f"Edited {shown} ({count} replacement{'s' if count > 1 else ''}).", data={"path": shown, "diff": diff}
     )
 
 
+def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    shown = args["path"]
+    path = ctx.resolve(shown)
+    stack = _undo_history(ctx).get(str(path))
+    if not stack:
+        raise ToolError(f"no edit of {shown} is recorded in this session; there is nothing to undo")
+    if path.is_dir():
+        raise ToolError(f"{shown} is now a directory; it is not replaced")
+    current = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None
+    previous = stack.pop()
+    _store(path, previous)
+    diff = unified_diff(shown, current or "", previous or "")
+    state = "deleted it (it did not exist before)" if previous is None else "restored its previous content"
+    left = f"{len(stack)} earlier edit{'s' if len(stack) != 1 else ''} of {shown} can still be undone"
+    return Observation(f"Undid the last edit of {shown}: {state}. {left}.", data={"path": shown, "diff": diff})
+
+
+def _workspace_relative(ctx: ToolContext, raw: str) -> str:
+    """Normalise a patch path so that two spellings of one file are one key."""
+    relative = ctx.resolve(raw).relative_to(ctx.workspace.resolve()).as_posix()
+    if relative == ".":
+        raise ToolError(f"path {raw!r} is the workspace root, not a file")
+    return relative
+
+
+def _confine(operation: Any, ctx: ToolContext) -> Any:
+    changes = {"path": _workspace_relative(ctx, operation.path)}
+    if isinstance(operation, UpdateFile) and operation.move_to:
+        changes["move_to"] = _workspace_relative(ctx, operation.move_to)
+    return dataclasses.replace(operation, **changes)
+
+
+def _store_all(root: Path, before: dict[str, str | None], changed: dict[str, str | None]) -> None:
+    """Write every changed file; if one write fails, put back those already written so the patch stays atomic."""
+    written: list[str] = []
+    try:
+        for relative, content in changed.items():
+            written.append(relative)
+            _store(root / relative, content)
+    except OSError as exc:
+        for relative in written:
+            with contextlib.suppress(OSError):
+                _store(root / relative, before[relative])
+        raise ToolError(f"apply_patch could not write {written[-1]} ({exc}); every file was restored") from exc
+
+
+def _stats(diff: str) -> str:
+    body = diff.splitlines()[2:]
+    added = sum(line.startswith("+") for line in body)
+    removed = sum(line.startswith("-") for line in body)
+    return f"(+{added} -{removed})"
+
+
+def _report(
+    before: dict[str, str | None], after: dict[str, str | None], moves: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """One summary line and one diff per changed file; a move is reported once, from old path to new."""
+    lines, diffs, done = [], [], set()
+    for path in after:
+        if path in done or after[path] == before[path]:
+            continue
+        if path in moves and after[path] is None:
+            target = moves[path]
+            done.add(target)
+            diff = unified_diff(path, before[path] or "", after[target] or "", new_path=target)
+            lines.append(f"  R {path} -> {target} {_stats(diff)}")
+        else:
+            diff = unified_diff(path, before[path] or "", after[path] or "")
+            letter = "A" if before[path] is None else "D" if after[path] is None else "M"
+            lines.append(f"  {letter} {path} {_stats(diff)}")
+        diffs.append(diff)
+    return lines, diffs
+
+
+def apply_patch(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    try:
+        operations = [_confine(operation, ctx) for operation in parse_patch(args["patch"])]
+        root = ctx.workspace.resolve()
+        before = {path: _existing_text(root / path, path) for path in touched_paths(operations)}
+        after = apply_operations(operations, before)
+    except ToolError as exc:
+        raise ToolError(f"the patch was not applied and no file was changed: {exc}") from exc
+    changed = {path: content for path, content in after.items() if content != before[path]}
+    _store_all(root, before, changed)
+    for path in changed:
+        record_undo(ctx, root / path, before[path])
+    moves = {op.path: op.move_to for op in operations if isinstance(op, UpdateFile) and op.move_to}
+    summary, diffs = _report(before, after, moves)
+    text = "Applied the patch:\n" + "\n".join(summary) if summary else "The patch applied but changed nothing."
+    return Observation(text, data={"diff": "".join(diffs), "files": list(changed)})
+
+
+def _git_paths(target: Path, depth: int) -> list[str]:
+    """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=target,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if listed.returncode != 0:
+        return []
+    paths = []
+    for path in filter(None, os.fsdecode(listed.stdout).split("\0")):
+        if path.count("/") >= depth or path.endswith("/"):
+            paths.append(path)  # deeper than shown: only its directory appears, no need to stat it
+        elif os.path.lexists(target / path):  # --cached also lists tracked files deleted from disk
+            paths.append(path + "/" if (target / path).is_dir() else path)
+    return paths
+
+
+def _walk_paths(target: Path, depth: int) -> list[str]:
+    """The fallback outside git: walk to `depth`, skipping VCS, dependency and cache directories."""
+    paths = []
+    for directory, dirnames, filenames in os.walk(target):
+        relative = Path(directory).relative_to(target)
+        dirnames[:] = [name for name in dirnames if name not in SKIPPED_DIRS]
+        paths += [(relative / name).as_posix() + "/" for name in dirnames]
+        paths += [(relative / name).as_posix() for name in filenames]
+        if len(relative.parts) + 1 >= depth:
+            dirnames[:] = []
+    return paths
+
+
+def _tree(paths: list[str], depth: int) -> dict[str, Any]:
+    """Nested dicts of names; a file is None, a directory a dict (left empty past `depth`)."""
+    root: dict[str, Any] = {}
+    for path in paths:
+        parts = [part for part in path.split("/") if part]
+        if not parts:
+            continue
+        node = root
+        for part in parts[: min(len(parts), depth) - 1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        name = parts[min(len(parts), depth) - 1]
+        if path.endswith("/") or len(parts) > depth:
+            if node.get(name) is None:
+                node[name] = {}
+        else:
+            node.setdefault(name, None)
+    return root
+
+
+def _render(node: dict[str, Any], indent: int = 0) -> Iterator[str]:
+    for name in sorted(node):
+        child = node[name]
+        yield "  " * indent + name + ("/" if child is not None else "")
+        if child:
+            yield from _render(child, indent + 1)
+
+
+def list_directory(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    shown = args.get("path") or "."
+    target = ctx.resolve(shown)
+    if not target.exists():
+        raise ToolError(f"{shown} does not exist")
+    if not target.is_dir():
+        raise ToolError(f"{shown} is a file, not a directory; use read_file to read it")
+    depth = min(max(int(args.get("depth", LIST_DEFAULT_DEPTH)), 1), LIST_MAX_DEPTH)
+    entries = list(_render(_tree(_git_paths(target, depth) or _walk_paths(target, depth), depth)))
+    text = "\n".join(entries[:LIST_MAX_ENTRIES]) if entries else "(empty directory)"
+    if len(entries) > LIST_MAX_ENTRIES:
+        text += (
+            f"\n[... {len(entries) - LIST_MAX_ENTRIES} more entries not shown; "
+            "list a subdirectory or use a smaller depth]"
+        )
+    return Observation(text, data={"path": shown, "entries": len(entries)})
+
+
+PATH = {"type": "string", "description": "Path relative to the workspace root."}
 READ_FILE = Tool(
     "read_file",
-    "Read a text file from the workspace. Lines are numbered; use offset/limit for long files.",
+    "Read a text file from the workspace. Lines are numbered; use offset/limit for long files. "
+    f"Images, PDFs and files over {_human(MAX_READ_BYTES)} (unless offset/limit are given) are refused.",
     {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "description": "Path relative to the workspace root."},
+            "path": PATH,
             "offset": {"type": "integer", "description": "First line to read (1-based)."},
             "limit": {"type": "integer", "description": f"Number of lines (at most {MAX_READ_LINES})."},
         },
@@ -101,12 +413,24 @@ READ_FILE = Tool(
     },
     read_file,
 )
+LIST_DIRECTORY = Tool(
+    "list_directory",
+    "List a directory as an indented tree (directories end with '/'), leaving out git-ignored files.",
+    {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "Directory relative to the workspace root (default '.')."},
+            "depth": {"type": "integer", "description": f"Levels to show (default 2, at most {LIST_MAX_DEPTH})."},
+        },
+    },
+    list_directory,
+)
 WRITE_FILE = Tool(
     "write_file",
     "Create or overwrite a file with the given content. Parent directories are created.",
     {
         "type": "object",
-        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+        "properties": {"path": PATH, "content": {"type": "string"}},
         "required": ["path", "content"],
     },
     write_file,
@@ -118,7 +442,7 @@ EDIT_FILE = Tool(
     {
         "type": "object",
         "properties": {
-            "path": {"type": "string"},
+            "path": PATH,
             "old_string": {"type": "string", "description": "Exact text to replace, whitespace included."},
             "new_string": {"type": "string"},
             "replace_all": {"type": "boolean", "default": False},
@@ -126,5 +450,28 @@ EDIT_FILE = Tool(
         "required": ["path", "old_string", "new_string"],
     },
     edit_file,
+    mutates=True,
+)
+APPLY_PATCH = Tool(
+    "apply_patch",
+    "Add, delete, update and move several files in one atomic patch; if any hunk does not match, nothing "
+    "changes. Format:\n*** Begin Patch\n*** Update File: path/a.py\n*** Move to: path/b.py  (optional)\n"
+    "@@ def f():  (optional line just above the hunk)\n unchanged line\n-removed line\n+added line\n"
+    "*** Add File: path/new.py\n+first line\n*** Delete File: path/old.py\n*** End Patch\n"
+    "Give about 3 unchanged context lines around each change, copied exactly.",
+    {
+        "type": "object",
+        "properties": {"patch": {"type": "string", "description": "The whole patch text."}},
+        "required": ["patch"],
+    },
+    apply_patch,
+    mutates=True,
+)
+UNDO_EDIT = Tool(
+    "undo_edit",
+    "Undo the last write_file, edit_file or apply_patch change to a file in this session (a file that was "
+    "created is deleted). Call again to go further back.",
+    {"type": "object", "properties": {"path": PATH}, "required": ["path"]},
+    undo_edit,
     mutates=True,
 )
