@@ -1,0 +1,293 @@
+"""Tags of source files (definitions and references), extracted with tree-sitter queries and cached on disk.
+
+The cache is one SQLite file shared by every workspace: `tags` maps a content key (language + sha1 of the
+bytes) to the file's tags, so identical content is parsed once; `files` remembers each path's mtime, size and
+content key, so an unchanged file is neither read nor hashed. A file written less than a second before it was
+recorded is stored as unverified and hashed again next time: its mtime alone cannot tell a later same-size
+edit within the timestamp granularity apart (git's "racily clean" problem). `maps` keeps the last rendered
+maps. Everything is dropped when a query or a code map module changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+from tree_sitter import Node, Parser, Query, QueryCursor
+
+QUERIES = Path(__file__).with_name("queries")
+EXTENSIONS = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hh": "cpp",
+    ".hpp": "cpp",
+    ".hxx": "cpp",
+}
+QUERY_FILES = {"javascript": ("javascript", "jsx"), "tsx": ("typescript", "jsx")}
+MAX_FILE_BYTES = 1_000_000  # larger sources are generated or minified; their tags would only add noise
+MAX_SIGNATURE_CHARS = 160
+RACY_SECONDS = 1.0
+MAX_MAPS = 32
+
+
+class Definition(NamedTuple):
+    name: str
+    kind: str
+    line: int
+    signature: str  # the declaration up to its body on one line, with the source's indentation
+
+
+@dataclass
+class FileTags:
+    definitions: list[Definition]
+    references: dict[str, list[int]]  # name -> the lines that use it
+
+
+@dataclass
+class Snapshot:
+    """The content key of each workspace-relative path, and how much work taking it took (the tests count
+    parses)."""
+
+    keys: dict[str, str]
+    hashed: int = 0
+    parsed: int = 0
+
+
+def language_for(path: str) -> str | None:
+    """The grammar for `path` by its extension (this runs for every file of the workspace on every map)."""
+    dot = path.rfind(".")
+    return EXTENSIONS.get(path[dot:].lower()) if dot > path.rfind("/") else None
+
+
+@cache
+def _parser(language: str) -> Parser:
+    from tree_sitter_language_pack import get_parser  # loads a hundred grammars: only when parsing
+
+    return get_parser(language)
+
+
+@cache
+def _query(language: str) -> Query:
+    files = QUERY_FILES.get(language, (language,))
+    source = "\n".join((QUERIES / f"{name}.scm").read_text() for name in files)
+    from tree_sitter_language_pack import get_language
+
+    return Query(get_language(language), source)
+
+
+_TIGHT_OPEN = re.compile(r"([(\[]) ")  # what collapsing a multi-line parameter list leaves behind
+_TIGHT_CLOSE = re.compile(r",? ([)\]])")
+
+
+def _signature(node: Node, source: bytes) -> str:
+    """From the start of the definition's line to its body (or the end of that line), whitespace collapsed."""
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    body = node.child_by_field_name("body")
+    end = body.start_byte if body is not None and body.start_byte > node.start_byte else node.end_byte
+    newline = source.find(b"\n", node.start_byte)
+    if body is None and newline != -1:
+        end = min(end, newline)
+    text = source[line_start:end].decode("utf-8", "replace").rstrip()
+    indent = text[: len(text) - len(text.lstrip())].expandtabs(4)
+    collapsed = indent + _TIGHT_CLOSE.sub(r"\1", _TIGHT_OPEN.sub(r"\1", " ".join(text.split())))
+    if len(collapsed) > MAX_SIGNATURE_CHARS:
+        collapsed = collapsed[: MAX_SIGNATURE_CHARS - 3] + "..."
+    return collapsed
+
+
+def extract_tags(language: str, source: bytes) -> FileTags:
+    """Run the language's tags query: `@name.definition.KIND` with `@definition.KIND` around it, and
+    `@name.reference.KIND`. When several patterns define the same name node, the later pattern (the more
+    specific one, e.g. a method rather than a function) wins; a reference on a definition's name is dropped."""
+    tree = _parser(language).parse(source)
+    found: dict[int, tuple[int, Definition]] = {}
+    references: dict[str, set[int]] = {}
+    reference_nodes: list[tuple[int, str, int]] = []
+    for pattern, captures in QueryCursor(_query(language)).matches(tree.root_node):
+        for capture, nodes in captures.items():
+            if not capture.startswith("name."):
+                continue
+            role, kind = capture.split(".")[1:3]
+            name_node = nodes[0]
+            name = name_node.text.decode("utf-8", "replace") if name_node.text else ""
+            line = name_node.start_point.row + 1
+            if role == "reference":
+                reference_nodes.append((name_node.start_byte, name, line))
+                continue
+            outer = captures.get(f"definition.{kind}", [name_node])[0]
+            previous = found.get(name_node.start_byte)
+            if previous is None or previous[0] < pattern:
+                found[name_node.start_byte] = (pattern, Definition(name, kind, line, _signature(outer, source)))
+    for start, name, line in reference_nodes:
+        if start not in found:
+            references.setdefault(name, set()).add(line)
+    definitions = sorted((definition for _, definition in found.values()), key=lambda d: d.line)
+    return FileTags(definitions, {name: sorted(lines) for name, lines in references.items()})
+
+
+def _encode(tags: FileTags) -> bytes:
+    return marshal.dumps(([tuple(d) for d in tags.definitions], tags.references))
+
+
+def _decode(blob: bytes) -> FileTags:
+    definitions, references = marshal.loads(blob)
+    return FileTags(list(map(Definition._make, definitions)), references)
+
+
+@cache
+def _fingerprint() -> str:
+    """Changes with any query or any code map module, which invalidates every cached tag and map."""
+    digest = hashlib.sha1()
+    for source in sorted([*QUERIES.glob("*.scm"), *Path(__file__).parent.glob("codemap*.py")]):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
+
+
+class TagCache:
+    """The SQLite file under `directory` (in memory when that cannot be written). Besides tags it keeps the
+    last rendered maps, keyed by everything they depend on, so an unchanged workspace costs a stat per file."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(directory / "tags.sqlite3", timeout=30)
+            self._setup()
+        except (OSError, sqlite3.Error):
+            self._db = sqlite3.connect(":memory:")
+            self._setup()
+
+    def _setup(self) -> None:
+        # A cache may lose its last writes on power loss but must not corrupt or wait on fsync.
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER, key TEXT)"
+                " WITHOUT ROWID"
+            )
+            self._db.execute("CREATE TABLE IF NOT EXISTS tags (key TEXT PRIMARY KEY, blob BLOB) WITHOUT ROWID")
+            self._db.execute("CREATE TABLE IF NOT EXISTS maps (key TEXT PRIMARY KEY, text TEXT, created INTEGER)")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+            if row is None or row[0] != _fingerprint():
+                for table in ("files", "tags", "maps"):
+                    self._db.execute(f"DELETE FROM {table}")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (_fingerprint(),))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TagCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _range(root: Path) -> tuple[str, str]:
+        """Bounds of the absolute paths under `root`, for an index range scan."""
+        prefix = str(root.resolve()) + os.sep
+        return prefix, prefix[:-1] + chr(ord(os.sep) + 1)
+
+    def snapshot(self, root: Path, paths: list[str]) -> Snapshot:
+        """The content key of each of `paths` (relative to `root`; unsupported or oversized files are left
+        out), hashing only files whose mtime or size changed and parsing only content never seen before."""
+        bounds = self._range(root)
+        known = {
+            path: (mtime_ns, size, key)
+            for path, mtime_ns, size, key in self._db.execute(
+                "SELECT path, mtime_ns, size, key FROM files WHERE path >= ? AND path < ?", bounds
+            )
+        }
+        result = Snapshot({})
+        changed: list[tuple[str, int, int, str]] = []
+        now_ns = time.time_ns()
+        for relative in paths:
+            language = language_for(relative)
+            if language is None:
+                continue
+            absolute = bounds[0] + relative
+            try:
+                stat = os.stat(absolute)
+            except OSError:
+                continue
+            if stat.st_size > MAX_FILE_BYTES:
+                continue
+            cached = known.get(absolute)
+            if cached is not None and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
+                result.keys[relative] = cached[2]
+                continue
+            key = self._store(language, absolute, result)
+            if key is None:
+                continue
+            result.keys[relative] = key
+            racy = now_ns - stat.st_mtime_ns < RACY_SECONDS * 1e9
+            changed.append((absolute, -1 if racy else stat.st_mtime_ns, stat.st_size, key))
+        gone = [(path,) for path in known.keys() - {bounds[0] + relative for relative in result.keys}]
+        if changed or gone:
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", changed)
+            self._db.executemany("DELETE FROM files WHERE path = ?", gone)
+            self._db.execute("DELETE FROM tags WHERE key NOT IN (SELECT key FROM files)")
+        self._db.commit()
+        return result
+
+    def _store(self, language: str, absolute: str, result: Snapshot) -> str | None:
+        """Hash the file; parse it unless its content is already cached. Returns its key."""
+        try:
+            source = Path(absolute).read_bytes()
+        except OSError:
+            return None
+        result.hashed += 1
+        key = f"{language}:{hashlib.sha1(source).hexdigest()}"
+        if self._db.execute("SELECT 1 FROM tags WHERE key = ?", (key,)).fetchone() is None:
+            result.parsed += 1
+            self._db.execute("INSERT INTO tags VALUES (?, ?)", (key, _encode(extract_tags(language, source))))
+        return key
+
+    def load(self, root: Path, snapshot: Snapshot) -> dict[str, FileTags]:
+        """The tags of every file in `snapshot` (taken of `root` just before)."""
+        blobs = dict(
+            self._db.execute(
+                "SELECT key, blob FROM tags WHERE key IN (SELECT key FROM files WHERE path >= ? AND path < ?)",
+                self._range(root),
+            )
+        )
+        decoded = {key: _decode(blobs[key]) for key in set(snapshot.keys.values()) if key in blobs}
+        # A key can vanish only if another process changed the file in between: it then maps as empty.
+        return {relative: decoded.get(key, FileTags([], {})) for relative, key in snapshot.keys.items()}
+
+    def get_map(self, key: str) -> str | None:
+        row = self._db.execute("SELECT text FROM maps WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_map(self, key: str, text: str) -> None:
+        """Remember a rendered map, keeping only the most recent few."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO maps VALUES (?, ?, ?)", (key, text, time.time_ns()))
+            self._db.execute(
+                "DELETE FROM maps WHERE key NOT IN (SELECT key FROM maps ORDER BY created DESC LIMIT ?)", (MAX_MAPS,)
+            )
