@@ -37,12 +37,12 @@ def call(name: str, arguments: dict[str, Any] | str) -> tuple[str, dict[str, Any
 class ScriptedServer:
     """Serve `script` in order; when it runs out, answer with a plain 'done.'."""
 
-    def __init__(self, script: list[Reply] | None = None, max_model_len: int = 32768) -> None:
+    def __init__(self, script: list[Reply] | None = None, max_model_len: int = 32768, port: int = 0) -> None:
         self.script = list(script or [])
         self.requests: list[dict[str, Any]] = []
         self.max_model_len = max_model_len
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property

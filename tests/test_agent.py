@@ -138,6 +138,20 @@ def test_server_that_goes_away_ends_the_turn_with_a_clear_error(workspace: Path)
     assert read_trajectory(session.recording_path).messages[-1] == {"role": "user", "content": "still there?"}
 
 
+def test_the_session_goes_on_when_the_server_comes_back(workspace: Path) -> None:
+    first = ScriptedServer([Reply("one")])
+    with first:
+        session, _ = start_session(first, workspace)
+        session.agent.run_turn("hi")
+    assert session.agent.run_turn("anyone?").reason == "error"
+    port = int(first.base_url.rsplit(":", 1)[1].split("/")[0])
+    with ScriptedServer([Reply("back again")], port=port) as second:
+        assert session.agent.run_turn("and now?").reason == "done"
+    session.close()
+    assert session.agent.messages[-1]["content"] == "back again"
+    assert [m["role"] for m in second.requests[0]["messages"]] == ["system", "user", "assistant", "user", "user"]
+
+
 def test_client_reads_the_context_window_and_refuses_a_dead_server(scripted: ScriptedServer) -> None:
     client = ModelClient(scripted.base_url)
     assert client.model == "scripted-model"

@@ -66,6 +66,31 @@ def test_slash_commands_in_the_repl(scripted: ScriptedServer, workspace: Path, s
     assert len(list(recordings_dir(sii_home).glob("*.jsonl"))) == 2
 
 
+def test_ctrl_c_interrupts_a_running_shell_command(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [
+        Reply("", [call("run_shell", {"command": "sleep 30; echo never"})]),
+        Reply("", [call("run_shell", {"command": "echo shell-still-alive"})]),
+        Reply("Done."),
+    ]
+    child = spawn_repl(scripted.base_url, workspace, "--yolo")
+    child.sendline("sleep")
+    child.expect("run_shell\\(sleep 30")
+    time.sleep(1)
+    started = time.monotonic()
+    child.sendintr()
+    child.expect("\\[interrupted\\]")
+    assert time.monotonic() - started < 10
+    child.expect("›")
+    child.sendline("again")
+    child.expect("shell-still-alive")
+    child.expect("Done.")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    tool_messages = [m for m in read_trajectory(only_recording(sii_home)).messages if m["role"] == "tool"]
+    assert "Interrupted by the user" in tool_messages[0]["content"]
+    assert "never" not in tool_messages[0]["content"]
+
+
 def test_continue_after_a_kill_mid_tool(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
     scripted.script = [Reply("", [call("run_shell", {"command": "sleep 60"})])]
     child = spawn_repl(scripted.base_url, workspace, "--yolo")
