@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import agent
+from bench import agent, codemap, tools
 from bench.common import Row
 
 
@@ -28,6 +28,8 @@ def main() -> int:
         workdir = Path(tmp) / "work"
         workdir.mkdir()
         rows += agent.rows(workdir, args.steps, args.repeats)
+        rows += codemap.rows(workdir, args.steps, args.repeats)
+        rows += tools.rows(workdir, args.steps, args.repeats)
 
     from rich.console import Console
     from rich.table import Table

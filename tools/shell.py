@@ -1,18 +1,22 @@
-"""run_shell: one persistent bash per session (through pexpect), so cwd, env and venvs survive between calls."""
+"""run_shell: one persistent bash per session (through pexpect), so cwd, env and venvs survive between calls.
+Background jobs (servers, watchers, long builds) start from that same shell and are read with job_output."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import pexpect
 
-from tools.base import Observation, Tool, ToolContext
+from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.text import cap_output, strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -105,12 +109,140 @@ class PersistentShell:
         self._scratch.rmdir()
 
 
-def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
+# A trailing `&` that is not part of `&&`, `|&` or a redirection like `2>&`.
+_TRAILING_AMPERSAND = re.compile(r"(?<![&|>])&\s*$")
+_JOB_PID = re.compile(r"__SII_JOB_(\d+)__")
+_KILL_GRACE_S = 2.0
+_TAIL_BYTES = 1 << 20  # tail_lines looks at most this far back
+
+
+class Job:
+    """One background command: its process group, its log file, how much of the log the model has read."""
+
+    def __init__(self, job_id: int, command: str, pid: int, log: Path, exit_file: Path) -> None:
+        self.id = job_id
+        self.command = command
+        self.pid = pid
+        self.log = log
+        self.exit_file = exit_file
+        self.read_offset = 0
+        self.killed = False
+
+    def exit_code(self) -> int | None:
+        """The command's exit status, written by the wrapper when it finishes; None while running or if killed."""
+        try:
+            text = self.exit_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text else None
+
+    def running(self) -> bool:
+        if self.exit_code() is not None:
+            return False
+        return _process_alive(self.pid)
+
+
+def _process_alive(pid: int) -> bool:
+    """True unless the process is gone or a zombie (bash, its parent, may not have reaped it yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class JobTable:
+    """The session's background jobs. Each runs in a subshell of the persistent bash, so it inherits cwd, env,
+    functions and venvs, but with its own process group, stdin from /dev/null, output to a log file and SIGHUP
+    ignored (like nohup): a shell restart does not kill it, closing the session does."""
+
+    def __init__(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="sii-jobs-"))
+        self._jobs: dict[int, Job] = {}
+
+    def start(self, shell: PersistentShell, command: str) -> Job:
+        job_id = len(self._jobs) + 1
+        script, log, exit_file = (self._dir / f"{job_id}.{suffix}" for suffix in ("sh", "log", "exit"))
+        script.write_text(command + "\n", encoding="utf-8")
+        log.touch()  # the subshell opens it asynchronously; job_output may come first
+        # `exec 255>&-` drops bash's copy of the terminal, which would keep the pty open after the shell exits.
+        launch = (
+            f"{{ exec 255>&-; ( trap '' HUP; . {quote(str(script))} ); echo $? > {quote(str(exit_file))}; }} "
+            f">> {quote(str(log))} 2>&1 < /dev/null & "
+            f"disown $!; echo __SII_JOB_$!__"
+        )
+        result = shell.run(launch, timeout=10)
+        found = _JOB_PID.search(result["output"])
+        if found is None:
+            raise ToolError(f"could not start the background job: {result['output'].strip()[:500]}")
+        job = self._jobs[job_id] = Job(job_id, command, int(found.group(1)), log, exit_file)
+        return job
+
+    def get(self, job_id: int | str) -> Job:
+        try:
+            return self._jobs[int(job_id)]
+        except (KeyError, ValueError):
+            known = ", ".join(str(key) for key in self._jobs) or "none"
+            raise ToolError(f"no background job {job_id!r} (jobs: {known})") from None
+
+    def kill(self, job: Job) -> None:
+        """SIGTERM the job's process group, then SIGKILL whatever is left after a grace period."""
+        if not job.running():
+            return
+        job.killed = True
+        _signal_group(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + _KILL_GRACE_S
+        while job.running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if job.running():
+            _signal_group(job.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        for job in self._jobs.values():
+            self.kill(job)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the job's process group (bash's job control gives each job its own); just the pid if it has none."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _shell(ctx: ToolContext) -> PersistentShell:
     shell = ctx.resources.get("shell")
     if shell is None:
         shell = ctx.resources["shell"] = PersistentShell(ctx.workspace)
+    return shell
+
+
+def _jobs(ctx: ToolContext) -> JobTable:
+    table = ctx.resources.get("jobs")
+    if table is None:
+        table = ctx.resources["jobs"] = JobTable()
+    return table
+
+
+def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    command = args["command"]
+    if _TRAILING_AMPERSAND.search(command):
+        return _start_job(_TRAILING_AMPERSAND.sub("", command), ctx)
+    if args.get("background"):
+        return _start_job(command, ctx)
+    shell = _shell(ctx)
     timeout = min(float(args.get("timeout", DEFAULT_TIMEOUT_S)), MAX_TIMEOUT_S)
-    result = shell.run(args["command"], timeout)
+    result = shell.run(command, timeout)
     notes = []
     if result["restarted"]:
         notes.append("[the shell had exited and was restarted: cwd and environment were reset]")
@@ -128,18 +260,83 @@ def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
     return Observation(body, is_error=result["exit_code"] != 0, data=data)
 
 
+def _start_job(command: str, ctx: ToolContext) -> Observation:
+    job = _jobs(ctx).start(_shell(ctx), command)
+    text = f"Started background job {job.id} (pid {job.pid}). Read its output with job_output, stop it with kill_job."
+    return Observation(text, data={"job_id": job.id, "pid": job.pid})
+
+
+def job_output(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    job = _jobs(ctx).get(args["job_id"])
+    # Status first: the exit code is written after the last output, so a finished job's log is complete.
+    exit_code, running = job.exit_code(), job.running()
+    with job.log.open("rb") as log:
+        if args.get("tail_lines"):
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - _TAIL_BYTES))
+            lines = log.read().decode("utf-8", "replace").splitlines()[-int(args["tail_lines"]) :]
+            text = "\n".join(lines)
+        else:
+            log.seek(job.read_offset)
+            text = log.read().decode("utf-8", "replace").rstrip("\n")
+        job.read_offset = log.tell()
+    if running:
+        status = f"[job {job.id} is still running]"
+    elif exit_code is not None:
+        status = f"[job {job.id} exited with code {exit_code}]"
+    else:
+        status = f"[job {job.id} was killed]" if job.killed else f"[job {job.id} ended without an exit code]"
+    text = cap_output(strip_ansi(text.replace("\r\n", "\n")))
+    body = f"{text}\n{status}" if text else f"(no new output)\n{status}"
+    data = {"job_id": job.id, "running": running, "exit_code": exit_code, "killed": job.killed}
+    return Observation(body, is_error=exit_code not in (None, 0), data=data)
+
+
+def kill_job(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    table = _jobs(ctx)
+    job = table.get(args["job_id"])
+    if not job.running():
+        return Observation(f"Job {job.id} had already finished (exit code {job.exit_code()}).", data={"killed": False})
+    table.kill(job)
+    return Observation(f"Killed job {job.id} ({job.command[:80]}).", data={"killed": True})
+
+
 RUN_SHELL = Tool(
     "run_shell",
     "Run a bash command in a persistent shell rooted at the workspace (cwd and environment persist). "
-    "stdout and stderr are merged. Do not start interactive programs.",
+    "stdout and stderr are merged. Do not start interactive programs. For servers, watchers or long builds set "
+    "background=true (or end the command with `&`): it returns a job id at once; read it with job_output.",
     {
         "type": "object",
         "properties": {
             "command": {"type": "string"},
             "timeout": {"type": "number", "description": f"Seconds (default {DEFAULT_TIMEOUT_S:g})."},
+            "background": {"type": "boolean", "description": "Start as a background job and return its id."},
         },
         "required": ["command"],
     },
     run_shell,
+    mutates=True,
+)
+
+JOB_OUTPUT = Tool(
+    "job_output",
+    "Read a background job's output: what it printed since the last read (or its last tail_lines lines), "
+    "whether it is still running, and its exit code once done.",
+    {
+        "type": "object",
+        "properties": {
+            "job_id": {"type": "integer"},
+            "tail_lines": {"type": "integer", "description": "Show only the last N lines of all its output."},
+        },
+        "required": ["job_id"],
+    },
+    job_output,
+)
+KILL_JOB = Tool(
+    "kill_job",
+    "Stop a background job and everything it started (SIGTERM, then SIGKILL after 2 s).",
+    {"type": "object", "properties": {"job_id": {"type": "integer"}}, "required": ["job_id"]},
+    kill_job,
     mutates=True,
 )

@@ -1,0 +1,108 @@
+"""Background jobs through the real persistent bash: start, read, kill, cleanup, and the shell's round trip."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tools import ToolContext, default_registry
+
+
+@pytest.fixture
+def ctx(workspace: Path) -> Iterator[ToolContext]:
+    context = ToolContext(workspace=workspace)
+    yield context
+    context.close()
+
+
+def run(ctx: ToolContext, name: str, **arguments):
+    return default_registry().dispatch(name, arguments, ctx)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    """A process counts as gone once it is a zombie: nobody may have reaped it yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def finished(ctx: ToolContext, job_id: int) -> Callable[[], bool]:
+    return lambda: not ctx.resources["jobs"].get(job_id).running()
+
+
+def test_background_job_inherits_the_shell_and_reports_its_exit_code(ctx: ToolContext) -> None:
+    run(ctx, "run_shell", command="mkdir -p sub && cd sub && export FLAVOUR=mint && LOCAL=kept && greet() { echo hi; }")
+    started = time.monotonic()
+    obs = run(ctx, "run_shell", command='sleep 0.3; pwd; echo "$FLAVOUR $LOCAL"; greet; exit 4', background=True)
+    assert time.monotonic() - started < 0.3
+    assert not obs.is_error and "Started background job 1" in obs.text
+    job_id = obs.data["job_id"]
+    assert run(ctx, "job_output", job_id=job_id).data["running"]
+    wait_for(finished(ctx, job_id))
+    done = run(ctx, "job_output", job_id=job_id)
+    assert done.text.splitlines() == [str(ctx.workspace / "sub"), "mint kept", "hi", "[job 1 exited with code 4]"]
+    assert done.is_error and done.data == {"job_id": 1, "running": False, "exit_code": 4, "killed": False}
+    assert run(ctx, "run_shell", command="pwd").text.startswith(str(ctx.workspace / "sub"))
+
+
+def test_job_output_returns_only_new_output_or_the_tail(ctx: ToolContext) -> None:
+    script = "echo first; while [ ! -f go ]; do sleep 0.02; done; echo second; echo third"
+    job_id = run(ctx, "run_shell", command=script, background=True).data["job_id"]
+    wait_for(lambda: "first" in run(ctx, "job_output", job_id=job_id, tail_lines=5).text)
+    assert run(ctx, "job_output", job_id=job_id).text.startswith("(no new output)\n[job 1 is still running]")
+    (ctx.workspace / "go").touch()
+    wait_for(finished(ctx, job_id))
+    assert run(ctx, "job_output", job_id=job_id).text == "second\nthird\n[job 1 exited with code 0]"
+    assert run(ctx, "job_output", job_id=job_id).text == "(no new output)\n[job 1 exited with code 0]"
+    assert run(ctx, "job_output", job_id=job_id, tail_lines=1).text == "third\n[job 1 exited with code 0]"
+
+
+def test_kill_job_stops_the_whole_process_group(ctx: ToolContext) -> None:
+    job_id = run(ctx, "run_shell", command="sleep 300 & echo child=$!; sleep 300", background=True).data["job_id"]
+    job = ctx.resources["jobs"].get(job_id)
+    wait_for(lambda: "child=" in job.log.read_text())
+    child = int(job.log.read_text().split("child=")[1].split()[0])
+    assert alive(child) and alive(job.pid)
+    killed = run(ctx, "kill_job", job_id=job_id)
+    assert killed.data["killed"] and "Killed job 1" in killed.text
+    wait_for(lambda: not alive(child))
+    assert "[job 1 was killed]" in run(ctx, "job_output", job_id=job_id).text
+    assert "already finished" in run(ctx, "kill_job", job_id=job_id).text
+    unknown = run(ctx, "job_output", job_id=7)
+    assert unknown.is_error and "no background job 7" in unknown.text
+
+
+def test_trailing_ampersand_starts_a_job_and_close_kills_it(workspace: Path) -> None:
+    ctx = ToolContext(workspace=workspace)
+    obs = run(ctx, "run_shell", command="sleep 300 &")
+    assert "Started background job 1" in obs.text
+    pid = obs.data["pid"]
+    assert alive(pid)
+    assert run(ctx, "run_shell", command="true && echo both").text.startswith("both")
+    assert run(ctx, "run_shell", command="echo merged 2>&1").text.startswith("merged")
+    run(ctx, "run_shell", command="exit 3")
+    assert alive(pid), "a job survives a restart of the foreground shell"
+    ctx.close()
+    wait_for(lambda: not alive(pid))
+
+
+def test_shell_round_trip_stays_fast(ctx: ToolContext) -> None:
+    run(ctx, "run_shell", command="true")
+    times = []
+    for _ in range(50):
+        started = time.perf_counter()
+        assert run(ctx, "run_shell", command="true").data["exit_code"] == 0
+        times.append(time.perf_counter() - started)
+    assert statistics.median(times) < 0.020
