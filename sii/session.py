@@ -17,9 +17,11 @@ from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings
+from sii.events import Event, UserMessage
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, default_registry
+from tools.codemap import conversation_focus
 
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
@@ -99,6 +101,13 @@ class Session:
             self.recorder = Recorder(writer, previous.meta)
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
+        self.agent.subscribe(self._follow_mentions)
+
+    def _follow_mentions(self, event: Event) -> None:
+        """Keep the code map pointed at what the user talks about."""
+        if isinstance(event, UserMessage):
+            texts = [m["content"] or "" for m in self.agent.messages if m["role"] == "user"]
+            self.context.resources["conversation_focus"] = conversation_focus(texts)
 
     def _new_meta(self, face: str, model: str, base_url: str, sampling: dict) -> SessionMeta:
         facts = git_facts(str(self.context.workspace))

@@ -15,6 +15,7 @@ from tools.codemap import (
     CODE_MAP,
     FIND_SYMBOL,
     build_index,
+    conversation_focus,
     list_source_files,
     rank_definitions,
     render_map,
@@ -346,6 +347,16 @@ def test_code_map_tool(ctx: ToolContext) -> None:
     assert "core.py" not in focused.text
     assert not CODE_MAP.mutates and not FIND_SYMBOL.mutates
     assert registry.dispatch("code_map", {"budget_tokens": 0}, ctx).is_error
+
+
+def test_code_map_follows_what_the_conversation_mentions(ctx: ToolContext) -> None:
+    hub_tree(ctx.workspace)
+    focus = conversation_focus(["The total is wrong: check compute_other_total please."])
+    assert focus == ["compute_other_total"]
+    ctx.resources["conversation_focus"] = focus
+    text = default_registry().dispatch("code_map", {"budget_tokens": 15}, ctx).text
+    assert text.startswith("other.py:\n    1│def compute_other_total():")
+    assert conversation_focus(["see src/app.py and HttpClient"]) == ["src/app.py", "HttpClient"]
 
 
 def test_find_symbol_tool(ctx: ToolContext) -> None:

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import math
 import os
+import re
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterable
@@ -263,12 +264,29 @@ def _split_focus(focus: Iterable[str], files: Iterable[str], ctx: ToolContext) -
     return mentioned_files, mentioned_names
 
 
+_MENTION = re.compile(r"[A-Za-z_][\w./-]*[\w]")
+
+
+def conversation_focus(texts: Iterable[str]) -> list[str]:
+    """Words of the conversation that look like paths (`src/app.py`) or code names (`parse_args`,
+    `HttpClient`), for the map to favour, as Aider does with the chat's mentions."""
+    focus: dict[str, None] = {}
+    for text in texts:
+        for word in _MENTION.findall(text):
+            looks_like_path = "/" in word or re.search(r"\.[A-Za-z]{1,4}$", word) is not None
+            looks_like_name = "_" in word or re.search(r"[a-z][A-Z]", word) is not None
+            if looks_like_path or looks_like_name:
+                focus[word] = None
+    return list(focus)
+
+
 def code_map(args: dict[str, Any], ctx: ToolContext) -> Observation:
     budget = int(args.get("budget_tokens", DEFAULT_BUDGET_TOKENS))
     if budget < 1:
         raise ToolError("budget_tokens must be positive")
     paths = list_source_files(ctx.workspace)
-    files, names = _split_focus(args.get("focus") or [], paths, ctx)
+    focus = [*(args.get("focus") or []), *ctx.resources.get("conversation_focus", [])]
+    files, names = _split_focus(focus, paths, ctx)
     text, total = _cached_map(ctx.workspace, _cache_dir(ctx), paths, budget, files, names)
     shown = text.count("│")
     data = {"source_files": total, "definitions_shown": shown}
