@@ -19,6 +19,7 @@ from sii.events import (
     ToolResult,
     TurnEnd,
 )
+from sii.markdown_stream import MarkdownStream
 
 PREVIEW_LINES = 8
 
@@ -43,9 +44,12 @@ class Renderer:
     def __init__(self, console: Console, stream: bool = True) -> None:
         self.console = console
         self.stream = stream
+        self._markdown = MarkdownStream(console)
         self._mid_line = False
 
     def _end_line(self) -> None:
+        """Close the text being streamed (markdown or reasoning) before anything else is printed."""
+        self._markdown.finish()
         if self._mid_line:
             self.console.print()
             self._mid_line = False
@@ -53,14 +57,17 @@ class Renderer:
     def __call__(self, event: Event) -> None:
         match event:
             case TextDelta(text=text) if self.stream:
-                self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-                self._mid_line = True
+                if self._mid_line:  # reasoning came first: end its line
+                    self.console.print()
+                    self._mid_line = False
+                self._markdown.feed(text)
             case ReasoningDelta(text=text) if self.stream:
                 self.console.print(Text(text, style="dim italic"), end="", soft_wrap=True)
                 self._mid_line = True
             case AssistantMessage():
                 self._end_line()
             case ToolCallStarted(call=call):
+                self._end_line()
                 function = call["function"]
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
             case ToolResult(observation=observation):
@@ -71,8 +78,10 @@ class Renderer:
             case ErrorEvent(message=message):
                 self._end_line()
                 self.console.print(Text(f"error: {message}", "bold red"))
-            case TurnEnd(reason=reason, steps=steps) if reason != "done":
+            case TurnEnd(reason=reason, steps=steps):
                 self._end_line()
+                if reason == "done":
+                    return
                 note = {"interrupted": "interrupted", "step_limit": f"stopped after {steps} steps"}.get(reason)
                 if note:
                     self.console.print(Text(f"[{note}]", "yellow"))
