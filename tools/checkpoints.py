@@ -68,7 +68,9 @@ class CheckpointStore:
             self._git("config", key, value)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], cwd=self.workspace, env=self._env, capture_output=True, text=True)
+        return subprocess.run(  # stdin closed: `git mktree` and friends would otherwise read the user's terminal
+            ["git", *args], cwd=self.workspace, env=self._env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
 
     def _git(self, *args: str) -> str:
         proc = self._run(*args)

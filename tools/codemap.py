@@ -24,6 +24,7 @@ import platformdirs
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.codemap_cache import Definition, FileTags, TagCache, language_for
+from tools.listing import git_listed_files
 from tools.search import ripgrep_binary
 
 DEFAULT_BUDGET_TOKENS = 2000
@@ -41,22 +42,16 @@ def default_cache_dir() -> Path:
 def list_source_files(root: Path) -> list[str]:
     """Supported source files under `root`, relative to it, honouring .gitignore: `git ls-files` inside a
     repository (tracked plus untracked-but-not-ignored), else `rg --files`."""
-    try:
-        git = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    paths = git_listed_files(root)
+    if paths is None:
+        rg = subprocess.run(
+            [ripgrep_binary(), "--files", "--null", "--no-require-git"],
             cwd=root,
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             timeout=60,
         )
-        listed = git.stdout if git.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        listed = None
-    if listed is None:
-        rg = subprocess.run(
-            [ripgrep_binary(), "--files", "--null", "--no-require-git"], cwd=root, capture_output=True, timeout=60
-        )
-        listed = rg.stdout
-    paths = listed.decode("utf-8", "surrogateescape").split("\0")
+        paths = os.fsdecode(rg.stdout).split("\0")
     return sorted({path for path in paths if path and language_for(path)})
 
 

@@ -7,13 +7,13 @@ import contextlib
 import dataclasses
 import difflib
 import os
-import subprocess
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.listing import git_listed_files
 from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
 
 MAX_READ_LINES = 2000
@@ -316,20 +316,8 @@ def apply_patch(args: dict[str, Any], ctx: ToolContext) -> Observation:
 
 def _git_paths(target: Path, depth: int) -> list[str]:
     """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=target,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    if listed.returncode != 0:
-        return []
     paths = []
-    for path in filter(None, os.fsdecode(listed.stdout).split("\0")):
+    for path in git_listed_files(target) or []:
         if path.count("/") >= depth or path.endswith("/"):
             paths.append(path)  # deeper than shown: only its directory appears, no need to stat it
         elif os.path.lexists(target / path):  # --cached also lists tracked files deleted from disk

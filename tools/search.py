@@ -36,7 +36,9 @@ def grep(args: dict[str, Any], ctx: ToolContext) -> Observation:
     if context_lines:
         command += ["--context", str(min(context_lines, 10))]
     command += ["--regexp", args["pattern"], str(target)]
-    proc = subprocess.run(command, cwd=ctx.workspace, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        command, cwd=ctx.workspace, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     if proc.returncode == 2:
         raise ToolError(f"grep failed: {proc.stderr.strip()}")
     root = str(ctx.workspace.resolve()) + "/"
@@ -77,7 +79,7 @@ def glob(args: dict[str, Any], ctx: ToolContext) -> Observation:
         raise ToolError(f"{args.get('path')!r} is not a directory")
     matches = glob_matcher(args["pattern"])
     command = [ripgrep_binary(), "--files", "--hidden", "--color=never", "--glob", "!.git"]
-    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     if proc.returncode == 2:
         raise ToolError(f"glob failed: {proc.stderr.strip()}")
     files = [target / name for name in proc.stdout.splitlines() if matches(name)]
