@@ -90,7 +90,7 @@ def read_trajectory(path: Path) -> Trajectory:
             elif kind == "message":
                 messages.append(record["message"])
                 contexts[-1].append(record["message"])
-            elif kind == "compaction":
+            elif kind in ("compaction", "rewind"):  # the model's view starts over from these messages
                 contexts.append(list(record["messages"]))
                 events.append(record)
             elif kind == "end" and meta is not None:

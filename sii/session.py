@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -17,14 +19,28 @@ from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings
-from sii.events import Event, UserMessage
+from sii.events import Event, ToolCallStarted, UserMessage
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, default_registry
+from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
 
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class TurnCheckpoint:
+    """A snapshot taken before a turn changed the workspace, and where that turn began in the conversation."""
+
+    checkpoint: Checkpoint
+    message_index: int
+
+
+def checkpoint_dir(home: Path, workspace: Path) -> Path:
+    """One shadow repository per workspace, shared by its sessions."""
+    return home / "checkpoints" / hashlib.sha1(str(workspace).encode()).hexdigest()[:16]
 
 
 class SessionError(Exception):
@@ -102,12 +118,53 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
+        self.checkpoints = CheckpointStore(
+            self.context.workspace, checkpoint_dir(settings.home, self.context.workspace)
+        )
+        self.turn_checkpoints: list[TurnCheckpoint] = []
+        self._turn_start = 0
+        self._turn_checkpointed = False
+        self.agent.subscribe(self._checkpoint_before_changes)
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""
         if isinstance(event, UserMessage):
             texts = [m["content"] or "" for m in self.agent.messages if m["role"] == "user"]
             self.context.resources["conversation_focus"] = conversation_focus(texts)
+
+    def _checkpoint_before_changes(self, event: Event) -> None:
+        """Snapshot the workspace before the first call of a turn that may change it (shell included)."""
+        if isinstance(event, UserMessage):
+            self._turn_start = len(self.agent.messages) - 1
+            self._turn_checkpointed = False
+            return
+        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed:
+            return
+        tool = self.agent.registry.get(event.call["function"]["name"])
+        if tool is None or not tool.mutates:
+            return
+        self._turn_checkpointed = True
+        prompt = self.agent.messages[self._turn_start]["content"] or ""
+        try:
+            checkpoint = self.checkpoints.snapshot(prompt[:72])
+        except CheckpointError as exc:  # never stop the work for a checkpoint
+            self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
+            return
+        self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start))
+        self.recorder.writer.write(
+            "checkpoint", id=checkpoint.id, label=checkpoint.label, message_index=self._turn_start
+        )
+
+    def rewind(self, checkpoint: TurnCheckpoint, files: bool = True, conversation: bool = True) -> list[str]:
+        """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both."""
+        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files else []
+        if conversation:
+            self.agent.messages = self.agent.messages[: checkpoint.message_index]
+            self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]
+        self.recorder.writer.write(
+            "rewind", sync=True, checkpoint=checkpoint.checkpoint.id, files=restored, messages=self.agent.messages
+        )
+        return restored
 
     def _new_meta(self, face: str, model: str, base_url: str, sampling: dict) -> SessionMeta:
         facts = git_facts(str(self.context.workspace))

@@ -125,6 +125,30 @@ def _compact(state: ReplState, argument: str) -> bool:
     return True
 
 
+REWIND_PARTS = {"both": (True, True), "files": (True, False), "chat": (False, True)}
+
+
+def _rewind(state: ReplState, argument: str) -> bool:
+    newest_first = list(reversed(state.session.turn_checkpoints))
+    if not argument:
+        if not newest_first:
+            state.console.print(Text("no checkpoints yet: one is taken before each turn that changes files", "dim"))
+        for number, turn in enumerate(newest_first, start=1):
+            when = time.strftime("%H:%M:%S", time.localtime(turn.checkpoint.time))
+            state.console.print(f"{number:>3}  {when}  before: {turn.checkpoint.label}", highlight=False)
+        state.console.print(Text("/rewind N [files|chat|both] goes back to before turn N", "dim"))
+        return True
+    number, _, part = argument.partition(" ")
+    if not number.isdigit() or not 1 <= int(number) <= len(newest_first) or (part or "both") not in REWIND_PARTS:
+        state.console.print(Text("usage: /rewind N [files|chat|both], N from the /rewind list", "red"))
+        return True
+    files, conversation = REWIND_PARTS[part or "both"]
+    restored = state.session.rewind(newest_first[int(number) - 1], files=files, conversation=conversation)
+    what = f"{len(restored)} file(s) restored" if files else "files untouched"
+    state.console.print(Text(f"Rewound: {what}; conversation {'rewound' if conversation else 'kept'}.", "green"))
+    return True
+
+
 def _init(state: ReplState, argument: str) -> bool:
     state.session.agent.run_turn(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
     return True
@@ -170,6 +194,7 @@ COMMANDS: dict[str, SlashCommand] = {
         SlashCommand("/clear", "/clear", "start a new conversation (and recording)", _clear),
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
         SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
+        SlashCommand("/rewind", "/rewind [N [files|chat|both]]", "go back to before an earlier turn", _rewind),
         SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
         SlashCommand("/compact", "/compact [FOCUS]", "replace the conversation by a summary of it", _compact),
         SlashCommand("/init", "/init [NOTES]", "have the agent write AGENTS.md for this repository", _init),
