@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 from bench.common import Row, median_command_time, median_time
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 from tools.search import ripgrep_binary
 
 TREE_FILES = 20_000

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from recordings.schema import ToolCall
-from tools.base import Tool
+if TYPE_CHECKING:  # at run time only attributes are read: keep `sii --help` from importing every tool
+    from recordings.schema import ToolCall
+    from tools.base import Tool
 
 Mode = Literal["ask", "auto-edit", "yolo", "plan"]
 MODES: tuple[str, ...] = get_args(Mode)
@@ -19,7 +20,7 @@ MODE_HELP = {
     "yolo": "everything runs without asking",
     "plan": "read-only: nothing is written or run",
 }
-Asker = Callable[[Tool, ToolCall], bool]
+Asker = Callable[["Tool", "ToolCall"], bool]
 # A command is allowed by a rule only if every simple command in it is; split at shell operators.
 _SEGMENTS = re.compile(r"\|\||&&|[;|&\n]|\$\(|`")
 
@@ -56,7 +57,7 @@ class ApprovalPolicy:
             return None
         if segments and all(_matching_rule(segment, self.allow) for segment in segments):
             return None
-        if self.mode == "auto-edit" and tool.name != "run_shell":
+        if self.mode == "auto-edit" and tool.edits_files:
             return None
         if self.ask is None:
             return f"{tool.name} needs approval, and this headless run allows it only with --yolo."

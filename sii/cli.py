@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
     parser.add_argument("--mode", choices=MODES, help="approval mode (default ask; env SII_MODE)")
     parser.add_argument("--yolo", action="store_true", help="same as --mode yolo: run everything without asking")
-    parser.add_argument("--max-steps", type=int, help="model calls allowed per turn (default 50)")
+    parser.add_argument("--max-steps", "--max-turns", type=int, help="model calls allowed per turn (default 50)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run the shell inside bubblewrap: read-only system, no network"
+    )
     parser.add_argument(
         "--output-format",
         choices=["text", "json", "stream-json"],
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             return _recordings(args)
         mode = "yolo" if args.yolo else args.mode
         settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
+        settings.sandbox = settings.sandbox or args.sandbox
         if args.command == "config":
             return _config(settings)
         resume = _session_to_resume(settings, args.continue_, args.resume)

@@ -5,8 +5,9 @@ with where each value came from."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,23 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "sampling.max_tokens": int,
     "shell.allow": list,
     "shell.deny": list,
+    "sandbox.enabled": bool,
+    "sandbox.network": bool,
+    "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
 }
+# One [[mcp_servers]] table: key -> the type it must have.
+MCP_SERVER_KEYS: dict[str, type] = {
+    "name": str,
+    "command": str,
+    "args": list,
+    "env": dict,
+    "cwd": str,
+    "url": str,
+    "headers": dict,
+    "trust": bool,
+}
+# Server names become part of tool names (mcp__<server>__<tool>), which the OpenAI schema restricts.
+MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(ValueError):
@@ -55,6 +72,69 @@ def project_config_file(workspace: Path) -> Path:
     return workspace / ".sii" / "config.toml"
 
 
+@dataclass(frozen=True)
+class McpServerConfig:
+    """One MCP server: launched with `command` (stdio) or reached at `url` (streamable HTTP). `trust`: its
+    tools run without approval, as read-only tools do; otherwise each call is approved like a shell command."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    trust: bool = False
+
+
+def _string_table(value: Any, what: str) -> dict[str, str]:
+    if not all(isinstance(item, str) for item in value.values()):
+        raise ConfigError(f"{what} must map names to strings, not {value!r}")
+    return dict(value)
+
+
+def mcp_server_configs(value: Any, path: Path) -> list[McpServerConfig]:
+    """Check the `[[mcp_servers]]` tables of one file; every message names the file and the server."""
+    if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+        raise ConfigError(f"mcp_servers in {path} must be an array of tables ([[mcp_servers]]), not {value!r}")
+    servers: list[McpServerConfig] = []
+    for index, table in enumerate(value, 1):
+        where = f"mcp_servers entry {index} in {path}"
+        name = table.get("name")
+        if not isinstance(name, str) or not MCP_SERVER_NAME.fullmatch(name):
+            raise ConfigError(f"{where} needs a name of letters, digits, '_' or '-', not {name!r}")
+        where = f"mcp server {name!r} in {path}"
+        for key, item in table.items():
+            expected = MCP_SERVER_KEYS.get(key)
+            if expected is None:
+                raise ConfigError(f"unknown key {key!r} for {where}; known: {', '.join(MCP_SERVER_KEYS)}")
+            if not isinstance(item, expected) or (isinstance(item, bool) and expected is not bool):
+                raise ConfigError(f"{key} of {where} must be {expected.__name__}, not {item!r}")
+        if ("command" in table) == ("url" in table):
+            raise ConfigError(f"{where} needs either command (stdio) or url (streamable HTTP), not both or neither")
+        if any(server.name == name for server in servers):
+            raise ConfigError(f"mcp server {name!r} is defined twice in {path}")
+        args = table.get("args", [])
+        if not all(isinstance(arg, str) for arg in args):
+            raise ConfigError(f"args of {where} must be strings, not {args!r}")
+        url = table.get("url")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"url of {where} must start with http:// or https://, not {url!r}")
+        servers.append(
+            McpServerConfig(
+                name=name,
+                command=table.get("command"),
+                args=tuple(args),
+                env=_string_table(table.get("env", {}), f"env of {where}"),
+                cwd=table.get("cwd"),
+                url=url,
+                headers=_string_table(table.get("headers", {}), f"headers of {where}"),
+                trust=table.get("trust", False),
+            )
+        )
+    return servers
+
+
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
@@ -71,16 +151,32 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        flat = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    servers = table.pop("mcp_servers", None)  # popped first: _flatten would spread a lone [mcp_servers] table
+    flat = _flatten(table)
     for key, value in flat.items():
         expected = KNOWN_KEYS.get(key)
         if expected is None:
             raise ConfigError(f"unknown setting {key!r} in {path}; known: {', '.join(KNOWN_KEYS)}")
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise ConfigError(f"{key} in {path} must be {getattr(expected, '__name__', 'a number')}, not {value!r}")
+    if servers is not None:
+        flat["mcp_servers"] = mcp_server_configs(servers, path)
     return flat
+
+
+def project_safety(values: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A cloned repository's config may tighten safety, never loosen it: no permissive mode, no allow rules,
+    no trusted MCP servers (those belong in the user's own config or on the command line)."""
+    if values.get("mode") not in (None, "ask", "plan"):
+        raise ConfigError(f"{path} sets mode = {values['mode']!r}; a project may only choose ask or plan")
+    if "shell.allow" in values:
+        raise ConfigError(f"{path} sets shell.allow; allow rules are only read from {user_config_file()}")
+    if "mcp_servers" in values:
+        values["mcp_servers"] = [replace(server, trust=False) for server in values["mcp_servers"]]
+    return values
 
 
 @dataclass
@@ -98,6 +194,9 @@ class Settings:
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.7, "max_tokens": 4096})
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    sandbox: bool = False  # run the shell inside bubblewrap
+    sandbox_network: bool = False
+    mcp_servers: list[McpServerConfig] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 
     def _apply(self, values: dict[str, Any], source: str) -> None:
@@ -106,8 +205,14 @@ class Settings:
                 continue
             if key.startswith("sampling."):
                 self.sampling[key.split(".", 1)[1]] = value
+            elif key.startswith("sandbox."):
+                setattr(self, "sandbox" if key == "sandbox.enabled" else "sandbox_network", value)
             elif key.startswith("shell."):
                 setattr(self, "shell_" + key.split(".", 1)[1], [str(rule) for rule in value])
+            elif key == "mcp_servers":  # a project's server replaces the user's server of the same name
+                servers = {server.name: server for server in self.mcp_servers}
+                servers.update((server.name, server) for server in value)
+                self.mcp_servers = list(servers.values())
             elif key == "api_key_env":
                 self.api_key = os.environ.get(value) or self.api_key
             else:
@@ -125,8 +230,9 @@ class Settings:
     ) -> Settings:
         settings = cls(workspace=workspace or Path.cwd())
         settings.api_key = os.environ.get("SII_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
-        for path in (user_config_file(), project_config_file(settings.workspace)):
-            settings._apply(load_config_file(path), str(path))
+        settings._apply(load_config_file(user_config_file()), str(user_config_file()))
+        project = project_config_file(settings.workspace)
+        settings._apply(project_safety(load_config_file(project), project), str(project))
         settings._apply({key: os.environ.get(env) or None for env, key in ENVIRONMENT.items()}, "environment")
         flags = {"base_url": base_url, "model": model, "max_steps": max_steps, "mode": mode}
         settings._apply(flags, "flag")
@@ -150,6 +256,11 @@ class Settings:
         rows += [
             ("shell.allow", ", ".join(self.shell_allow) or "-", self.sources.get("shell.allow", "default")),
             ("shell.deny", ", ".join(self.shell_deny) or "-", self.sources.get("shell.deny", "default")),
+            (
+                "mcp_servers",
+                ", ".join(server.name for server in self.mcp_servers) or "-",
+                self.sources.get("mcp_servers", "default"),
+            ),
             ("home", str(self.home), "SII_HOME" if os.environ.get("SII_HOME") else "default"),
             ("user config", str(user_config_file()), ""),
             ("project config", str(project_config_file(self.workspace)), ""),

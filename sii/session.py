@@ -20,11 +20,14 @@ from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings
 from sii.events import Event, ToolCallStarted, UserMessage
+from sii.mcp import McpConnections
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
-from tools import ToolContext, default_registry
+from tools import ToolContext
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
+from tools.default import default_registry
+from tools.sandbox import Sandbox, SandboxError
 
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
@@ -91,11 +94,21 @@ class Session:
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = previous.meta.session_id if previous else new_session_id()
-        registry = default_registry()
+        self.mcp = McpConnections.start(settings.mcp_servers)
+        for error in self.mcp.errors:
+            notify(error)
+        registry = default_registry(extra=self.mcp.tools())
         self.policy = ApprovalPolicy(
             mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
         )
         self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
+        if settings.sandbox:
+            sandbox = Sandbox(network=settings.sandbox_network)
+            try:
+                sandbox.command(self.context.workspace)  # fail now, clearly, if bubblewrap is missing
+            except SandboxError as exc:
+                raise SessionError(str(exc)) from exc
+            self.context.resources["sandbox"] = sandbox
         self.agent = Agent(
             self.client,
             registry,
@@ -192,4 +205,5 @@ class Session:
     def close(self) -> None:
         self.recorder.close()
         self.context.close()
+        self.mcp.close()
         self.client.close()

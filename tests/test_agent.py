@@ -16,7 +16,8 @@ from sii.config import Settings
 from sii.events import Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 
 FIX_SESSION = [
     Reply("Let me look.", [call("read_file", {"path": "calc.py"})], reasoning="The bug is probably in add."),

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import ToolContext, default_registry
+from tools import ToolContext
 from tools.checkpoints import CheckpointError, CheckpointStore
+from tools.default import default_registry
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import ToolContext, ToolRegistry, default_registry
+from tools import ToolContext, ToolRegistry
 from tools.codemap import (
     CODE_MAP,
     FIND_SYMBOL,
@@ -22,6 +22,7 @@ from tools.codemap import (
     repo_map,
 )
 from tools.codemap_cache import extract_tags, language_for
+from tools.default import default_registry
 
 SOURCES = {
     "shapes.py": """\

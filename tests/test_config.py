@@ -12,6 +12,7 @@ import pytest
 from recordings.schema import ToolCall
 from sii.approval import ApprovalPolicy, shell_segments
 from sii.config import ConfigError, Settings, project_config_file, user_config_file
+from tools.base import Observation, Tool
 from tools.files import EDIT_FILE, READ_FILE
 from tools.shell import RUN_SHELL
 
@@ -43,7 +44,9 @@ def test_modes_decide_writes_and_shell() -> None:
     auto_edit = ApprovalPolicy(mode="auto-edit", ask=ask)
     assert auto_edit.check(EDIT_FILE, EDIT) is None
     assert "declined" in auto_edit.check(RUN_SHELL, shell("make"))
-    assert asked == ["run_shell"]
+    untrusted_mcp = Tool("mcp__db__drop", "d", {"type": "object"}, lambda args, ctx: Observation(""), mutates=True)
+    assert "declined" in auto_edit.check(untrusted_mcp, EDIT)  # changes something, but not only files
+    assert asked == ["run_shell", "mcp__db__drop"]
     assert "--yolo" in ApprovalPolicy(mode="ask", ask=None).check(EDIT_FILE, EDIT)
 
 
@@ -66,11 +69,11 @@ def write(path: Path, text: str) -> None:
 
 
 def test_precedence_defaults_user_project_environment_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(user_config_file(), 'model = "user-model"\nmode = "auto-edit"\n[sampling]\ntemperature = 0.1\n')
     write(
-        project_config_file(tmp_path),
-        'model = "project-model"\nmax_steps = 7\n[shell]\nallow = ["pytest"]\ndeny = ["git push"]\n',
+        user_config_file(),
+        'model = "user-model"\nmode = "auto-edit"\n[sampling]\ntemperature = 0.1\n[shell]\nallow = ["pytest"]\n',
     )
+    write(project_config_file(tmp_path), 'model = "project-model"\nmax_steps = 7\n[shell]\ndeny = ["git push"]\n')
     settings = Settings.resolve(workspace=tmp_path)
     assert (settings.model, settings.mode, settings.max_steps) == ("project-model", "auto-edit", 7)
     assert settings.sampling == {"temperature": 0.1, "max_tokens": 4096}
@@ -94,7 +97,9 @@ def test_api_key_from_a_named_environment_variable(tmp_path: Path, monkeypatch: 
         ("modle = 'x'\n", "unknown setting 'modle'"),
         ("max_steps = 'ten'\n", "max_steps"),
         ("[sampling\n", "not valid TOML"),
-        ("mode = 'reckless'\n", "mode must be one of"),
+        ("mode = 'reckless'\n", "a project may only choose ask or plan"),
+        ("mode = 'yolo'\n", "a project may only choose ask or plan"),
+        ("[shell]\nallow = ['rm']\n", "allow rules are only read from"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -122,3 +127,11 @@ def test_sii_config_shows_values_and_sources(tmp_path: Path) -> None:
     write(project_config_file(tmp_path), "oops = 1\n")
     failing = subprocess.run([sys.executable, "-m", "sii", "config"], cwd=tmp_path, capture_output=True, text=True)
     assert failing.returncode == 2 and failing.stderr.startswith("sii: error: unknown setting 'oops'")
+
+
+def test_an_unknown_mode_from_the_user_or_environment_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SII_MODE", "reckless")
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        Settings.resolve(workspace=tmp_path)

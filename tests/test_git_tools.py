@@ -12,7 +12,8 @@ from pathlib import Path
 import git
 import pytest
 
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 from tools.search import MAX_FILES
 
 

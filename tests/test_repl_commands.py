@@ -33,7 +33,8 @@ def completions(completer: PromptCompleter, text: str) -> list[str]:
 
 def test_completion_of_commands_and_paths(workspace: Path) -> None:
     completer = PromptCompleter(workspace)
-    assert completions(completer, "/re") == ["/resume"]
+    assert completions(completer, "/res") == ["/resume"]
+    assert completions(completer, "/re") == ["/resume", "/rewind"]
     assert "/success" in completions(completer, "/")
     assert completions(completer, "fix @cal") == ["c.py"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 
 
 @pytest.fixture

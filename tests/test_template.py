@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from model_server.bundled import TOOL_TEMPLATE
-from tools import default_registry
+from tools.default import default_registry
 
 CONVERSATIONS = [
     [{"role": "user", "content": "hi"}],

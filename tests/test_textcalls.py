@@ -12,7 +12,8 @@ from sii.agent import Agent
 from sii.client import ModelClient
 from sii.textcalls import extract_text_tool_calls, repair_json
 from tests.scripted_server import Reply, ScriptedServer
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 
 
 def only_call(content: str) -> tuple[str, dict]:

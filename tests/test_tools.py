@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import ToolContext, default_registry
+from tools import ToolContext
+from tools.default import default_registry
 from tools.text import cap_output, strip_ansi
 
 

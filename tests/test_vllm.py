@@ -15,7 +15,7 @@ from model_server.bundled import BUNDLED_MODEL_NAME
 from model_server.launcher import ServerInfo
 from recordings.store import read_trajectory, recordings_dir
 from sii.client import ModelClient
-from tools import default_registry
+from tools.default import default_registry
 
 pytestmark = pytest.mark.vllm
 SHORT = {"temperature": 0, "max_tokens": 24}

@@ -61,13 +61,15 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class Tool:
-    """A callable the model can use. `mutates` marks tools that need approval outside yolo mode."""
+    """A callable the model can use. `mutates`: it changes something, so it needs approval outside yolo mode.
+    `edits_files`: it only edits workspace files (with undo and diffs), so auto-edit mode runs it unasked."""
 
     name: str
     description: str
     parameters: dict[str, Any]
     run: Callable[[dict[str, Any], ToolContext], Observation]
     mutates: bool = False
+    edits_files: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema the model sees. Unknown arguments are declared invalid, which also

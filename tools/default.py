@@ -1,6 +1,8 @@
 """The tool set sii gives the model by default."""
 
-from tools.base import ToolRegistry
+from collections.abc import Sequence
+
+from tools.base import Tool, ToolRegistry
 from tools.codemap import CODE_MAP, FIND_SYMBOL
 from tools.files import APPLY_PATCH, EDIT_FILE, LIST_DIRECTORY, READ_FILE, UNDO_EDIT, WRITE_FILE
 from tools.git import GIT_BRANCH, GIT_COMMIT, GIT_DIFF, GIT_LOG, GIT_SHOW, GIT_STATUS
@@ -8,7 +10,8 @@ from tools.search import GLOB, GREP
 from tools.shell import JOB_OUTPUT, KILL_JOB, RUN_SHELL
 
 
-def default_registry() -> ToolRegistry:
+def default_registry(extra: Sequence[Tool] = ()) -> ToolRegistry:
+    """The built-in tools, plus `extra` ones (MCP servers' tools)."""
     return ToolRegistry(
         [
             READ_FILE,
@@ -30,5 +33,6 @@ def default_registry() -> ToolRegistry:
             GIT_BRANCH,
             CODE_MAP,
             FIND_SYMBOL,
+            *extra,
         ]
     )

@@ -423,6 +423,7 @@ WRITE_FILE = Tool(
     },
     write_file,
     mutates=True,
+    edits_files=True,
 )
 EDIT_FILE = Tool(
     "edit_file",
@@ -439,6 +440,7 @@ EDIT_FILE = Tool(
     },
     edit_file,
     mutates=True,
+    edits_files=True,
 )
 APPLY_PATCH = Tool(
     "apply_patch",
@@ -454,6 +456,7 @@ APPLY_PATCH = Tool(
     },
     apply_patch,
     mutates=True,
+    edits_files=True,
 )
 UNDO_EDIT = Tool(
     "undo_edit",
@@ -462,4 +465,5 @@ UNDO_EDIT = Tool(
     {"type": "object", "properties": {"path": PATH}, "required": ["path"]},
     undo_edit,
     mutates=True,
+    edits_files=True,
 )

@@ -17,6 +17,7 @@ from typing import Any
 import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.sandbox import Sandbox
 from tools.text import cap_output, strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -28,8 +29,9 @@ class PersistentShell:
     """A bash kept alive across calls. Commands are sourced from a file so quoting and heredocs just work,
     and a syntax error cannot leave bash waiting for more input."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, sandbox: Sandbox | None = None) -> None:
         self.cwd = cwd
+        self.sandbox = sandbox
         self._nonce = secrets.token_hex(6)
         self._prompt = re.compile(rf"__SII_{self._nonce}_(\d+)__")
         self._scratch = Path(tempfile.mkdtemp(prefix="sii-shell-"))
@@ -38,9 +40,12 @@ class PersistentShell:
 
     def _start(self) -> None:
         env = {**os.environ, **_QUIET_ENV}
+        command = ["/bin/bash", "--noprofile", "--norc", "--noediting"]
+        if self.sandbox is not None:
+            command = [*self.sandbox.command(self.cwd), *command]
         self.child = pexpect.spawn(
-            "/bin/bash",
-            ["--noprofile", "--norc", "--noediting"],
+            command[0],
+            command[1:],
             cwd=str(self.cwd),
             env=env,
             encoding="utf-8",
@@ -223,7 +228,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _shell(ctx: ToolContext) -> PersistentShell:
     shell = ctx.resources.get("shell")
     if shell is None:
-        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace)
+        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace, ctx.resources.get("sandbox"))
     return shell
 
 

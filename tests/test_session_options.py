@@ -1,0 +1,63 @@
+"""Session-level options on real parts: MCP servers' tools offered to the model and called through the agent,
+and the shell inside a bubblewrap sandbox."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from sii.config import Settings, user_config_file
+from sii.session import Session, SessionError
+from tests.scripted_server import Reply, ScriptedServer, call
+from tests.test_mcp import DEMO
+
+
+def session(server: ScriptedServer, workspace: Path, **options) -> Session:
+    settings = Settings.resolve(base_url=server.base_url, workspace=workspace, mode="yolo")
+    for key, value in options.items():
+        setattr(settings, key, value)
+    return Session(settings, face="test", ask=None, notify=lambda text: None)
+
+
+def test_mcp_tools_reach_the_model_and_run(workspace: Path) -> None:
+    user_config_file().parent.mkdir(parents=True, exist_ok=True)
+    user_config_file().write_text(f'[[mcp_servers]]\nname = "demo"\ncommand = "{sys.executable}"\nargs = ["{DEMO}"]\n')
+    with ScriptedServer([Reply("", [call("mcp__demo__add", {"a": 2, "b": 40})]), Reply("42.")]) as server:
+        live = session(server, workspace)
+        live.agent.run_turn("add 2 and 40 with the demo server")
+        live.close()
+    offered = {tool["function"]["name"] for tool in server.requests[0]["tools"]}
+    assert {"mcp__demo__add", "read_file"} <= offered
+    assert live.agent.messages[3] == {"role": "tool", "tool_call_id": "call_0_mcp__demo__add", "content": "42"}
+
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+
+@needs_bwrap
+def test_sandboxed_shell_writes_only_the_workspace(workspace: Path) -> None:
+    outside = Path.home() / f".sii-sandbox-probe-{workspace.parent.name}"  # not under /tmp, which stays writable
+    script = [
+        Reply("", [call("run_shell", {"command": f"echo in > inside.txt; echo out > {outside}; echo done"})]),
+        Reply("ok"),
+    ]
+    with ScriptedServer(script) as server:
+        live = session(server, workspace, sandbox=True)
+        live.agent.run_turn("write two files")
+        live.close()
+    escaped = outside.exists()
+    outside.unlink(missing_ok=True)
+    assert (workspace / "inside.txt").read_text() == "in\n"
+    assert not escaped
+    assert "Read-only file system" in live.agent.messages[3]["content"]
+
+
+def test_asking_for_a_sandbox_without_bubblewrap_is_a_clear_error(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    with ScriptedServer() as server, pytest.raises(SessionError, match="needs bubblewrap"):
+        session(server, workspace, sandbox=True)
