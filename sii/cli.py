@@ -7,9 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import recordings.commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
+
+RECORDINGS_COMMANDS = [recordings.commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("config", help="show the resolved settings and where each came from")
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="recorded sessions, newest first")
-    label = actions.add_parser("label", help="label a session for training, and/or add a note")
-    label.add_argument("id", help="session id or unique prefix")
-    label.add_argument("outcome", nargs="?", choices=["success", "fail", "unknown"])
-    label.add_argument("--note", help="an annotator's note")
-    export = actions.add_parser("export", help="write training samples as JSONL to stdout")
-    export.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
+    for module in RECORDINGS_COMMANDS:
+        module.register(actions)
     return parser
 
 
@@ -146,27 +144,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _recordings(args: argparse.Namespace) -> int:
-    from recordings.export import find_sessions, samples, write_jsonl
-    from recordings.store import list_sessions, recordings_dir
+    from recordings.store import recordings_dir
 
-    directory = recordings_dir(Settings.resolve().home)
-    if args.action == "list":
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("id", "started", "model", "messages", "outcome", "first prompt")
-        for s in list_sessions(directory):
-            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at))
-            table.add_row(s.session_id, started, s.model, str(s.messages), s.outcome or "-", s.first_prompt[:50])
-        Console().print(table)
-        return 0
-    if args.action == "label":
-        from recordings.store import RecordingWriter, write_label
-
-        (path,) = find_sessions(directory, [args.id])
-        writer = RecordingWriter(path)
-        write_label(writer, args.outcome, args.note)
-        writer.close()
-        return 0
-    write_jsonl(samples(find_sessions(directory, args.ids)), sys.stdout)
-    return 0
+    return args.handler(args, recordings_dir(Settings.resolve().home))
