@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -47,6 +48,9 @@ class SessionMeta:
     git_head_end: str | None = None
     outcome: str | None = None
     notes: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    parent_session: str | None = None  # the session this one was forked from
+    chat_template: str | None = None  # the template the server rendered with, when sii knows it
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,10 +69,27 @@ class Trajectory:
     meta: SessionMeta
     tools: list[dict[str, Any]]
     messages: list[Message]  # every message of the session, in order (compacted turns included)
+    # Per message, the rest of its record: `usage` and `finish_reason` (assistant), `is_error` and `data`
+    # (tool results: diffs, exit codes), `time`.
+    extras: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     skipped_lines: int = 0
     # What the model saw: one conversation per context window. A compaction starts a new one from its summary.
     contexts: list[list[Message]] = field(default_factory=list)
+    context_tokens: list[int | None] = field(default_factory=list)  # the server's count, per context
+
+    def token_count(self) -> int:
+        """Tokens of the trajectory as the model processed them: per context window, the server's count for
+        its last request plus the reply; ~4 characters a token where no count was recorded (imports)."""
+        contexts = self.contexts or [self.messages]
+        measured = self.context_tokens or [None] * len(contexts)
+        return sum(
+            tokens if tokens is not None else len(json.dumps(context, ensure_ascii=False)) // 4
+            for context, tokens in zip(contexts, measured, strict=True)
+        )
+
+    def tools_used(self) -> set[str]:
+        return {call["function"]["name"] for m in self.messages for call in m.get("tool_calls", [])}
 
     def samples(self) -> list[dict[str, Any]]:
         """Training samples in LIMI's `{"messages", "tools"}` shape, one per context window, each exactly what

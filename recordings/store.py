@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ def read_trajectory(path: Path) -> Trajectory:
     messages: list[Message] = []
     events: list[dict[str, Any]] = []
     contexts: list[list[Message]] = [[]]
+    context_tokens: list[int | None] = [None]
+    extras: list[dict[str, Any]] = []
     skipped = 0
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
@@ -90,9 +92,15 @@ def read_trajectory(path: Path) -> Trajectory:
             elif kind == "message":
                 messages.append(record["message"])
                 contexts[-1].append(record["message"])
+                extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
+                if usage := record.get("usage"):
+                    context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
             elif kind in ("compaction", "rewind"):  # the model's view starts over from these messages
                 contexts.append(list(record["messages"]))
+                context_tokens.append(None)
                 events.append(record)
+            elif kind == "tags" and meta is not None:
+                meta.tags = list(record.get("tags", []))
             elif kind == "end" and meta is not None:
                 meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
             elif kind == "label" and meta is not None:
@@ -103,12 +111,24 @@ def read_trajectory(path: Path) -> Trajectory:
     if meta is None:
         raise ValueError(f"{path} is not a sii recording (no session header)")
     return Trajectory(
-        meta=meta, tools=tools, messages=messages, events=events, skipped_lines=skipped, contexts=contexts
+        meta=meta,
+        tools=tools,
+        messages=messages,
+        extras=extras,
+        events=events,
+        skipped_lines=skipped,
+        contexts=contexts,
+        context_tokens=context_tokens,
     )
+
+
+INDEX_FILE = "index.json"
 
 
 @dataclass
 class SessionSummary:
+    """What listing and filtering need, kept in the directory's index so listing does not re-read sessions."""
+
     session_id: str
     path: Path
     started_at: float
@@ -117,27 +137,67 @@ class SessionSummary:
     outcome: str | None
     first_prompt: str
     workspace: str
+    git_remote: str | None = None
+    tokens: int = 0
+    tools_used: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, path: Path, trajectory: Trajectory) -> SessionSummary:
+        meta = trajectory.meta
+        first_user = next((m["content"] or "" for m in trajectory.messages if m["role"] == "user"), "")
+        return cls(
+            session_id=meta.session_id,
+            path=path,
+            started_at=meta.started_at,
+            model=meta.model,
+            messages=len(trajectory.messages),
+            outcome=meta.outcome,
+            first_prompt=first_user,
+            workspace=meta.workspace,
+            git_remote=meta.git_remote,
+            tokens=trajectory.token_count(),
+            tools_used=sorted(trajectory.tools_used()),
+            tags=list(meta.tags),
+        )
 
 
 def list_sessions(directory: Path) -> list[SessionSummary]:
-    """Every readable session in `directory`, newest first."""
+    """Every readable session in `directory`, newest first. Summaries are cached in `index.json` by file size
+    and mtime, so only new or changed files are read; the index is rebuilt if it is missing or damaged."""
+    index_path = directory / INDEX_FILE
+    try:
+        index: dict[str, Any] = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    fresh: dict[str, Any] = {}
     summaries = []
     for path in directory.glob("*.jsonl"):
         try:
-            trajectory = read_trajectory(path)
-        except (ValueError, OSError, KeyError):
+            stat = path.stat()
+        except OSError:
             continue
-        first_user = next((m["content"] or "" for m in trajectory.messages if m["role"] == "user"), "")
-        summaries.append(
-            SessionSummary(
-                session_id=trajectory.meta.session_id,
-                path=path,
-                started_at=trajectory.meta.started_at,
-                model=trajectory.meta.model,
-                messages=len(trajectory.messages),
-                outcome=trajectory.meta.outcome,
-                first_prompt=first_user,
-                workspace=trajectory.meta.workspace,
-            )
-        )
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        cached = index.get(path.name)
+        if cached and cached.get("stamp") == stamp:
+            summary = SessionSummary(**{**cached["summary"], "path": path})
+        else:
+            try:
+                summary = SessionSummary.of(path, read_trajectory(path))
+            except (ValueError, OSError, KeyError, TypeError):
+                continue
+        fresh[path.name] = {"stamp": stamp, "summary": {**asdict(summary), "path": path.name}}
+        summaries.append(summary)
+    if fresh != index:
+        _write_atomically(index_path, json.dumps(fresh))
     return sorted(summaries, key=lambda s: s.started_at, reverse=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` whole or not at all; a read-only shared folder just goes without an index."""
+    partial = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
