@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--continue", dest="continue_", action="store_true", help="continue the last session here"
     )
     parser.add_argument("-r", "--resume", metavar="ID", help="continue a recorded session (id or unique prefix)")
+    parser.add_argument(
+        "--fork", action="store_true", help="with --continue/--resume: go on in a new recording (parent: the old)"
+    )
     parser.add_argument("-C", "--workspace", type=Path, help="work in this directory (default: the current one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -77,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.prompt is not None:
             from sii.headless import run_headless
 
-            return run_headless(settings, args.prompt, args.output_format, resume)
+            return run_headless(settings, args.prompt, args.output_format, resume, args.fork)
         from sii.repl import run_repl
 
-        return run_repl(settings, resume)
+        return run_repl(settings, resume, args.fork)
     except (ModelError, SessionError, ValueError) as exc:
         print(f"sii: error: {exc}", file=sys.stderr)
         return 2
@@ -90,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -> Path | None:
     from recordings.export import find_sessions
-    from recordings.store import list_sessions, recordings_dir
+    from recordings.store import list_sessions
 
-    directory = recordings_dir(settings.home)
+    directory = settings.recordings
     if session_id:
         (path,) = find_sessions(directory, [session_id])
         return path
@@ -144,6 +147,4 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _recordings(args: argparse.Namespace) -> int:
-    from recordings.store import recordings_dir
-
-    return args.handler(args, recordings_dir(Settings.resolve().home))
+    return args.handler(args, Settings.resolve().recordings)

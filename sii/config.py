@@ -15,7 +15,12 @@ import platformdirs
 
 from sii.approval import MODES
 
-ENVIRONMENT = {"SII_BASE_URL": "base_url", "SII_MODEL": "model", "SII_MODE": "mode"}
+ENVIRONMENT = {
+    "SII_BASE_URL": "base_url",
+    "SII_MODEL": "model",
+    "SII_MODE": "mode",
+    "SII_RECORDINGS_DIR": "recordings_dir",
+}
 # TOML key -> the type it must have. Nested tables are flattened with a dot.
 KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "base_url": str,
@@ -28,6 +33,7 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "sampling.max_tokens": int,
     "shell.allow": list,
     "shell.deny": list,
+    "recordings_dir": str,
     "sandbox.enabled": bool,
     "sandbox.network": bool,
     "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
@@ -172,6 +178,8 @@ def project_safety(values: dict[str, Any], path: Path) -> dict[str, Any]:
     no trusted MCP servers (those belong in the user's own config or on the command line)."""
     if values.get("mode") not in (None, "ask", "plan"):
         raise ConfigError(f"{path} sets mode = {values['mode']!r}; a project may only choose ask or plan")
+    if "recordings_dir" in values:
+        raise ConfigError(f"{path} sets recordings_dir; where recordings go is the user's choice, not a project's")
     if "shell.allow" in values:
         raise ConfigError(f"{path} sets shell.allow; allow rules are only read from {user_config_file()}")
     if "mcp_servers" in values:
@@ -194,10 +202,15 @@ class Settings:
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.7, "max_tokens": 4096})
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    recordings_dir: str | None = None  # e.g. a team's shared folder; default: $SII_HOME/recordings
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
     mcp_servers: list[McpServerConfig] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recordings(self) -> Path:
+        return Path(self.recordings_dir).expanduser() if self.recordings_dir else self.home / "recordings"
 
     def _apply(self, values: dict[str, Any], source: str) -> None:
         for key, value in values.items():
@@ -262,6 +275,7 @@ class Settings:
                 self.sources.get("mcp_servers", "default"),
             ),
             ("home", str(self.home), "SII_HOME" if os.environ.get("SII_HOME") else "default"),
+            ("recordings", str(self.recordings), self.sources.get("recordings_dir", "default")),
             ("user config", str(user_config_file()), ""),
             ("project config", str(project_config_file(self.workspace)), ""),
         ]

@@ -27,11 +27,15 @@ def _print_json(payload: dict) -> None:
 
 
 def run_headless(
-    settings: Settings, prompt: str, output_format: OutputFormat = "text", resume: Path | None = None
+    settings: Settings,
+    prompt: str,
+    output_format: OutputFormat = "text",
+    resume: Path | None = None,
+    fork: bool = False,
 ) -> int:
     """Nobody can be asked here: calls that need approval run only in yolo mode (or auto-edit, for edits)."""
     errors = Console(stderr=True, soft_wrap=True)  # logs and pipes: no hard wrapping
-    session = Session(settings, face="headless", ask=None, notify=errors.print, resume=resume)
+    session = Session(settings, face="headless", ask=None, notify=errors.print, resume=resume, fork=fork)
     if output_format == "stream-json":
         session.agent.subscribe(lambda event: _print_json(event_to_dict(event)))
     else:

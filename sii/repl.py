@@ -78,17 +78,17 @@ def _status_line(state: ReplState) -> str:
     return f" {session.client.model} · {tokens} tokens · mode {session.policy.mode} · {session.id} "
 
 
-def run_repl(settings: Settings, resume: Path | None = None) -> int:
+def run_repl(settings: Settings, resume: Path | None = None, fork: bool = False) -> int:
     console = Console()
     settings.home.mkdir(parents=True, exist_ok=True)
     approver = ShellApprover(PromptSession())
 
-    def open_session(recording: Path | None) -> Session:
-        session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording)
+    def open_session(recording: Path | None, fork: bool = False) -> Session:
+        session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
         session.agent.subscribe(Renderer(console))
         return session
 
-    state = ReplState(settings, console, open_session(resume), open_session)
+    state = ReplState(settings, console, open_session(resume, fork), open_session)
     prompt = PromptSession(
         history=FileHistory(str(settings.home / "history")),
         key_bindings=_key_bindings(),

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from model_server.bundled import BUNDLED_MODEL_NAME, BundledModelError, ensure_bundled_model
+from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
-from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, read_trajectory, recordings_dir, write_label
+from recordings.schema import Message, SessionMeta
+from recordings.store import RecordingWriter, read_trajectory, write_label
 from sii import __version__
 from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
@@ -29,6 +29,8 @@ from tools.codemap import conversation_focus
 from tools.default import default_registry
 from tools.sandbox import Sandbox, SandboxError
 
+# The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
+CHAT_TEMPLATE_IDS = {BUNDLED_MODEL_NAME: f"sii/{TOOL_TEMPLATE.name}"}
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
 
@@ -81,9 +83,11 @@ class Session:
         ask: Asker | None,
         notify: Callable[[str], None],
         resume: Path | None = None,
+        fork: bool = False,
     ) -> None:
         """`ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
-        recording to continue (its conversation is restored and new events are appended to it)."""
+        recording to continue (its conversation is restored and new events are appended to it); with `fork`,
+        the conversation is restored into a new recording whose parent is the old one."""
         previous = read_trajectory(resume) if resume else None
         sampling = dict(settings.sampling)
         if settings.base_url:
@@ -93,7 +97,7 @@ class Session:
             sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
-        self.id = previous.meta.session_id if previous else new_session_id()
+        self.id = previous.meta.session_id if previous and not fork else new_session_id()
         self.mcp = McpConnections.start(settings.mcp_servers)
         for error in self.mcp.errors:
             notify(error)
@@ -118,15 +122,20 @@ class Session:
             approve=self.policy.check,
             max_steps=settings.max_steps,
         )
-        self.recording_path = resume or recordings_dir(settings.home) / f"{self.id}.jsonl"
-        writer = RecordingWriter(self.recording_path)
-        if previous is None:
-            self.recorder = Recorder(writer, self._new_meta(face, model, base_url, sampling))
-            self.recorder.start(registry.schemas(), self.agent.messages)
-        else:
+        repairs: list[Message] = []
+        if previous is not None:
             seen = previous.contexts[-1]  # after a compaction, the model's view, not the whole log
             repairs = answer_unanswered_calls(seen)
             self.agent.messages = seen + repairs
+        self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
+        writer = RecordingWriter(self.recording_path)
+        if previous is None or fork:
+            meta = self._new_meta(face, model, base_url, sampling)
+            meta.parent_session = previous.meta.session_id if previous else None
+            meta.chat_template = CHAT_TEMPLATE_IDS.get(model)
+            self.recorder = Recorder(writer, meta)
+            self.recorder.start(registry.schemas(), self.agent.messages)
+        else:
             self.recorder = Recorder(writer, previous.meta)
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)

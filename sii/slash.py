@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recordings.export import find_sessions
-from recordings.store import OUTCOMES, list_sessions, recordings_dir
+from recordings.store import OUTCOMES, list_sessions
 from sii.approval import MODE_HELP, MODES
 from sii.client import ModelError
 from sii.config import Settings
@@ -167,7 +167,7 @@ def _label(outcome: str | None) -> Callable[[ReplState, str], bool]:
 
 
 def _resume(state: ReplState, argument: str) -> bool:
-    directory = recordings_dir(state.settings.home)
+    directory = state.settings.recordings
     if not argument:
         workspace = str(state.session.context.workspace)
         table = Table("id", "started", "messages", "outcome", "first prompt", box=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -113,3 +114,28 @@ def test_continue_after_a_kill_mid_tool(scripted: ScriptedServer, workspace: Pat
     trajectory = read_trajectory(path)  # the same recording goes on
     assert trajectory.messages[-1]["content"] == "Picked up where we left off."
     assert [e["face"] for e in trajectory.events if e["type"] == "resume"] == ["headless"]
+
+
+def test_fork_goes_on_in_a_new_recording(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("First answer."), Reply("Forked answer.")]
+    assert sii("-p", "start", "--base-url", scripted.base_url, cwd=workspace).returncode == 0
+    parent = only_recording(sii_home)
+    forked = sii("--continue", "--fork", "-p", "branch off", "--base-url", scripted.base_url, cwd=workspace)
+    assert forked.returncode == 0, forked.stderr
+    (child,) = [p for p in recordings_dir(sii_home).glob("*.jsonl") if p != parent]
+    trajectory = read_trajectory(child)
+    assert trajectory.meta.parent_session == parent.stem
+    assert [m["content"] for m in trajectory.messages[1:]] == ["start", "First answer.", "branch off", "Forked answer."]
+    assert len(read_trajectory(parent).messages) == 3  # the parent is untouched
+
+
+def test_recordings_can_go_to_a_shared_folder(
+    scripted: ScriptedServer, workspace: Path, tmp_path: Path, sii_home: Path
+) -> None:
+    shared = tmp_path / "team-recordings"
+    (sii_home / "config.toml").parent.mkdir(parents=True, exist_ok=True)
+    (sii_home / "config.toml").write_text(f'recordings_dir = "{shared}"\n')
+    assert sii("-p", "hi", "--base-url", scripted.base_url, cwd=workspace).returncode == 0
+    (path,) = shared.glob("*.jsonl")
+    assert read_trajectory(path).meta.chat_template is None  # sii knows no template for a foreign model
+    assert json.loads(sii("recordings", "stats", "--json", cwd=workspace).stdout)["sessions"] == 1

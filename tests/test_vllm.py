@@ -81,4 +81,5 @@ def test_sii_reuses_the_embedded_server_and_records(vllm_server: ServerInfo, vll
     trajectory = read_trajectory(path)
     assert trajectory.meta.model == BUNDLED_MODEL_NAME and trajectory.meta.base_url == vllm_server.base_url
     assert trajectory.meta.sampling["max_tokens"] == 512
+    assert trajectory.meta.chat_template == "sii/smollm2_tools.jinja"
     assert [m["role"] for m in trajectory.messages][:3] == ["system", "user", "assistant"]
