@@ -3,6 +3,7 @@ and the shell inside a bubblewrap sandbox."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -37,9 +38,18 @@ def test_mcp_tools_reach_the_model_and_run(workspace: Path) -> None:
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
 
+def writable_outside_tmp() -> Path:
+    """A folder we may write to that is not under /tmp (which the sandbox leaves writable)."""
+    for candidate in (Path.home(), Path("/var/tmp"), Path.cwd()):
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to("/tmp") and os.access(resolved, os.W_OK):
+            return resolved
+    pytest.skip("no writable folder outside /tmp to probe the sandbox with")
+
+
 @needs_bwrap
 def test_sandboxed_shell_writes_only_the_workspace(workspace: Path) -> None:
-    outside = Path.home() / f".sii-sandbox-probe-{workspace.parent.name}"  # not under /tmp, which stays writable
+    outside = writable_outside_tmp() / f".sii-sandbox-probe-{workspace.parent.name}"
     script = [
         Reply("", [call("run_shell", {"command": f"echo in > inside.txt; echo out > {outside}; echo done"})]),
         Reply("ok"),
