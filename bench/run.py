@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import agent, codemap, tools
+from bench import agent, codemap, recordings, tools
 from bench.common import Row
 
 
@@ -30,6 +30,7 @@ def main() -> int:
         rows += agent.rows(workdir, args.steps, args.repeats)
         rows += codemap.rows(workdir, args.steps, args.repeats)
         rows += tools.rows(workdir, args.steps, args.repeats)
+        rows += recordings.rows(workdir, args.steps, args.repeats)
 
     from rich.console import Console
     from rich.table import Table

@@ -1,0 +1,103 @@
+"""Export cost beside the raw floor: reading every line of the same recordings with `json.loads` and writing
+it back with `json.dumps`, which any export must at least do.
+
+1. 1,000 synthetic sessions of 20–80 messages (tool outputs of 1–4 KB) exported to LIMI JSONL with the
+   default filters (dedupe on, so every sample is hashed).
+2. One 150k-token session (~600 KB) exported alone: what `sii recordings export ID` costs on a long session.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from pathlib import Path
+
+from bench.common import Row, median_time
+from recordings.export import Selection, export
+from recordings.schema import SessionMeta
+from recordings.store import RecordingWriter
+
+SESSIONS = 1000
+WORDS = ["def", "return", "self", "value", "import", "path", "error", "test", "None", "the", "of", "and"]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"The {name} tool.",
+            "parameters": {"type": "object", "properties": {"arg": {"type": "string"}}, "required": ["arg"]},
+        },
+    }
+    for name in ("read_file", "run_shell", "edit_file", "grep")
+]
+
+
+def text(rng: random.Random, size: int) -> str:
+    """Code-like text: words, indentation, quotes and newlines, so JSON has escaping to do."""
+    lines, length = [], 0
+    while length < size:
+        line = "    " * rng.randrange(3) + " ".join(rng.choices(WORDS, k=rng.randrange(3, 12))) + ' = "x"'
+        lines.append(line)
+        length += len(line) + 1
+    return "\n".join(lines)
+
+
+def write_session(path: Path, rng: random.Random, steps: int, output_size: tuple[int, int]) -> None:
+    """A session as sii records one: system, task, then steps of assistant call + tool result, an answer."""
+    writer = RecordingWriter(path)
+    meta = SessionMeta(path.stem, "bench", "headless", "qwen3-8b", "http://x/v1", {}, "/w", 1.0, outcome="success")
+    writer.write("session", meta=meta.to_dict(), tools=TOOLS)
+    writer.write("message", message={"role": "system", "content": text(rng, 2000)})
+    writer.write("message", message={"role": "user", "content": f"task {path.stem}: " + text(rng, 200)})
+    for step in range(steps):
+        call = {"id": f"c{step}", "type": "function", "function": {"name": rng.choice(TOOLS)["function"]["name"]}}
+        call["function"]["arguments"] = {"arg": text(rng, 80)}
+        assistant = {"role": "assistant", "content": text(rng, 100), "reasoning": text(rng, 200), "tool_calls": [call]}
+        writer.write("message", message=assistant)
+        result = text(rng, rng.randrange(*output_size))
+        writer.write("message", message={"role": "tool", "tool_call_id": f"c{step}", "content": result})
+    writer.write("message", message={"role": "assistant", "content": text(rng, 300)})
+    writer.write("turn_end", sync=False, reason="done", steps=steps)
+    writer.close()
+
+
+def raw_floor(paths: list[Path], out: Path) -> None:
+    with open(out, "w", encoding="utf-8") as handle:
+        for path in paths:
+            with open(path, encoding="utf-8") as lines:
+                for line in lines:
+                    handle.write(json.dumps(json.loads(line), ensure_ascii=False) + "\n")
+
+
+def compare(directory: Path, out: Path, repeats: int) -> tuple[float, float]:
+    """Median export and raw-floor times, interleaved so load from other processes hits both alike."""
+    paths = sorted(directory.glob("*.jsonl"))
+    sii, baseline = [], []
+    for _ in range(max(repeats, 3)):
+        sii.append(median_time(lambda: export(directory, "jsonl", out, Selection()), 1))
+        baseline.append(median_time(lambda: raw_floor(paths, out.with_suffix(".raw")), 1))
+    return statistics.median(sii), statistics.median(baseline)
+
+
+def rows(workdir: Path, steps: int, repeats: int) -> list[Row]:
+    """`steps` is unused: session lengths are part of the workload."""
+    rng = random.Random(7)
+    many = workdir / "recordings-many"
+    for index in range(SESSIONS):
+        write_session(many / f"s{index:05d}.jsonl", rng, rng.randrange(9, 40), (1000, 4000))
+    long = workdir / "recordings-long"
+    write_session(long / "long.jsonl", rng, 110, (4500, 5000))
+    long_size = (long / "long.jsonl").stat().st_size
+    many_sii, many_raw = compare(many, workdir / "many.out.jsonl", repeats)
+    long_sii, long_raw = compare(long, workdir / "long.out.jsonl", repeats)
+    return [
+        Row(f"export {SESSIONS:,} sessions to JSONL (s)", many_sii, "json loads+dumps per line", many_raw, "<= 2x"),
+        Row(
+            f"export one 150k-token session ({long_size // 1000} KB) (s)",
+            long_sii,
+            "json loads+dumps per line",
+            long_raw,
+            goal="< 1 s",
+        ),
+    ]

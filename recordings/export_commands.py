@@ -1,0 +1,95 @@
+"""`sii recordings export | import`: training data out of the recordings, in the format a trainer reads,
+and existing datasets in, as recordings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recordings.export import FORMATS, Export, Selection, export
+from recordings.importer import IMPORT_FORMATS, import_file
+from recordings.store import OUTCOMES
+
+LABELS = (*OUTCOMES, "unlabelled", "all")
+
+
+def export_command(args: argparse.Namespace, directory: Path) -> int:
+    if args.format == "parquet" and args.out is None:
+        raise ValueError("--format parquet needs --out FILE")
+    if args.max_tokens is not None and args.tokenizer is None:
+        raise ValueError("--max-tokens needs --tokenizer to measure with")
+    selection = Selection(
+        labels=None if args.label in (None, "all") else frozenset([args.label]),
+        models=frozenset(args.model) if args.model else None,
+        max_tokens=args.max_tokens,
+        tokenizer=args.tokenizer,
+        too_long=args.too_long,
+        dedupe=not args.no_dedupe,
+    )
+    result = export(directory, args.format, args.out, selection, args.ids, sys.stdout)
+    print(summary(result, args.out), file=sys.stderr)
+    return 0
+
+
+def summary(result: Export, out: Path | None) -> str:
+    counts, selection = result.counts, result.selection
+    where = f" to {out} (manifest: {out}.manifest.json)" if out else ""
+    line = f"exported {counts.written} samples from {counts.sessions} sessions as {result.fmt}{where}"
+    if selection.max_tokens is not None:
+        line += f"; {counts.too_long} dropped as longer than {selection.max_tokens} tokens"
+        line += f", {counts.truncated} truncated" if selection.too_long == "truncate" else ""
+    if selection.dedupe:
+        line += f"; {counts.duplicates} duplicates, {counts.near_duplicates} near-duplicates skipped"
+    skipped = {
+        "other label": counts.other_label,
+        "other model": counts.other_model,
+        "unreadable": counts.unreadable,
+        "no assistant message": counts.no_assistant,
+        "measured as JSON (chat template failed)": counts.template_failures,
+    }
+    details = ", ".join(f"{count} {why}" for why, count in skipped.items() if count)
+    return line + (f"; {details}" if details else "")
+
+
+def import_command(args: argparse.Namespace, directory: Path) -> int:
+    if not args.file.is_file():
+        raise ValueError(f"no file {args.file}")
+    result = import_file(args.file, directory, args.format, args.outcome)
+    ids = result.session_ids
+    span = f" ({ids[0]} … {ids[-1]})" if len(ids) > 1 else f" ({ids[0]})" if ids else ""
+    again = f"; {result.already_there} were imported before" if result.already_there else ""
+    print(f"imported {len(ids)} samples from {args.file} as sessions{span}{again}", file=sys.stderr)
+    return 0
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    export_parser = actions.add_parser("export", help="write training samples (JSONL, Parquet or ShareGPT)")
+    export_parser.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
+    export_parser.add_argument("--format", choices=FORMATS, default="jsonl", help="default: jsonl (LIMI/OpenAI)")
+    export_parser.add_argument("--out", type=Path, help="output file (default: stdout, line formats only)")
+    export_parser.add_argument(
+        "--label",
+        nargs="?",
+        const="success",
+        choices=LABELS,
+        help="only sessions with this label (--label alone: success; default: any)",
+    )
+    export_parser.add_argument("--model", action="append", help="only sessions that used this model (repeatable)")
+    export_parser.add_argument("--max-tokens", type=int, help="token limit per sample (needs --tokenizer)")
+    export_parser.add_argument("--tokenizer", help="tokenizer folder or cached hub name, loaded offline")
+    export_parser.add_argument(
+        "--too-long",
+        choices=("drop", "truncate"),
+        default="drop",
+        help="over the limit: drop the sample (default) or cut it after the last assistant message that fits",
+    )
+    export_parser.add_argument("--no-dedupe", action="store_true", help="keep duplicates and near-duplicates")
+    export_parser.set_defaults(handler=export_command)
+    import_parser = actions.add_parser("import", help="import a dataset (JSONL, Parquet, ShareGPT) as recordings")
+    import_parser.add_argument("file", type=Path)
+    import_parser.add_argument("--format", choices=IMPORT_FORMATS, default="auto")
+    import_parser.add_argument(
+        "--outcome", choices=OUTCOMES, default="success", help="label for records without one (default: success)"
+    )
+    import_parser.set_defaults(handler=import_command)
