@@ -1,4 +1,4 @@
-"""`sii recordings list | show | stats | validate | label | export`: each subcommand registers its parser and a handler
+"""`sii recordings list | show | stats | validate | label`: each subcommand registers its parser and a handler
 `handler(args, directory) -> exit code`, so other modules can add theirs the same way."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from recordings.export import find_sessions, samples, write_jsonl
+from recordings.export import find_sessions
 from recordings.select import SessionFilter, add_filter_arguments
 from recordings.store import OUTCOMES, RecordingWriter, SessionSummary, list_sessions, read_trajectory, write_label
 from recordings.validate import problems
@@ -93,11 +93,6 @@ def label_command(args: argparse.Namespace, directory: Path) -> int:
     return 0
 
 
-def export_command(args: argparse.Namespace, directory: Path) -> int:
-    write_jsonl(samples(find_sessions(directory, args.ids)), sys.stdout)
-    return 0
-
-
 def register(actions: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="recorded sessions, newest first")
     add_filter_arguments(listing)
@@ -119,6 +114,3 @@ def register(actions: argparse._SubParsersAction) -> None:
     label.add_argument("outcome", nargs="?", choices=OUTCOMES)
     label.add_argument("--note", help="an annotator's note")
     label.set_defaults(handler=label_command)
-    export = actions.add_parser("export", help="write training samples as JSONL to stdout")
-    export.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
-    export.set_defaults(handler=export_command)

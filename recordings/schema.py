@@ -77,6 +77,9 @@ class Trajectory:
     # What the model saw: one conversation per context window. A compaction starts a new one from its summary.
     contexts: list[list[Message]] = field(default_factory=list)
     context_tokens: list[int | None] = field(default_factory=list)  # the server's count, per context
+    context_sources: list[list[int | None]] = field(default_factory=list)  # log index of each context message
+    # Turns a curator excluded from training, by the log index of their user message (`exclude` records).
+    excluded_turns: set[int] = field(default_factory=set)
 
     def token_count(self) -> int:
         """Tokens of the trajectory as the model processed them: per context window, the server's count for
@@ -93,5 +96,13 @@ class Trajectory:
 
     def samples(self) -> list[dict[str, Any]]:
         """Training samples in LIMI's `{"messages", "tools"}` shape, one per context window, each exactly what
-        the model saw and said (never text it was not shown)."""
-        return [{"messages": context, "tools": self.tools} for context in self.contexts or [self.messages]]
+        the model saw and said (never text it was not shown). A context is cut before its first excluded turn
+        (later turns build on it); a context left without a reply of the model is dropped."""
+        contexts = self.contexts or [self.messages]
+        sources = self.context_sources or [list(range(len(self.messages)))]
+        kept = []
+        for context, origin in zip(contexts, sources, strict=True):
+            cut = next((i for i, index in enumerate(origin) if index in self.excluded_turns), len(context))
+            if any(message["role"] == "assistant" for message in context[:cut]):
+                kept.append({"messages": context[:cut], "tools": self.tools})
+        return kept

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,20 @@ def write_label(writer: RecordingWriter, outcome: str | None = None, note: str |
     writer.write("label", sync=True, outcome=outcome, note=note)
 
 
+def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
+    """Every record of a recording in order; None for a line that does not parse (a torn write)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                yield None
+                continue
+            yield record if isinstance(record, dict) else None
+
+
 def read_trajectory(path: Path) -> Trajectory:
     """Rebuild a trajectory from its file; unparsable lines (a torn write) are counted and skipped."""
     meta: SessionMeta | None = None
@@ -76,38 +91,39 @@ def read_trajectory(path: Path) -> Trajectory:
     contexts: list[list[Message]] = [[]]
     context_tokens: list[int | None] = [None]
     extras: list[dict[str, Any]] = []
+    sources: list[list[int | None]] = [[]]  # per context: the log index of each message (None: a summary)
+    excluded: set[int] = set()
     skipped = 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                skipped += 1
-                continue
-            kind = record.get("type")
-            if kind == "session":
-                meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
-            elif kind == "message":
-                messages.append(record["message"])
-                contexts[-1].append(record["message"])
-                extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
-                if usage := record.get("usage"):
-                    context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-            elif kind in ("compaction", "rewind"):  # the model's view starts over from these messages
-                contexts.append(list(record["messages"]))
-                context_tokens.append(None)
-                events.append(record)
-            elif kind == "tags" and meta is not None:
-                meta.tags = list(record.get("tags", []))
-            elif kind == "end" and meta is not None:
-                meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
-            elif kind == "label" and meta is not None:
-                meta.outcome = record.get("outcome") or meta.outcome
-                meta.notes += [record["note"]] if record.get("note") else []
-            else:
-                events.append(record)
+    for record in iter_records(path):
+        if record is None:
+            skipped += 1
+            continue
+        kind = record.get("type")
+        if kind == "session":
+            meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
+        elif kind == "message":
+            contexts[-1].append(record["message"])
+            sources[-1].append(len(messages))
+            messages.append(record["message"])
+            extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
+            if usage := record.get("usage"):
+                context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        elif kind in ("compaction", "rewind"):  # the model's view starts over from these messages
+            contexts.append(list(record["messages"]))
+            sources.append([None] * len(record["messages"]))
+            context_tokens.append(None)
+            events.append(record)
+        elif kind == "tags" and meta is not None:
+            meta.tags = list(record.get("tags", []))
+        elif kind == "exclude":
+            (excluded.add if record.get("excluded") else excluded.discard)(record["message_index"])
+        elif kind == "end" and meta is not None:
+            meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
+        elif kind == "label" and meta is not None:
+            meta.outcome = record.get("outcome") or meta.outcome
+            meta.notes += [record["note"]] if record.get("note") else []
+        else:
+            events.append(record)
     if meta is None:
         raise ValueError(f"{path} is not a sii recording (no session header)")
     return Trajectory(
@@ -119,6 +135,8 @@ def read_trajectory(path: Path) -> Trajectory:
         skipped_lines=skipped,
         contexts=contexts,
         context_tokens=context_tokens,
+        context_sources=sources,
+        excluded_turns=excluded,
     )
 
 

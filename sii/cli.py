@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import recordings.commands
+import recordings.export_commands
+import recordings.viewer_commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
 
-RECORDINGS_COMMANDS = [recordings.commands]
+RECORDINGS_COMMANDS = [recordings.commands, recordings.export_commands, recordings.viewer_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -168,3 +168,20 @@ def test_killed_writers_never_corrupt_a_recording(tmp_path: Path) -> None:
             str(n) for n in range(len(trajectory.messages))
         ]
         assert trajectory.skipped_lines <= 1
+
+
+def test_excluded_turns_are_cut_from_training_samples(tmp_path: Path) -> None:
+    path = record(tmp_path, "two-turns")
+    writer = RecordingWriter(path)
+    writer.write("message", message={"role": "user", "content": "second task"})
+    writer.write("message", message={"role": "assistant", "content": "second answer"})
+    writer.write("exclude", message_index=4, excluded=True)  # the second turn's user message
+    writer.close()
+    (sample,) = read_trajectory(path).samples()
+    assert [m["role"] for m in sample["messages"]] == ["user", "assistant", "tool", "assistant"]
+    writer = RecordingWriter(path)
+    writer.write("exclude", message_index=0, excluded=True)  # now the first turn too: nothing is left to train
+    writer.write("exclude", message_index=4, excluded=False)
+    writer.close()
+    trajectory = read_trajectory(path)
+    assert trajectory.excluded_turns == {0} and trajectory.samples() == []
