@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from recordings.formats import canonical_json, to_parquet_row, to_sharegpt
-from recordings.schema import Trajectory
-from recordings.store import read_trajectory
+from recordings.schema import Trajectory, producer_version
+from recordings.store import default_redactor, read_trajectory
 
 FORMATS = ("jsonl", "parquet", "sharegpt")
 TooLong = Literal["drop", "truncate"]
@@ -62,6 +62,7 @@ class Selection:
     tokenizer: str | None = None
     too_long: TooLong = "drop"
     dedupe: bool = True
+    redact: bool = True  # secrets are redacted before anything leaves the machine
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Counts:
     duplicates: int = 0
     near_duplicates: int = 0
     written: int = 0
+    redacted: int = 0  # secrets redacted in the written samples
     template_failures: int = 0  # samples the chat template rejected, measured as JSON text instead
 
 
@@ -201,6 +203,9 @@ def select(
                     continue
                 counts.truncated += fitted is not data
                 data = fitted
+            if selection.redact:
+                data, findings = default_redactor().redact(data)
+                counts.redacted += len(findings)
             digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()
             if selection.dedupe:
                 if digest in hashes:
@@ -279,13 +284,11 @@ class Export:
     entries: list[dict] = field(default_factory=list)
 
     def manifest(self) -> dict[str, Any]:
-        from sii import __version__
-
         filters = asdict(self.selection)
         for key in ("labels", "models"):
             filters[key] = sorted(filters[key]) if filters[key] is not None else None
         return {
-            "sii_version": __version__,
+            "sii_version": producer_version(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "format": self.fmt,
             "filters": {**filters, "ids": self.ids},

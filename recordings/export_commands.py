@@ -26,6 +26,7 @@ def export_command(args: argparse.Namespace, directory: Path) -> int:
         tokenizer=args.tokenizer,
         too_long=args.too_long,
         dedupe=not args.no_dedupe,
+        redact=not args.no_redact,
     )
     result = export(directory, args.format, args.out, selection, args.ids, sys.stdout)
     print(summary(result, args.out), file=sys.stderr)
@@ -41,6 +42,8 @@ def summary(result: Export, out: Path | None) -> str:
         line += f", {counts.truncated} truncated" if selection.too_long == "truncate" else ""
     if selection.dedupe:
         line += f"; {counts.duplicates} duplicates, {counts.near_duplicates} near-duplicates skipped"
+    if selection.redact:
+        line += f"; {counts.redacted} secrets redacted"
     skipped = {
         "other label": counts.other_label,
         "other model": counts.other_model,
@@ -85,6 +88,7 @@ def register(actions: argparse._SubParsersAction) -> None:
         help="over the limit: drop the sample (default) or cut it after the last assistant message that fits",
     )
     export_parser.add_argument("--no-dedupe", action="store_true", help="keep duplicates and near-duplicates")
+    export_parser.add_argument("--no-redact", action="store_true", help="keep secrets (they are redacted by default)")
     export_parser.set_defaults(handler=export_command)
     import_parser = actions.add_parser("import", help="import a dataset (JSONL, Parquet, ShareGPT) as recordings")
     import_parser.add_argument("file", type=Path)

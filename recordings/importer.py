@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.formats import from_parquet_row, from_sharegpt, normalize_messages
-from recordings.schema import SessionMeta
+from recordings.schema import SessionMeta, producer_version
 from recordings.store import OUTCOMES, RecordingWriter
 
 IMPORT_FORMATS = ("auto", "jsonl", "parquet", "sharegpt")
@@ -100,7 +100,7 @@ def import_file(path: Path, directory: Path, fmt: str = "auto", outcome: str = "
             continue
         meta = SessionMeta(
             session_id=session_id,
-            sii_version=_version(),
+            sii_version=producer_version(),
             face="import",
             model=record.get("model") or "unknown",
             base_url="",
@@ -138,9 +138,3 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()[:10]
-
-
-def _version() -> str:
-    from sii import __version__
-
-    return __version__

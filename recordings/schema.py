@@ -10,6 +10,16 @@ from typing import Any, Literal, NotRequired, TypedDict
 SCHEMA_VERSION = 1
 
 
+def producer_version() -> str:
+    """The installed sii's version, for files written outside a session (recordings never import sii)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sii")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 class FunctionCall(TypedDict):
     name: str
     arguments: dict[str, Any] | str  # an object; a string only when the model sent unparsable JSON
@@ -80,6 +90,7 @@ class Trajectory:
     context_sources: list[list[int | None]] = field(default_factory=list)  # log index of each context message
     # Turns a curator excluded from training, by the log index of their user message (`exclude` records).
     excluded_turns: set[int] = field(default_factory=set)
+    redactions: dict[str, int] = field(default_factory=dict)  # secrets redacted before writing, by kind
 
     def token_count(self) -> int:
         """Tokens of the trajectory as the model processed them: per context window, the server's count for

@@ -3,15 +3,20 @@ session is readable while it runs and a crash loses at most the line being writt
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from recordings.schema import Message, SessionMeta, Trajectory
+
+if TYPE_CHECKING:  # the patterns compile on first use, not when `sii --help` imports the store
+    from recordings.redact import Redactor
 
 
 def recordings_dir(home: Path) -> Path:
@@ -19,11 +24,14 @@ def recordings_dir(home: Path) -> Path:
 
 
 class RecordingWriter:
-    """Appends records to one session file. A failed write (full disk...) never raises into the session:
-    the record is kept in memory and retried on the next write; `last_error` tells the face what happened."""
+    """Appends records to one session file. Secrets are redacted before they reach the disk (pass
+    `redactor=None` to keep them), and each record notes what was redacted from it. A failed write (full
+    disk...) never raises into the session: the record is kept in memory and retried on the next write;
+    `last_error` tells the face what happened."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redactor: Redactor | Literal["default"] | None = "default") -> None:
         self.path = path
+        self.redactor = default_redactor() if redactor == "default" else redactor
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the session
         self._pending: list[str] = []
@@ -31,6 +39,12 @@ class RecordingWriter:
         self.last_error: OSError | None = None
 
     def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
+        if self.redactor is not None:
+            from recordings.redact import summarize
+
+            fields, findings = self.redactor.redact(fields)
+            if findings:
+                fields["redacted"] = summarize(findings)
         record = {"type": kind, "time": time.time(), **fields}
         self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
         try:
@@ -82,6 +96,13 @@ def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
             yield record if isinstance(record, dict) else None
 
 
+@functools.cache
+def default_redactor() -> Redactor:
+    from recordings.redact import Redactor
+
+    return Redactor()
+
+
 def read_trajectory(path: Path) -> Trajectory:
     """Rebuild a trajectory from its file; unparsable lines (a torn write) are counted and skipped."""
     meta: SessionMeta | None = None
@@ -93,12 +114,14 @@ def read_trajectory(path: Path) -> Trajectory:
     extras: list[dict[str, Any]] = []
     sources: list[list[int | None]] = [[]]  # per context: the log index of each message (None: a summary)
     excluded: set[int] = set()
+    redactions: Counter[str] = Counter()
     skipped = 0
     for record in iter_records(path):
         if record is None:
             skipped += 1
             continue
         kind = record.get("type")
+        redactions.update(record.get("redacted", {}))
         if kind == "session":
             meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
         elif kind == "message":
@@ -137,6 +160,7 @@ def read_trajectory(path: Path) -> Trajectory:
         context_tokens=context_tokens,
         context_sources=sources,
         excluded_turns=excluded,
+        redactions=dict(redactions),
     )
 
 

@@ -34,6 +34,8 @@ def _header(trajectory: Trajectory) -> RenderableType:
     ]
     facts += [f"note: {note}" for note in meta.notes]
     facts += [f"tags: {', '.join(meta.tags)}"] if meta.tags else []
+    if trajectory.redactions:
+        facts.append("redacted: " + ", ".join(f"{kind} ×{count}" for kind, count in trajectory.redactions.items()))
     return Panel("\n".join(facts), title="recording", expand=False)
 
 

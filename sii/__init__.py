@@ -1,8 +1,3 @@
 """sii: an open agent runtime and terminal coding assistant that records every session as training data."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("sii")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"  # the single source: pyproject.toml reads it (importlib.metadata costs 40 ms at start)

@@ -34,6 +34,8 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "shell.allow": list,
     "shell.deny": list,
     "recordings_dir": str,
+    "redaction.enabled": bool,
+    "redaction.emails": bool,
     "sandbox.enabled": bool,
     "sandbox.network": bool,
     "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
@@ -51,6 +53,9 @@ MCP_SERVER_KEYS: dict[str, type] = {
 }
 # Server names become part of tool names (mcp__<server>__<tool>), which the OpenAI schema restricts.
 MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
 
 
 class ConfigError(ValueError):
@@ -163,7 +168,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     servers = table.pop("mcp_servers", None)  # popped first: _flatten would spread a lone [mcp_servers] table
     flat = _flatten(table)
     for key, value in flat.items():
-        expected = KNOWN_KEYS.get(key)
+        expected = str if key.startswith(REDACTION_PATTERNS) else KNOWN_KEYS.get(key)
         if expected is None:
             raise ConfigError(f"unknown setting {key!r} in {path}; known: {', '.join(KNOWN_KEYS)}")
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
@@ -180,6 +185,8 @@ def project_safety(values: dict[str, Any], path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} sets mode = {values['mode']!r}; a project may only choose ask or plan")
     if "recordings_dir" in values:
         raise ConfigError(f"{path} sets recordings_dir; where recordings go is the user's choice, not a project's")
+    if values.get("redaction.enabled") is False or values.get("redaction.emails") is False:
+        raise ConfigError(f"{path} turns redaction off; only {user_config_file()} may")
     if "shell.allow" in values:
         raise ConfigError(f"{path} sets shell.allow; allow rules are only read from {user_config_file()}")
     if "mcp_servers" in values:
@@ -203,6 +210,9 @@ class Settings:
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
     recordings_dir: str | None = None  # e.g. a team's shared folder; default: $SII_HOME/recordings
+    redaction: bool = True  # secrets are redacted before they reach the recording
+    redaction_emails: bool = True
+    redaction_patterns: dict[str, str] = field(default_factory=dict)
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
     mcp_servers: list[McpServerConfig] = field(default_factory=list)
@@ -218,6 +228,10 @@ class Settings:
                 continue
             if key.startswith("sampling."):
                 self.sampling[key.split(".", 1)[1]] = value
+            elif key.startswith(REDACTION_PATTERNS):
+                self.redaction_patterns[key.removeprefix(REDACTION_PATTERNS)] = value
+            elif key.startswith("redaction."):
+                setattr(self, "redaction" if key == "redaction.enabled" else "redaction_emails", value)
             elif key.startswith("sandbox."):
                 setattr(self, "sandbox" if key == "sandbox.enabled" else "sandbox_network", value)
             elif key.startswith("shell."):

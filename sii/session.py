@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import cast
 
 from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
+from recordings.redact import KINDS, Redactor
 from recordings.schema import Message, SessionMeta
 from recordings.store import RecordingWriter, read_trajectory, write_label
 from sii import __version__
@@ -41,6 +43,17 @@ class TurnCheckpoint:
 
     checkpoint: Checkpoint
     message_index: int
+
+
+def session_redactor(settings: Settings) -> Redactor | None:
+    """What the recording redacts, from the settings; a bad extra pattern is a clear error."""
+    if not settings.redaction:
+        return None
+    kinds = set(KINDS) - (set() if settings.redaction_emails else {"email"})
+    try:
+        return Redactor(kinds=kinds, extra_patterns=settings.redaction_patterns)
+    except re.error as exc:
+        raise SessionError(f"a [redaction.patterns] regex is invalid: {exc}") from exc
 
 
 def checkpoint_dir(home: Path, workspace: Path) -> Path:
@@ -128,7 +141,7 @@ class Session:
             repairs = answer_unanswered_calls(seen)
             self.agent.messages = seen + repairs
         self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
-        writer = RecordingWriter(self.recording_path)
+        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings))
         if previous is None or fork:
             meta = self._new_meta(face, model, base_url, sampling)
             meta.parent_session = previous.meta.session_id if previous else None
