@@ -2,8 +2,9 @@
 it back with `json.dumps`, which any export must at least do.
 
 1. 1,000 synthetic sessions of 20–80 messages (tool outputs of 1–4 KB) exported to LIMI JSONL with the
-   default filters (dedupe on, so every sample is hashed).
-2. One 150k-token session (~600 KB) exported alone: what `sii recordings export ID` costs on a long session.
+   default filters (dedupe on, so every sample is hashed; redaction on, so every string is scanned).
+2. `sii recordings stats` over the same 1,000 sessions, from the listing index vs with the index rebuilt.
+3. One 150k-token session (~600 KB) exported alone: what `sii recordings export ID` costs on a long session.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from bench.common import Row, median_time
 from recordings.export import Selection, export
 from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter
+from recordings.stats import summarize
+from recordings.store import INDEX_FILE, RecordingWriter, list_sessions
 
 SESSIONS = 1000
 WORDS = ["def", "return", "self", "value", "import", "path", "error", "test", "None", "the", "of", "and"]
@@ -45,7 +47,7 @@ def text(rng: random.Random, size: int) -> str:
 
 def write_session(path: Path, rng: random.Random, steps: int, output_size: tuple[int, int]) -> None:
     """A session as sii records one: system, task, then steps of assistant call + tool result, an answer."""
-    writer = RecordingWriter(path)
+    writer = RecordingWriter(path)  # redacted as written, like sii's own recordings
     meta = SessionMeta(path.stem, "bench", "headless", "qwen3-8b", "http://x/v1", {}, "/w", 1.0, outcome="success")
     writer.write("session", meta=meta.to_dict(), tools=TOOLS)
     writer.write("message", message={"role": "system", "content": text(rng, 2000)})
@@ -80,6 +82,13 @@ def compare(directory: Path, out: Path, repeats: int) -> tuple[float, float]:
     return statistics.median(sii), statistics.median(baseline)
 
 
+def stats_of(directory: Path, fresh_index: bool) -> None:
+    """`sii recordings stats`: list every session (from the index unless it is rebuilt) and summarise."""
+    if fresh_index:
+        (directory / INDEX_FILE).unlink(missing_ok=True)
+    summarize(list_sessions(directory))
+
+
 def rows(workdir: Path, steps: int, repeats: int) -> list[Row]:
     """`steps` is unused: session lengths are part of the workload."""
     rng = random.Random(7)
@@ -90,9 +99,12 @@ def rows(workdir: Path, steps: int, repeats: int) -> list[Row]:
     write_session(long / "long.jsonl", rng, 110, (4500, 5000))
     long_size = (long / "long.jsonl").stat().st_size
     many_sii, many_raw = compare(many, workdir / "many.out.jsonl", repeats)
+    cold_stats = median_time(lambda: stats_of(many, fresh_index=True), 1)
+    warm_stats = median_time(lambda: stats_of(many, fresh_index=False), repeats)
     long_sii, long_raw = compare(long, workdir / "long.out.jsonl", repeats)
     return [
         Row(f"export {SESSIONS:,} sessions to JSONL (s)", many_sii, "json loads+dumps per line", many_raw, "<= 2x"),
+        Row(f"stats of {SESSIONS:,} sessions, warm index (s)", warm_stats, "same, index rebuilt", cold_stats),
         Row(
             f"export one 150k-token session ({long_size // 1000} KB) (s)",
             long_sii,

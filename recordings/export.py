@@ -203,7 +203,7 @@ def select(
                     continue
                 counts.truncated += fitted is not data
                 data = fitted
-            if selection.redact:
+            if selection.redact and trajectory.needs_redaction:  # redacted on disk already: skip the cost
                 data, findings = default_redactor().redact(data)
                 counts.redacted += len(findings)
             digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()

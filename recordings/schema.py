@@ -61,6 +61,7 @@ class SessionMeta:
     tags: list[str] = field(default_factory=list)
     parent_session: str | None = None  # the session this one was forked from
     chat_template: str | None = None  # the template the server rendered with, when sii knows it
+    redacted: bool = False  # secrets were redacted as the recording was written
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class Trajectory:
     # Turns a curator excluded from training, by the log index of their user message (`exclude` records).
     excluded_turns: set[int] = field(default_factory=set)
     redactions: dict[str, int] = field(default_factory=dict)  # secrets redacted before writing, by kind
+    needs_redaction: bool = True  # some record was written without redaction
 
     def token_count(self) -> int:
         """Tokens of the trajectory as the model processed them: per context window, the server's count for

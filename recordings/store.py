@@ -39,6 +39,10 @@ class RecordingWriter:
         self.last_error: OSError | None = None
 
     def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
+        if kind == "session":  # the header says whether the file was redacted as written
+            fields["meta"] = {**fields["meta"], "redacted": self.redactor is not None}
+        elif self.redactor is None:  # so a later export knows this record still needs redacting
+            fields["unredacted"] = True
         if self.redactor is not None:
             from recordings.redact import summarize
 
@@ -115,6 +119,7 @@ def read_trajectory(path: Path) -> Trajectory:
     sources: list[list[int | None]] = [[]]  # per context: the log index of each message (None: a summary)
     excluded: set[int] = set()
     redactions: Counter[str] = Counter()
+    unredacted = False
     skipped = 0
     for record in iter_records(path):
         if record is None:
@@ -122,6 +127,7 @@ def read_trajectory(path: Path) -> Trajectory:
             continue
         kind = record.get("type")
         redactions.update(record.get("redacted", {}))
+        unredacted = unredacted or bool(record.get("unredacted"))
         if kind == "session":
             meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
         elif kind == "message":
@@ -161,6 +167,7 @@ def read_trajectory(path: Path) -> Trajectory:
         context_sources=sources,
         excluded_turns=excluded,
         redactions=dict(redactions),
+        needs_redaction=unredacted or not meta.redacted,
     )
 
 

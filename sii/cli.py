@@ -10,6 +10,7 @@ from pathlib import Path
 import recordings.commands
 import recordings.export_commands
 import recordings.viewer_commands
+import sii.eval.commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stop", action="store_true", help="stop the server instead")
 
     commands.add_parser("config", help="show the resolved settings and where each came from")
+    sii.eval.commands.register(commands)
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     for module in RECORDINGS_COMMANDS:
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     from sii.session import SessionError
 
     try:
+        if args.command == "eval":
+            return args.handler(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "recordings":

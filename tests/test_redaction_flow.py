@@ -38,6 +38,7 @@ def test_recordings_are_redacted_on_disk(workspace: Path) -> None:
         "use my token [REDACTED:github_token] and mail [REDACTED:email] about ACME-123456"
     )
     assert trajectory.redactions == {"github_token": 2, "email": 1}
+    assert not trajectory.needs_redaction  # so an export does not scan it again
     shown = subprocess.run(
         [sys.executable, "-m", "sii", "recordings", "show", session.id],
         capture_output=True,
@@ -68,6 +69,7 @@ def test_exports_redact_recordings_written_without_redaction(sii_home: Path) -> 
     writer.write("message", message={"role": "assistant", "content": "noted"})
     writer.close()
     assert TOKEN in path.read_text()
+    assert read_trajectory(path).needs_redaction
     exported = subprocess.run(
         [sys.executable, "-m", "sii", "recordings", "export"], capture_output=True, text=True, check=True
     )
