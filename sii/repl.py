@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -78,7 +78,15 @@ def _status_line(state: ReplState) -> str:
     return f" {session.client.model} · {tokens} tokens · mode {session.policy.mode} · {session.id} "
 
 
-def run_repl(settings: Settings, resume: Path | None = None, fork: bool = False) -> int:
+def run_repl(
+    settings: Settings,
+    resume: Path | None = None,
+    fork: bool = False,
+    first_message: str | None = None,
+    on_session: Callable[[Session], None] | None = None,
+) -> int:
+    """The REPL. `first_message` is sent as the first turn (e.g. an annotation task's query); `on_session` is
+    called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
     settings.home.mkdir(parents=True, exist_ok=True)
     approver = ShellApprover(PromptSession())
@@ -86,6 +94,8 @@ def run_repl(settings: Settings, resume: Path | None = None, fork: bool = False)
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
         session.agent.subscribe(Renderer(console))
+        if on_session is not None:
+            on_session(session)
         return session
 
     state = ReplState(settings, console, open_session(resume, fork), open_session)
@@ -99,10 +109,11 @@ def run_repl(settings: Settings, resume: Path | None = None, fork: bool = False)
     banner = f"[bold]sii {__version__}[/] · model [cyan]{state.session.client.model}[/] · session {state.session.id}"
     console.print(banner + " · /help", highlight=False)
     pending_exit = False
+    queued = [first_message] if first_message else []
     try:
         while True:
             try:
-                text = prompt.prompt("› ").strip()
+                text = queued.pop() if queued else prompt.prompt("› ").strip()
             except KeyboardInterrupt:
                 if pending_exit:
                     break

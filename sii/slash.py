@@ -32,7 +32,7 @@ class ReplState:
     settings: Settings
     console: Console
     session: Session
-    open_session: Callable[[Path | None], Session]
+    open_session: Callable[[Path | None], Session]  # a fresh session (None), or one resumed from a recording
 
     def switch_to(self, recording: Path | None) -> None:
         self.session.close()
