@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE
+from tools.processes import process_alive
 
 # model_type in config.json -> vLLM parsers. Unknown families get Hermes tool calls (the most common format).
 FAMILY_FLAGS: dict[str, list[str]] = {
@@ -87,16 +88,6 @@ def is_healthy(port: int) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _log_tail(log: Path, lines: int = 15) -> str:
     try:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
@@ -145,18 +136,18 @@ def start_server(
 
 def stop_server(info: ServerInfo, grace_s: float = 15) -> None:
     """Stop the server's whole process group (vLLM spawns engine workers)."""
-    if not _pid_alive(info.pid):
+    if not process_alive(info.pid):
         return
     try:
         os.killpg(info.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while _pid_alive(info.pid) and time.monotonic() < deadline:
+    while process_alive(info.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
         with contextlib.suppress(ChildProcessError):  # reap it if it is our child
             os.waitpid(info.pid, os.WNOHANG)
-    if _pid_alive(info.pid):
+    if process_alive(info.pid):
         os.killpg(info.pid, signal.SIGKILL)
 
 
@@ -174,7 +165,7 @@ class ServerRegistry:
             info = ServerInfo(**json.loads(self._file(name).read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        return info if _pid_alive(info.pid) and is_healthy(info.port) else None
+        return info if process_alive(info.pid) and is_healthy(info.port) else None
 
     def remember(self, info: ServerInfo) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

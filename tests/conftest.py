@@ -12,6 +12,7 @@ from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
 from model_server.launcher import ServerInfo, ServerRegistry, stop_server
 from sii.config import sii_cache
 from tests.scripted_server import ScriptedServer
+from tools import ToolContext
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "sii tests",
@@ -44,6 +45,14 @@ def workspace(tmp_path: Path) -> Path:
     subprocess.run(["git", "add", "."], cwd=root, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "initial"], cwd=root, check=True)
     return root
+
+
+@pytest.fixture
+def ctx(workspace: Path) -> Iterator[ToolContext]:
+    """The tools' context on the `workspace` repository, closed (shell and jobs stopped) after the test."""
+    context = ToolContext(workspace=workspace, session_id="sess-42")
+    yield context
+    context.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ import pytest
 from tools import ToolContext
 from tools.checkpoints import CheckpointError, CheckpointStore
 from tools.default import default_registry
-
-
-@pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace)
-    yield context
-    context.close()
 
 
 def shell(ctx: ToolContext, command: str) -> None:

@@ -30,13 +30,6 @@ from tools.patch import AddFile, DeleteFile, PatchError, UpdateFile, apply_opera
 FILE_TOOLS = ToolRegistry([READ_FILE, WRITE_FILE, EDIT_FILE, APPLY_PATCH, UNDO_EDIT, LIST_DIRECTORY])
 
 
-@pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace)
-    yield context
-    context.close()
-
-
 def run(ctx: ToolContext, name: str, **arguments) -> Observation:
     return FILE_TOOLS.dispatch(name, arguments, ctx)
 

@@ -6,26 +6,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import git
-import pytest
 
+from tests.tooling import run
 from tools import ToolContext
 from tools.default import default_registry
 from tools.search import MAX_FILES
-
-
-@pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace, session_id="sess-42")
-    yield context
-    context.close()
-
-
-def run(ctx: ToolContext, tool: str, /, **arguments):
-    return default_registry().dispatch(tool, arguments, ctx)
 
 
 def commit_file(root: Path, name: str, content: str, message: str) -> None:

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
+from tests.tooling import run
 from tools import ToolContext
-from tools.default import default_registry
-
-
-@pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace)
-    yield context
-    context.close()
-
-
-def run(ctx: ToolContext, name: str, **arguments):
-    return default_registry().dispatch(name, arguments, ctx)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.tooling import run
 from tools import ToolContext
 from tools.default import default_registry
 from tools.text import cap_output, strip_ansi
-
-
-@pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace)
-    yield context
-    context.close()
-
-
-def run(ctx: ToolContext, name: str, **arguments):
-    return default_registry().dispatch(name, arguments, ctx)
 
 
 def test_read_file_numbers_lines_and_pages(ctx: ToolContext) -> None:

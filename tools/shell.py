@@ -17,6 +17,7 @@ from typing import Any
 import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.processes import process_alive
 from tools.sandbox import Sandbox
 from tools.text import cap_output, strip_ansi
 
@@ -144,22 +145,7 @@ class Job:
     def running(self) -> bool:
         if self.exit_code() is not None:
             return False
-        return _process_alive(self.pid)
-
-
-def _process_alive(pid: int) -> bool:
-    """True unless the process is gone or a zombie (bash, its parent, may not have reaped it yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return process_alive(self.pid)
 
 
 class JobTable:
