@@ -93,4 +93,4 @@ class Renderer:
         shown = "\n".join("  ⎿ " + line if i == 0 else "    " + line for i, line in enumerate(lines[:PREVIEW_LINES]))
         self.console.print(Text(shown, "red" if is_error else "dim"))
         if len(lines) > PREVIEW_LINES:
-            self.console.print(Text(f"    … {len(lines) - PREVIEW_LINES} more lines", "dim"))
+            self.console.print(Text(f"    … {len(lines) - PREVIEW_LINES} more lines (/output shows them)", "dim"))

@@ -105,6 +105,17 @@ def _diff(state: ReplState, argument: str) -> bool:
     return True
 
 
+def _output(state: ReplState, argument: str) -> bool:
+    """Tool results are folded to a few lines as they stream; this unfolds one."""
+    results = [m for m in state.session.agent.messages if m["role"] == "tool"]
+    back = int(argument) if argument.isdigit() and int(argument) > 0 else 1
+    if back > len(results):
+        state.console.print(Text(f"only {len(results)} tool result(s) in this conversation", "red"))
+        return True
+    state.console.print(Text(results[-back]["content"] or "(empty)"), soft_wrap=True)
+    return True
+
+
 def _cost(state: ReplState, argument: str) -> bool:
     agent, window = state.session.agent, state.session.client.context_window
     used = f"{agent.prompt_tokens:,} / {window:,}" if window else f"{agent.prompt_tokens:,}"
@@ -195,6 +206,7 @@ COMMANDS: dict[str, SlashCommand] = {
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
         SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
         SlashCommand("/rewind", "/rewind [N [files|chat|both]]", "go back to before an earlier turn", _rewind),
+        SlashCommand("/output", "/output [N]", "the full text of the last (or Nth last) tool result", _output),
         SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
         SlashCommand("/compact", "/compact [FOCUS]", "replace the conversation by a summary of it", _compact),
         SlashCommand("/init", "/init [NOTES]", "have the agent write AGENTS.md for this repository", _init),

@@ -41,15 +41,21 @@ def test_completion_of_commands_and_paths(workspace: Path) -> None:
 
 
 def test_slash_commands_in_the_repl(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
-    scripted.script = [Reply("It subtracts.")]
+    scripted.script = [Reply("", [call("read_file", {"path": "long.txt"})]), Reply("It subtracts.")]
     (workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (workspace / "long.txt").write_text("".join(f"row {n}\n" for n in range(1, 31)))
     child = spawn_repl(scripted.base_url, workspace)
     child.sendline("/mode plan")
     child.expect("● plan")
     child.sendline("what does @calc.py do?")
     child.expect("attached: calc.py")
+    child.expect("more lines \\(/output shows them\\)")
     child.expect("It subtracts.")
     assert "def add(a, b)" in scripted.requests[0]["messages"][-1]["content"]
+    child.sendline("/output")
+    child.expect("30\\s+row 30")
+    child.sendline("/output 2")
+    child.expect("only 1 tool result")
     child.sendline("/cost")
     child.expect("context: [1-9][\\d,]* / 32,768 tokens")
     child.sendline("/diff")
