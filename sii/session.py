@@ -25,7 +25,7 @@ from sii.events import Event, ToolCallStarted, UserMessage
 from sii.mcp import McpConnections
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
-from tools import ToolContext
+from tools import ToolContext, ToolRegistry
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
 from tools.default import default_registry
@@ -97,10 +97,13 @@ class Session:
         notify: Callable[[str], None],
         resume: Path | None = None,
         fork: bool = False,
+        prompt: Callable[[Path], str] = system_prompt,
+        select_tools: Callable[[ToolRegistry], ToolRegistry] = lambda registry: registry,
     ) -> None:
         """`ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
         recording to continue (its conversation is restored and new events are appended to it); with `fork`,
-        the conversation is restored into a new recording whose parent is the old one."""
+        the conversation is restored into a new recording whose parent is the old one. `prompt` builds the
+        system prompt for the workspace and `select_tools` narrows the tools (an SDK client may change both)."""
         previous = read_trajectory(resume) if resume else None
         sampling = dict(settings.sampling)
         if settings.base_url:
@@ -114,7 +117,7 @@ class Session:
         self.mcp = McpConnections.start(settings.mcp_servers)
         for error in self.mcp.errors:
             notify(error)
-        registry = default_registry(extra=self.mcp.tools())
+        registry = select_tools(default_registry(extra=self.mcp.tools()))
         self.policy = ApprovalPolicy(
             mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
         )
@@ -130,7 +133,7 @@ class Session:
             self.client,
             registry,
             self.context,
-            system_prompt(self.context.workspace),
+            prompt(self.context.workspace),
             sampling,
             approve=self.policy.check,
             max_steps=settings.max_steps,
