@@ -11,6 +11,7 @@ import recordings.commands
 import recordings.export_commands
 import recordings.viewer_commands
 import sii.eval.commands
+import sii.tasks.commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("config", help="show the resolved settings and where each came from")
     sii.eval.commands.register(commands)
+    sii.tasks.commands.register(commands)
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     for module in RECORDINGS_COMMANDS:
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from sii.session import SessionError
 
     try:
-        if args.command == "eval":
+        if args.command in ("eval", "tasks", "annotate"):
             return args.handler(args)
         if args.command == "serve":
             return _serve(args)

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-
 from sii.config import sii_home
 from sii.eval.metrics import __doc__ as METRICS_DOC
 from sii.eval.tasks import JUDGES
@@ -56,6 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from sii.client import ModelError
     from sii.eval.judges import JudgeError
     from sii.eval.report import REPORT_FILE, RunReport, render
@@ -117,6 +117,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from sii.eval.report import RunReport, render_compare
 
     try:
