@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import agent, codemap, recordings, tools
+from bench import agent, codemap, finetune, recordings, tools
 from bench.common import Row
 
 
@@ -31,6 +31,7 @@ def main() -> int:
         rows += codemap.rows(workdir, args.steps, args.repeats)
         rows += tools.rows(workdir, args.steps, args.repeats)
         rows += recordings.rows(workdir, args.steps, args.repeats)
+        rows += finetune.rows(workdir, args.steps, args.repeats)
 
     from rich.console import Console
     from rich.table import Table

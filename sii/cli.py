@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import finetune.commands
 import recordings.commands
 import recordings.export_commands
 import recordings.viewer_commands
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("config", help="show the resolved settings and where each came from")
     sii.eval.commands.register(commands)
     sii.tasks.commands.register(commands)
+    finetune.commands.register(commands)
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     for module in RECORDINGS_COMMANDS:
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from sii.session import SessionError
 
     try:
-        if args.command in ("eval", "tasks", "annotate"):
+        if args.command in ("eval", "tasks", "annotate", "finetune"):
             return args.handler(args)
         if args.command == "serve":
             return _serve(args)
@@ -129,7 +131,7 @@ def _config(settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
-    from model_server.launcher import ServerRegistry, stop_server
+    from model_server.launcher import ServerRegistry, list_adapters, stop_server
 
     settings = Settings.resolve()
     servers = ServerRegistry(settings.home / "server")
@@ -151,6 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
     if fresh:
         print(f"\rstarted in {time.monotonic() - started:.0f}s; log: {info.log}", file=sys.stderr)
     print(info.base_url)
+    for adapter in list_adapters(info):
+        print(f"adapter {adapter} ({info.adapters.get(adapter, '')}) · use: sii --model {adapter}")
     return 0
 
 

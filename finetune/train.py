@@ -1,0 +1,265 @@
+"""The recipe, top to bottom: recorded successes -> rendered, masked, packed rows -> LoRA (or full) training
+with the transformers Trainer -> a versioned adapter folder with its manifest.
+
+The Trainer (not a hand-written loop) brings the optimizer and schedule, gradient accumulation with the
+right loss normalisation, checkpoints with optimizer/scheduler/RNG state for resuming, and, unchanged, the
+multi-GPU paths of accelerate (FSDP2, DeepSpeed ZeRO-3). Multi-GPU and multi-node commands: finetune/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune.data import DataError, Renderer, check_tool_support, load_tokenizer, select_sources
+from finetune.packing import Row, TooLong, fit, pack
+from finetune.presets import Hyperparameters
+from finetune.progress import MetricsLog, plot_loss, read_metrics
+from finetune.runs import CHECKPOINTS, new_run, runs_dir, unfinished_run, write_manifest
+from recordings.select import SessionFilter
+
+WEIGHTS = "weights"  # full or merged weights: <run>/weights/<base folder name>
+
+
+class TrainError(RuntimeError):
+    """Training cannot go on; the message says what to change."""
+
+
+@dataclass
+class Options:
+    model_dir: Path
+    name: str
+    session_filter: SessionFilter
+    hyper: Hyperparameters
+    too_long: TooLong = "split"
+    full: bool = False  # all weights instead of a LoRA adapter
+    merge: bool = False  # also write the base with the adapter merged in
+    resume: bool = False
+    chat_template: Path | None = None
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class Prepared:
+    """The packed training rows and what went into them."""
+
+    rows: list[Row]
+    sources: list[dict[str, Any]]  # session, context, sha256 of each sample
+    stats: dict[str, int]
+
+
+def prepare(options: Options, recordings: Path, tokenizer: Any) -> Prepared:
+    """Select, render with the model's own template, mask, fit to the length and pack."""
+    sources = select_sources(recordings, options.session_filter)
+    if any(s.data.get("tools") for s in sources):
+        check_tool_support(tokenizer)
+    renderer = Renderer(tokenizer)
+    examples = [example for source in sources for example in renderer.examples(source)]
+    fitted = fit(examples, options.hyper.max_length, options.too_long)
+    if not fitted.examples:
+        raise DataError(
+            f"every example is longer than --max-length {options.hyper.max_length}; raise it or --too-long split"
+        )
+    rows = pack(fitted.examples, options.hyper.max_length)
+    tokens = sum(len(row.input_ids) for row in rows)
+    stats = {
+        "contexts": len(sources),
+        "sessions": len({s.session_id for s in sources}),
+        "examples": len(fitted.examples),
+        "rows": len(rows),
+        "tokens": tokens,
+        "trained_tokens": sum(example.trained_tokens() for example in fitted.examples),
+        "dropped": fitted.dropped,
+        "dropped_trained_tokens": fitted.dropped_trained_tokens,
+        "padding_tokens": len(rows) * options.hyper.max_length - tokens,
+    }
+    listed = [{"session_id": s.session_id, "context": s.context, "sha256": s.sha256} for s in sources]
+    return Prepared(rows, listed, stats)
+
+
+def load_model(options: Options, gpu: bool) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if gpu and not options.full else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(options.model_dir, dtype=dtype, attn_implementation="sdpa")
+    model.config.use_cache = False  # with a cache, transformers ignores packed position_ids: cross-example attention
+    if options.full:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    hyper = options.hyper
+    config = LoraConfig(
+        r=hyper.lora_rank,
+        lora_alpha=hyper.lora_alpha,
+        lora_dropout=hyper.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def collate(rows: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """Pad a batch of packed rows to its longest (padding: its own masked sequence, positions from 0)."""
+    import torch
+
+    width = max(len(row["input_ids"]) for row in rows)
+
+    def padded(key: str, value: int) -> Any:
+        return torch.tensor([row[key] + [value] * (width - len(row[key])) for row in rows])
+
+    positions = [row["position_ids"] + list(range(width - len(row["position_ids"]))) for row in rows]
+    return {
+        "input_ids": padded("input_ids", pad_id),
+        "labels": padded("labels", -100),
+        "position_ids": torch.tensor(positions),
+    }
+
+
+def run_folder(options: Options, home: Path) -> Path:
+    """A new version (or the interrupted one with --resume), chosen by the main process only."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        run = unfinished_run(home, options.name) if options.resume else new_run(home, options.name)
+    state.wait_for_everyone()
+    if not state.is_main_process:  # the folder the main process just chose: the newest
+        run = max(runs_dir(home).glob(f"{options.name}-v*"), key=lambda p: int(p.name.rsplit("-v", 1)[1]))
+    return run
+
+
+def check_plan(run: Path, prepared: Prepared, resume: bool) -> None:
+    """Resuming is only sound on the same data: the samples are noted at the start and compared on resume."""
+    plan = run / "plan.json"
+    if resume and plan.exists() and json.loads(plan.read_text()) != prepared.sources:
+        raise TrainError(f"the selected recordings changed since {run.name} started; start a new run instead")
+    plan.write_text(json.dumps(prepared.sources))
+
+
+def train(options: Options, home: Path, recordings: Path, log: Any = print) -> Path:
+    """Fine-tune and return the run folder (adapter or weights, manifest.json, metrics.jsonl, loss.png)."""
+    import torch
+    from transformers import AutoConfig, Trainer, TrainingArguments
+
+    # 1. Data: each sample rendered as the model saw it, only its own tokens trained.
+    tokenizer = load_tokenizer(options.model_dir, options.chat_template)
+    prepared = prepare(options, recordings, tokenizer)
+    stats, hyper = prepared.stats, options.hyper
+    log(
+        f"{stats['sessions']} sessions, {stats['contexts']} samples -> {stats['examples']} examples in "
+        f"{stats['rows']} rows of ≤{hyper.max_length} tokens: {stats['tokens']:,} tokens, "
+        f"{stats['trained_tokens']:,} trained per epoch ({stats['dropped']} too long, dropped)"
+    )
+
+    # 2. Where it goes, and the model: the base with a LoRA adapter on every linear layer, or all weights.
+    run = run_folder(options, home)
+    check_plan(run, prepared, options.resume)
+    gpu = torch.cuda.is_available()
+    model = load_model(options, gpu)
+    if options.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if not options.full:
+            model.enable_input_require_grads()
+
+    # 3. Training: one packed row per step and device, cosine to min_lr, checkpoints to resume from.
+    args = TrainingArguments(
+        output_dir=str(run / CHECKPOINTS),
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=hyper.grad_accum,
+        num_train_epochs=hyper.epochs,
+        max_steps=hyper.max_steps,
+        learning_rate=hyper.lr,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr": hyper.min_lr},
+        warmup_steps=hyper.warmup,
+        weight_decay=hyper.weight_decay,
+        adam_beta1=hyper.betas[0],
+        adam_beta2=hyper.betas[1],
+        optim="adamw_torch",
+        bf16=gpu and torch.cuda.is_bf16_supported(),
+        use_cpu=not gpu,
+        logging_steps=1,
+        save_steps=hyper.save_steps,
+        save_total_limit=2,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        report_to=[],
+        seed=0,
+    )
+    rows = [asdict(row) for row in prepared.rows]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        data_collator=lambda batch: collate(batch, pad_id),
+        callbacks=[MetricsLog(run / "metrics.jsonl")],
+    )
+    started = time.monotonic()
+    try:
+        result = trainer.train(resume_from_checkpoint=options.resume or None)
+    except torch.OutOfMemoryError as exc:
+        raise TrainError(_OOM_ADVICE.format(max_length=hyper.max_length)) from exc
+    except RuntimeError as exc:
+        if "can't allocate memory" in str(exc) or "out of memory" in str(exc):
+            raise TrainError(_OOM_ADVICE.format(max_length=hyper.max_length)) from exc
+        raise
+    if not trainer.is_world_process_zero():
+        return run
+
+    # 4. Output: the adapter (and merged weights), the loss curve, the manifest; checkpoints are done with.
+    model = trainer.model
+    if not options.full:
+        model.save_pretrained(run)
+    if options.full or options.merge:
+        weights = run / WEIGHTS / options.model_dir.name  # the base's folder name: the launcher's same flags
+        dtype = AutoConfig.from_pretrained(options.model_dir).dtype  # trained in float32 on CPU; saved as the base
+        (model if options.full else model.merge_and_unload()).to(dtype).save_pretrained(weights)
+        tokenizer.save_pretrained(weights)  # with the template the model was trained on
+    metrics = read_metrics(run / "metrics.jsonl")
+    if metrics:
+        plot_loss(metrics, run / "loss.png")
+    shutil.rmtree(run / CHECKPOINTS, ignore_errors=True)
+    write_manifest(run, manifest(options, prepared, metrics, result, time.monotonic() - started))
+    return run
+
+
+_OOM_ADVICE = (
+    "out of memory at --max-length {max_length}: lower --max-length (long samples are split at turn "
+    "boundaries with --too-long split), add --gradient-checkpointing, use LoRA instead of --full, or spread "
+    "the model over GPUs (finetune/README.md)"
+)
+
+
+def manifest(options: Options, prepared: Prepared, metrics: list[dict], result: Any, seconds: float) -> dict:
+    losses = [m["loss"] for m in metrics]
+    speeds = [m["tokens_per_s"] for m in metrics if "tokens_per_s" in m]
+    return {
+        "base_model": str(options.model_dir),
+        "method": "full" if options.full else "lora",
+        "merged": options.merge or options.full,
+        "weights": f"{WEIGHTS}/{options.model_dir.name}" if options.merge or options.full else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "data": {
+            "filter": asdict(options.session_filter),
+            "too_long": options.too_long,
+            **prepared.stats,
+            "samples": prepared.sources,
+        },
+        "hyperparameters": asdict(options.hyper),
+        "metrics": {
+            "steps": result.global_step,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None,
+            "train_loss": result.training_loss,
+            "tokens_per_s": sum(speeds) / len(speeds) if speeds else None,
+            "seconds": round(seconds, 1),
+        },
+    }
