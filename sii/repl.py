@@ -23,6 +23,30 @@ from sii.slash import COMMANDS, ReplState, run_slash_command
 from tools.base import Tool
 
 
+class SparingFileHistory(FileHistory):
+    """Prompt history on disk that a full or read-only SII_HOME only switches off (said once), never crashing
+    the prompt: the history of this REPL stays in memory."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        super().__init__(str(path))
+        self._warn: Callable[[str], None] | None = warn
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from super().load_history_strings()
+        except OSError:
+            return
+
+    def store_string(self, string: str) -> None:
+        try:
+            Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+            super().store_string(string)
+        except OSError as exc:
+            if self._warn is not None:
+                self._warn(f"prompt history is not saved: {self.filename} cannot be written ({exc.strerror or exc})")
+                self._warn = None
+
+
 def _key_bindings() -> KeyBindings:
     bindings = KeyBindings()
 
@@ -88,7 +112,6 @@ def run_repl(
     """The REPL. `first_message` is sent as the first turn (e.g. an annotation task's query); `on_session` is
     called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
-    settings.home.mkdir(parents=True, exist_ok=True)
     approver = ShellApprover(PromptSession())
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
@@ -100,7 +123,7 @@ def run_repl(
 
     state = ReplState(settings, console, open_session(resume, fork), open_session)
     prompt = PromptSession(
-        history=FileHistory(str(settings.home / "history")),
+        history=SparingFileHistory(settings.home / "history", console.print),
         key_bindings=_key_bindings(),
         completer=PromptCompleter(state.session.context.workspace),
         complete_while_typing=False,

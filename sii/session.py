@@ -144,7 +144,7 @@ class Session:
             repairs = answer_unanswered_calls(seen)
             self.agent.messages = seen + repairs
         self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
-        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings))
+        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings), warn=notify)
         if previous is None or fork:
             meta = self._new_meta(face, model, base_url, sampling)
             meta.parent_session = previous.meta.session_id if previous else None
@@ -156,13 +156,19 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
-        self.checkpoints = CheckpointStore(
-            self.context.workspace, checkpoint_dir(settings.home, self.context.workspace)
-        )
+        self.checkpoints = self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
         self.turn_checkpoints: list[TurnCheckpoint] = []
         self._turn_start = 0
         self._turn_checkpointed = False
         self.agent.subscribe(self._checkpoint_before_changes)
+
+    def _open_checkpoints(self, store: Path, notify: Callable[[str], None]) -> CheckpointStore | None:
+        """The shadow repository for /rewind; a full or read-only SII_HOME turns checkpoints off, not the session."""
+        try:
+            return CheckpointStore(self.context.workspace, store)
+        except (CheckpointError, OSError) as exc:
+            notify(f"checkpoints are off for this session: {store} cannot be written ({exc})")
+            return None
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""
@@ -176,7 +182,7 @@ class Session:
             self._turn_start = len(self.agent.messages) - 1
             self._turn_checkpointed = False
             return
-        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed:
+        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed or self.checkpoints is None:
             return
         tool = self.agent.registry.get(event.call["function"]["name"])
         if tool is None or not tool.mutates:
@@ -195,7 +201,7 @@ class Session:
 
     def rewind(self, checkpoint: TurnCheckpoint, files: bool = True, conversation: bool = True) -> list[str]:
         """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both."""
-        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files else []
+        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files and self.checkpoints else []
         if conversation:
             self.agent.messages = self.agent.messages[: checkpoint.message_index]
             self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]
