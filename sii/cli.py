@@ -25,10 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sii",
         description="A terminal coding agent that records every session as training data. "
         "With no server configured it starts the bundled model on vLLM (CPU).",
-        epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, 130 Ctrl-C",
+        epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, "
+        "4 actions were refused (approval needed), 130 Ctrl-C",
     )
     parser.add_argument("--version", action="version", version=f"sii {__version__}")
-    parser.add_argument("-p", "--prompt", help="run one task headless and print the final answer")
+    parser.add_argument(
+        "-p", "--prompt", help="run one task headless and print the final answer (`-p -`: the task from stdin)"
+    )
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1 (env SII_BASE_URL)")
     parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
     parser.add_argument("--mode", choices=MODES, help="approval mode (default ask; env SII_MODE)")
