@@ -16,10 +16,10 @@ from rich.text import Text
 from recordings.schema import ToolCall
 from sii import __version__
 from sii.config import Settings
-from sii.mentions import expand_mentions
+from sii.mentions import expand_mentions, missing_mentions
 from sii.render import Renderer, describe_call
 from sii.session import Session
-from sii.slash import COMMANDS, ReplState, run_slash_command
+from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
 from tools.base import Tool
 
 
@@ -95,6 +95,17 @@ class ShellApprover:
         return answer.startswith(("y", "a"))
 
 
+def run_user_shell(console: Console, session: Session, command: str) -> str | None:
+    """`!command`: run it in the session's shell, as the user (no approval: they typed it), show the output, and
+    return the note that tells the model about it with the next message."""
+    if not command:
+        console.print(Text("usage: !COMMAND runs COMMAND in the session's shell", "red"))
+        return None
+    observation = session.agent.registry.dispatch("run_shell", {"command": command}, session.context)
+    console.print(Text(observation.text, "red" if observation.is_error else ""), soft_wrap=True)
+    return f"I ran this in the shell:\n```\n$ {command}\n{observation.text}\n```"
+
+
 def _status_line(state: ReplState) -> str:
     session = state.session
     window = session.client.context_window
@@ -121,7 +132,13 @@ def run_repl(
             on_session(session)
         return session
 
-    state = ReplState(settings, console, open_session(resume, fork), open_session)
+    def confirm(question: str) -> bool:
+        try:
+            return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
+        except (EOFError, KeyboardInterrupt):
+            return False
+
+    state = ReplState(settings, console, open_session(resume, fork), open_session, confirm)
     prompt = PromptSession(
         history=SparingFileHistory(settings.home / "history", console.print),
         key_bindings=_key_bindings(),
@@ -131,8 +148,11 @@ def run_repl(
     )
     banner = f"[bold]sii {__version__}[/] · model [cyan]{state.session.client.model}[/] · session {state.session.id}"
     console.print(banner + " · /help", highlight=False)
+    if resume is not None:
+        show_restored(console, state.session)
     pending_exit = False
     queued = [first_message] if first_message else []
+    shell_notes: list[str] = []  # `!command` runs, told to the model with the next message
     try:
         while True:
             try:
@@ -148,13 +168,25 @@ def run_repl(
             pending_exit = False
             if not text:
                 continue
-            if text.startswith("/"):
+            if text.startswith("!"):
+                if note := run_user_shell(console, state.session, text[1:].strip()):
+                    shell_notes.append(note)
+                continue
+            if is_slash_command(text):
                 if not run_slash_command(state, text):
                     break
                 continue
             message, attached = expand_mentions(text, state.session.context)
             if attached:
                 console.print(Text(f"attached: {', '.join(attached)}", "dim"))
+            if missing := missing_mentions(text, attached):
+                shown = ", ".join("@" + name for name in missing)
+                console.print(
+                    Text(f"not attached: {shown} (no readable text file of that name in the workspace)", "yellow")
+                )
+            if shell_notes:
+                message = "\n\n".join([*shell_notes, message])
+                shell_notes.clear()
             try:
                 state.session.agent.run_turn(message)
             except KeyboardInterrupt:

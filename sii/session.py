@@ -23,6 +23,7 @@ from sii.client import ModelClient
 from sii.config import Settings
 from sii.events import Event, ToolCallStarted, UserMessage
 from sii.mcp import McpConnections
+from sii.mentions import strip_attachments
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, ToolRegistry
@@ -39,10 +40,22 @@ EMBEDDED_MAX_TOKENS = 512
 
 @dataclass(frozen=True)
 class TurnCheckpoint:
-    """A snapshot taken before a turn changed the workspace, and where that turn began in the conversation."""
+    """A snapshot taken before a turn changed the workspace, and where that turn began in the conversation. The
+    label and time are the turn's own: a turn that changed nothing shares its snapshot with the turn before."""
 
     checkpoint: Checkpoint
     message_index: int
+    label: str
+    time: float
+
+
+@dataclass(frozen=True)
+class RewindUndo:
+    """What `/rewind undo` puts back: the files as they were (a snapshot taken just before), and the conversation."""
+
+    checkpoint: Checkpoint | None
+    messages: list[Message]
+    turn_checkpoints: list[TurnCheckpoint]
 
 
 def session_redactor(settings: Settings) -> Redactor | None:
@@ -158,6 +171,7 @@ class Session:
         self.agent.subscribe(self._follow_mentions)
         self.checkpoints = self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
         self.turn_checkpoints: list[TurnCheckpoint] = []
+        self.rewind_undo: RewindUndo | None = None
         self._turn_start = 0
         self._turn_checkpointed = False
         self.agent.subscribe(self._checkpoint_before_changes)
@@ -188,25 +202,47 @@ class Session:
         if tool is None or not tool.mutates:
             return
         self._turn_checkpointed = True
-        prompt = self.agent.messages[self._turn_start]["content"] or ""
+        label = " ".join(strip_attachments(self.agent.messages[self._turn_start]["content"] or "").split())
         try:
-            checkpoint = self.checkpoints.snapshot(prompt[:72])
+            checkpoint = self.checkpoints.snapshot(label[:72])
         except CheckpointError as exc:  # never stop the work for a checkpoint
             self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
             return
-        self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start))
+        self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start, label, time.time()))
         self.recorder.writer.write(
             "checkpoint", id=checkpoint.id, label=checkpoint.label, message_index=self._turn_start
         )
 
+    def rewind_changes(self, checkpoint: TurnCheckpoint) -> dict[str, str]:
+        """What rewinding the files to before `checkpoint`'s turn would do, by path (see CheckpointStore.changes)."""
+        return self.checkpoints.changes(checkpoint.checkpoint.id) if self.checkpoints else {}
+
     def rewind(self, checkpoint: TurnCheckpoint, files: bool = True, conversation: bool = True) -> list[str]:
-        """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both."""
-        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files and self.checkpoints else []
+        """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both. The state just
+        before is kept (files snapshotted, conversation held) so `undo_rewind` can put it back."""
+        before: Checkpoint | None = None
+        if files and self.checkpoints:
+            before = self.checkpoints.snapshot(f"before rewinding to: {checkpoint.label}"[:72])
+        self.rewind_undo = RewindUndo(before, list(self.agent.messages), list(self.turn_checkpoints))
+        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if before is not None and self.checkpoints else []
         if conversation:
             self.agent.messages = self.agent.messages[: checkpoint.message_index]
             self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]
         self.recorder.writer.write(
             "rewind", sync=True, checkpoint=checkpoint.checkpoint.id, files=restored, messages=self.agent.messages
+        )
+        return restored
+
+    def undo_rewind(self) -> list[str]:
+        """Put back the files and the conversation as they were before the last rewind."""
+        undo, self.rewind_undo = self.rewind_undo, None
+        if undo is None:
+            raise ValueError("there is no rewind to undo")
+        restored = self.checkpoints.restore(undo.checkpoint.id) if undo.checkpoint and self.checkpoints else []
+        self.agent.messages, self.turn_checkpoints = undo.messages, undo.turn_checkpoints
+        checkpoint_id = undo.checkpoint.id if undo.checkpoint else None
+        self.recorder.writer.write(
+            "rewind", sync=True, checkpoint=checkpoint_id, files=restored, messages=self.agent.messages, undo=True
         )
         return restored
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer, call
 from tests.terminal import Terminal
 
 PARAGRAPHS = [
@@ -69,3 +70,110 @@ def test_a_table_and_a_list_streamed_leave_no_partial_rows(scripted: ScriptedSer
     lines = _ask(repl, "summarise", "Done with the summary.")
     for text in ["sign fixed", "new test", "first item of the list", "second item of the list"]:
         assert sum(text in line for line in lines) == 1, "\n".join(lines)
+
+
+def test_bang_runs_in_the_shell_and_the_model_hears_of_it(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("I see the output.")]
+    repl.sendline("!echo shell-says-$((6*7))")
+    repl.wait_for("shell-says-42")
+    repl.settle()
+    assert scripted.requests == [], "a ! command must not go to the model"
+    repl.sendline("what did it print?")
+    repl.wait_for("I see the output.")
+    sent = scripted.requests[-1]["messages"][-1]["content"]
+    assert "$ echo shell-says-$((6*7))" in sent and "shell-says-42" in sent and sent.endswith("what did it print?")
+
+
+def test_a_prompt_starting_with_a_path_is_a_message_not_a_command(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Looking at it.")]
+    repl.sendline("/src/app/calc.py has a bug")
+    repl.wait_for("Looking at it.")
+    assert scripted.requests[-1]["messages"][-1]["content"] == "/src/app/calc.py has a bug"
+    repl.sendline("/nosuchcommand")
+    repl.wait_for("unknown command /nosuchcommand")
+
+
+def test_a_mention_of_a_missing_file_is_reported(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Ok.")]
+    repl.sendline("look at @missing.py and @calc.py")
+    repl.wait_for("Ok.")
+    lines = repl.transcript()
+    assert any("not attached: @missing.py" in line for line in lines), "\n".join(lines)
+    assert any("attached: calc.py" in line for line in lines)
+
+
+def test_continue_shows_the_restored_conversation(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("The first answer."), Reply("The second answer.")]
+    base = [sys.executable, "-m", "sii", "--base-url", scripted.base_url]
+    for prompt in ("first question", "second question"):
+        done = subprocess.run(
+            [*base, "--continue", "-p", prompt] if prompt.startswith("second") else [*base, "-p", prompt],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    terminal = Terminal([*base, "--continue"], cwd=workspace, env={"SII_HOME": str(sii_home)})
+    try:
+        terminal.wait_for("›")
+        terminal.settle()
+        lines = terminal.transcript()
+    finally:
+        terminal.close()
+    text = "\n".join(lines)
+    assert "5 messages restored" in text, text
+    assert "› first question" in text and "The first answer." in text
+    assert "› second question" in text and "The second answer." in text
+
+
+def test_rewind_lists_each_turn_confirms_and_can_be_undone(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "v1\n"})]),
+        Reply("Wrote v1."),
+        Reply("", [call("run_shell", {"command": "true"})]),
+        Reply("Ran true."),
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "v2\n"})]),
+        Reply("Wrote v2."),
+    ]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("write notes about @calc.py")
+        terminal.wait_for("Wrote v1.")
+        terminal.sendline("run true")
+        terminal.wait_for("Ran true.")
+        terminal.sendline("write v2")
+        terminal.wait_for("Wrote v2.")
+        terminal.sendline("/rewind")
+        terminal.wait_for("/rewind N")
+        terminal.settle()
+        listing = [line for line in terminal.transcript() if "before:" in line]
+        assert [line.split("before: ")[1] for line in listing] == [
+            "write v2",
+            "run true  (changed no files)",
+            "write notes about @calc.py",
+        ], listing
+        terminal.sendline("/rewind 3 files")
+        terminal.wait_for("[y/N]")
+        terminal.settle()
+        assert any("delete" in line and "notes.txt" in line for line in terminal.transcript())
+        terminal.sendline("n")
+        terminal.wait_for("Nothing rewound.")
+        assert (workspace / "notes.txt").read_text() == "v2\n"
+        terminal.sendline("/rewind 3 files")
+        terminal.wait_for("[y/N]")
+        terminal.sendline("y")
+        terminal.wait_for("Rewound: 1 file(s) restored")
+        assert not (workspace / "notes.txt").exists()
+        terminal.sendline("/rewind undo")
+        terminal.wait_for("Rewind undone")
+        assert (workspace / "notes.txt").read_text() == "v2\n"
+    finally:
+        terminal.close()
