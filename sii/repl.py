@@ -17,6 +17,7 @@ from recordings.schema import ToolCall
 from sii import __version__
 from sii.config import Settings
 from sii.mentions import expand_mentions, missing_mentions
+from sii.progress import Progress
 from sii.render import Renderer, describe_call
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
@@ -78,18 +79,23 @@ class PromptCompleter(Completer):
 class ShellApprover:
     """Asks before each write or shell command; 'a' allows that tool for the rest of the session."""
 
-    def __init__(self, prompt: PromptSession) -> None:
+    def __init__(self, prompt: PromptSession, progress: Progress) -> None:
         self.prompt = prompt
+        self.progress = progress
         self.always: set[str] = set()
 
     def __call__(self, tool: Tool, call: ToolCall) -> bool:
         if tool.name in self.always:
             return True
         summary = describe_call(tool.name, call["function"]["arguments"])
+        waiting = self.progress.what
+        self.progress.stop()  # the prompt owns the terminal while it asks
         try:
             answer = self.prompt.prompt(f"Allow {summary}? [y]es / [n]o / [a]lways: ").strip().lower()
         except EOFError:
             return False
+        if waiting and answer.startswith(("y", "a")):
+            self.progress.wait(waiting)
         if answer.startswith("a"):
             self.always.add(tool.name)
         return answer.startswith(("y", "a"))
@@ -123,11 +129,12 @@ def run_repl(
     """The REPL. `first_message` is sent as the first turn (e.g. an annotation task's query); `on_session` is
     called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
-    approver = ShellApprover(PromptSession())
+    progress = Progress(console)
+    approver = ShellApprover(PromptSession(), progress)
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
-        session.agent.subscribe(Renderer(console))
+        session.agent.subscribe(Renderer(console, progress=progress))
         if on_session is not None:
             on_session(session)
         return session
@@ -191,6 +198,8 @@ def run_repl(
                 state.session.agent.run_turn(message)
             except KeyboardInterrupt:
                 console.print(Text("[interrupted]", "yellow"))
+            finally:
+                progress.stop()
     finally:
         state.session.close()
     console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,44 @@ def test_rewind_lists_each_turn_confirms_and_can_be_undone(
         assert (workspace / "notes.txt").read_text() == "v2\n"
     finally:
         terminal.close()
+
+
+def _seen_while_waiting(terminal: Terminal, text: str, until: str, timeout: float = 30.0) -> list[str]:
+    """Every screen line containing `text` shown before `until` appears (the spinner is transient: look while
+    it runs)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        terminal.pump(0.1)
+        lines = terminal.screen_lines()
+        seen += [line for line in lines if text in line]
+        if any(until in line for line in terminal.transcript()):
+            return seen
+    raise AssertionError(f"{until!r} never appeared")
+
+
+def test_a_running_shell_command_shows_elapsed_time(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("", [call("run_shell", {"command": "sleep 3"})]), Reply("Slept well.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("sleep a bit")
+        seen = _seen_while_waiting(terminal, "running run_shell", until="Slept well.")
+        assert any("running run_shell · 2s" in line for line in seen), seen
+        terminal.settle()
+        assert not any("running run_shell" in line for line in terminal.transcript()), "the spinner was left behind"
+    finally:
+        terminal.close()
+
+
+def test_waiting_for_the_first_token_shows_elapsed_time(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Slow but here.", chunk=100, delay=2.5)]
+    repl.sendline("hello")
+    seen = _seen_while_waiting(repl, "waiting for the model", until="Slow but here.")
+    assert any("waiting for the model · 1s" in line or "waiting for the model · 2s" in line for line in seen), seen
+    repl.settle()
+    assert not any("waiting for the model" in line for line in repl.transcript())
