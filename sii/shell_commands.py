@@ -84,7 +84,26 @@ SHELL_STRING_OPTIONS: dict[str, frozenset[str]] = {
     "runuser": frozenset({"-c", "--command"}),
     "flock": frozenset({"-c", "--command"}),
     "script": frozenset({"-c", "--command"}),
+    "mapfile": frozenset({"-C"}),
+    "readarray": frozenset({"-C"}),
 }
+# git subcommands given commands to run: options whose value is a shell command line.
+GIT_COMMAND_OPTIONS: dict[str, frozenset[str]] = {
+    "rebase": frozenset({"-x", "--exec"}),
+    "difftool": frozenset({"-x", "--extcmd"}),
+    "filter-branch": frozenset(
+        f"--{name}-filter" for name in ("env", "tree", "index", "parent", "msg", "commit", "tag-name")
+    ),
+}
+# git configuration that names a command git will run later.
+_GIT_RUNNING_KEYS = re.compile(
+    r"(alias\.|core\.(pager|sshcommand|fsmonitor|hookspath|editor|askpass|gitproxy)|diff\.external|filter\.|"
+    r"sequence\.editor|pager\.|.*\.(textconv|cmd|command|helper|tool|program))",
+    re.IGNORECASE,
+)
+# Builtins that take variable names, in which `a[...]` subscripts are evaluated as arithmetic.
+_NAME_BUILTINS = frozenset({"read", "mapfile", "readarray", "getopts", "unset", "wait", "printf", "test", "["})
+_NAMED_BY_V = frozenset({"printf", "test", "["})  # only the word after -v is a name
 # git options placed before the subcommand, and those that take a separate value.
 GIT_GLOBAL_VALUES = frozenset(
     {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env", "--attr-source"}
@@ -238,6 +257,13 @@ def skip_options(argv: Argv, options: Options) -> int | None:
     return i
 
 
+def _names(program: str, argv: Argv) -> Argv:
+    """The words of a name-taking builtin that may be variable names."""
+    if program not in _NAMED_BY_V:
+        return argv[1:]
+    return tuple(argv[i + 1] for i in range(1, len(argv) - 1) if argv[i] == "-v")
+
+
 def _is_assignment(word: str) -> bool:
     return re.match(r"[A-Za-z_][A-Za-z0-9_]*=", word) is not None
 
@@ -281,6 +307,14 @@ class _Reader:
             self.arithmetic(node)
         elif kind == "variable_assignment":
             self.assignment(node)
+        elif kind == "expansion":
+            self.expansion(node)
+        elif kind == "declaration_command" and any(
+            _text(c).startswith("-") and set(_text(c)) & set("in") for c in node.children
+        ):
+            self.unknown(_text(node), "declares integer or reference variables, whose values are evaluated")
+        elif kind in ("unset_command", "unary_expression") and "[" in _text(node):
+            self.unknown(_text(node), "an array subscript, which bash evaluates as arithmetic")
         for child in node.children:
             self.walk(child, depth)
 
@@ -294,6 +328,14 @@ class _Reader:
         literal = [body] if not body.named_child_count else [c for c in body.children if c.type == "heredoc_content"]
         if any("`" in _text(part) for part in literal):
             self.unknown(_text(body), "a backquoted command inside a here-document")
+
+    def expansion(self, node: Node) -> None:
+        """`${x@P}` runs the command substitutions in x's value, `${!x}` and `${a[i]}` or `${x:i}` evaluate
+        arithmetic: only plain, default, length, trim and replace forms are left to the usual checks."""
+        operators = {_text(c) for c in node.children if not c.is_named}
+        index = next((c for c in node.named_children if c.type == "subscript"), None)
+        if operators & {"@", "!", ":"} or (index is not None and not re.fullmatch(r"\w+\[(\d+|@|\*)\]", _text(index))):
+            self.unknown(_text(node), "a parameter expansion that evaluates its value as code or arithmetic")
 
     def arithmetic(self, node: Node) -> None:
         """Arithmetic evaluates variables whose values are expressions, and `a[$(cmd)]` in them runs cmd."""
@@ -363,10 +405,12 @@ class _Reader:
         elif name == "watch":
             start = skip_options(argv, Options("nd", frozenset({"--interval", "--differences"})))
             self.code(argv[start:] if start is not None else (None,), text, depth, "watch")
+        elif name == "let" or (name in _NAME_BUILTINS and any(w is None or "[" in w for w in _names(name, argv))):
+            self.unknown(text, f"`{name}` evaluates arithmetic or array subscripts, which can run commands")
         elif name == "find":
             self.find(argv, text, depth)
         elif name == "git":
-            self.git(argv, text)
+            self.git(argv, text, depth)
         else:
             self.result.commands.append(SimpleCommand((name, *argv[1:]), text))
 
@@ -444,7 +488,7 @@ class _Reader:
             i += 1
         self.result.commands.append(SimpleCommand(argv, text))
 
-    def git(self, argv: Argv, text: str) -> None:
+    def git(self, argv: Argv, text: str, depth: int) -> None:
         """Drop git's global options, so that `git -C . push` is the `push` it is."""
         i = 1
         while i < len(argv) and (word := argv[i]) is not None and word.startswith("-"):
@@ -457,7 +501,25 @@ class _Reader:
             why = f"`git {rest[0]}` may be an alias or a git-{rest[0]} program, which could run anything"
             self.result.commands.append(SimpleCommand(("git", None, *rest[1:]), text, why))
             return
+        self.git_commands(rest, text, depth)
         self.result.commands.append(SimpleCommand(("git", *rest), text))
+
+    def git_commands(self, rest: Argv, text: str, depth: int) -> None:
+        """Commands a git subcommand is told to run: `submodule foreach`, `bisect run`, `rebase --exec`..."""
+        sub = rest[0] if rest else None
+        if sub == "submodule" and "foreach" in rest:
+            words = rest[rest.index("foreach") + 1 :]
+            self.code(tuple(w for w in words if w not in ("--recursive", "-q", "--quiet")), text, depth, "foreach")
+        elif sub == "bisect" and rest[1:2] == ("run",) and len(rest) > 2:
+            self.simple(rest[2:], text, depth)
+        elif sub == "config" and any(w is None or _GIT_RUNNING_KEYS.match(w) for w in rest[1:]):
+            self.unknown(text, "sets git configuration that runs a command later")
+        options = GIT_COMMAND_OPTIONS.get(sub or "", frozenset())
+        for index, word in enumerate(rest):
+            if word in options:
+                self.code(rest[index + 1 : index + 2] or (None,), text, depth, f"git {sub} {word}")
+            elif word and "=" in word and word.split("=", 1)[0] in options:
+                self.code((word.split("=", 1)[1],), text, depth, f"git {sub} {word.split('=', 1)[0]}")
 
 
 def split_rule(rule: str) -> Argv:
