@@ -125,8 +125,13 @@ class ShellVerdict:
     allowed: bool = False
 
 
+def _clip(text: str, limit: int = 160) -> str:
+    """Refusals quote the command; a huge one is shortened so the model's context is not flooded."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _shown(argv: Argv) -> str:
-    return " ".join(word if word is not None else "…" for word in argv)
+    return _clip(" ".join(word if word is not None else "…" for word in argv))
 
 
 def judge_shell(parsed: ParsedCommand, deny: Sequence[Rule], allow: Sequence[Rule]) -> ShellVerdict:
@@ -141,16 +146,18 @@ def judge_shell(parsed: ParsedCommand, deny: Sequence[Rule], allow: Sequence[Rul
                 verdict = rule.match(command.argv[start:], prefix=False)
                 if verdict is Match.YES and start == 0:
                     return ShellVerdict(
-                        denied=f"`{command.text}` runs `{_shown(command.argv)}`, "
+                        denied=f"`{_clip(command.text)}` runs `{_shown(command.argv)}`, "
                         f"which the deny rule {rule.text!r} in the configuration blocks."
                     )
                 if verdict is not Match.NO and hidden is None:
                     because = command.why or (
                         f"`{rule.program}` appears in its arguments" if start else "a word is only known when it runs"
                     )
-                    hidden = f"`{command.text}` may run what the deny rule {rule.text!r} blocks: {because}"
+                    hidden = (
+                        f"`{_clip(command.text)}` may run what the deny rule {rule.text!r} blocks: {_clip(because)}"
+                    )
         if command.why and deny and hidden is None:
-            hidden = f"`{command.text}` cannot be checked against the deny rules: {command.why}"
+            hidden = f"`{_clip(command.text)}` cannot be checked against the deny rules: {_clip(command.why)}"
     allowed = (
         bool(parsed.commands)
         and not parsed.writes
@@ -189,35 +196,22 @@ class ApprovalPolicy:
     ask: Asker | None = None  # None: nobody to ask (headless), so asking means refusing
     workspace: Path | None = None  # where relative paths of file edits resolve (symlinks followed)
 
-    def _must_ask(self, tool: Tool, arguments: Any) -> tuple[str | None, ShellVerdict]:
-        """Why this call may not run unasked whatever the mode (None if it may), and the shell verdict."""
-        if tool.name == "run_shell":
-            command = arguments.get("command") if isinstance(arguments, dict) else None
-            if not isinstance(command, str):
-                return None, ShellVerdict()
-            verdict = judge_shell(parse_command(command), _rules(self.deny), _rules(self.allow))
-            return verdict.hidden, verdict
-        if tool.edits_files and isinstance(arguments, dict):
-            if tool.paths_written is None:
-                return f"{tool.name} does not say which files it writes", ShellVerdict()
-            written = [path for path in tool.paths_written(arguments) if _protected(path, self.workspace)]
-            if written:
-                return f"it writes {', '.join(map(str, written))}, under a protected .git or .sii path", ShellVerdict()
-        return None, ShellVerdict()
+    def _shell_verdict(self, tool: Tool, arguments: Any) -> ShellVerdict:
+        command = arguments.get("command") if tool.name == "run_shell" and isinstance(arguments, dict) else None
+        if not isinstance(command, str):
+            return ShellVerdict()
+        return judge_shell(parse_command(command), _rules(self.deny), _rules(self.allow))
 
-    def check(self, tool: Tool, call: ToolCall) -> str | None:
-        if not tool.mutates:
+    def _protected_writes(self, tool: Tool, arguments: Any) -> str | None:
+        """Why a file edit must be asked about (it writes under .git or .sii), or None."""
+        if not tool.edits_files or not isinstance(arguments, dict):
             return None
-        reason, verdict = self._must_ask(tool, call["function"]["arguments"])
-        if verdict.denied:
-            return verdict.denied
-        if self.mode == "plan":
-            return "plan mode is read-only: describe the change you would make instead of making it."
-        if reason is None:
-            if self.mode == "yolo" or verdict.allowed or (self.mode == "auto-edit" and tool.edits_files):
-                return None
-        elif self.mode == "yolo" and tool.name != "run_shell":
-            return None  # protected paths are only asked about; yolo means the user said yes to all edits
+        if tool.paths_written is None:
+            return f"{tool.name} does not say which files it writes"
+        written = [path for path in tool.paths_written(arguments) if _protected(path, self.workspace)]
+        return f"it writes {_clip(', '.join(written))}, under a protected .git or .sii path" if written else None
+
+    def _ask(self, tool: Tool, call: ToolCall, reason: str | None) -> str | None:
         if self.ask is None:
             if reason is None:
                 return f"{tool.name} needs approval, and this headless run allows it only with --yolo."
@@ -225,3 +219,22 @@ class ApprovalPolicy:
                 return f"not run without the user's approval, and this headless run cannot ask: {reason}."
             return f"{tool.name} needs approval: {reason}; this headless run allows it only with --yolo."
         return None if self.ask(tool, call) else "the user declined this call. Ask them, or try another way."
+
+    def check(self, tool: Tool, call: ToolCall) -> str | None:
+        if not tool.mutates:
+            return None
+        arguments = call["function"]["arguments"]
+        verdict = self._shell_verdict(tool, arguments)
+        if verdict.denied:
+            return verdict.denied
+        if self.mode == "plan":
+            return "plan mode is read-only: describe the change you would make instead of making it."
+        if verdict.hidden:
+            return self._ask(tool, call, verdict.hidden)  # in every mode: a deny rule may be hiding in it
+        if self.mode == "yolo":
+            return None
+        if protected := self._protected_writes(tool, arguments):
+            return self._ask(tool, call, protected)  # neither auto-edit nor allow rules cover these
+        if verdict.allowed or (self.mode == "auto-edit" and tool.edits_files):
+            return None
+        return self._ask(tool, call, None)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 Argv = tuple[str | None, ...]
 MAX_DEPTH = 8  # nested `bash -c "eval '...'"` levels read before giving up
+MAX_NESTING = 120  # syntax nodes inside one another (`((((...))))`), over all levels, before giving up
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "posh"})
 # Variables that change which program runs or make a program run another one.
 _STEERING_VARIABLES = frozenset(
@@ -273,6 +274,7 @@ class _Reader:
 
     def __init__(self, result: ParsedCommand) -> None:
         self.result = result
+        self.nesting = 0
 
     def unknown(self, text: str, why: str) -> None:
         self.result.commands.append(SimpleCommand((None,), text, why))
@@ -281,9 +283,19 @@ class _Reader:
         if depth > MAX_DEPTH:
             self.unknown(source, f"commands nested more than {MAX_DEPTH} levels deep are not read")
             return
-        self.walk(_parser().parse(source.encode("utf-8")).root_node, depth)
+        self.walk(_parser().parse(source.encode("utf-8", errors="replace")).root_node, depth)
 
     def walk(self, node: Node, depth: int) -> None:
+        if self.nesting >= MAX_NESTING:
+            self.unknown(_text(node), f"syntax nested more than {MAX_NESTING} levels deep is not read")
+            return
+        self.nesting += 1
+        try:
+            self.visit(node, depth)
+        finally:
+            self.nesting -= 1
+
+    def visit(self, node: Node, depth: int) -> None:
         kind = node.type
         if node.is_error or node.is_missing:
             self.unknown(_text(node.parent or node), "bash syntax that could not be parsed")

@@ -13,6 +13,7 @@ import pytest
 from recordings.schema import ToolCall
 from sii.approval import ApprovalPolicy, Match, Rule
 from sii.config import user_config_file
+from sii.shell_commands import parse_command
 from tests.scripted_server import Reply, ScriptedServer, call
 from tools.base import Tool
 from tools.files import APPLY_PATCH, EDIT_FILE, UNDO_EDIT, WRITE_FILE
@@ -494,3 +495,29 @@ def test_headless_allow_rule_and_protected_paths(scripted: ScriptedServer, works
     assert not (workspace / "listing.txt").exists() and not (workspace / "touched.txt").exists()
     assert not (workspace / ".git" / "hooks" / "pre-commit").exists() and not (workspace / ".sii").exists()
     assert (workspace / "notes.txt").read_text() == "fine\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["(" * 400 + "git push" + ")" * 400, "echo $(" * 400 + "git push" + ")" * 400, "git push \ud800", "git \x00push"],
+)
+def test_hostile_command_text_is_refused_not_crashed_on(command: str) -> None:
+    assert ApprovalPolicy(mode="yolo", deny=["git push"], ask=None).check(RUN_SHELL, shell(command)) is not None
+
+
+def test_refusals_quote_a_huge_command_briefly() -> None:
+    refusal = ApprovalPolicy(mode="yolo", deny=["git push"]).check(RUN_SHELL, shell("git push " + "x " * 50_000))
+    assert refusal is not None and "deny rule 'git push'" in refusal and len(refusal) < 600
+
+
+def test_the_parser_resolves_words_and_lists_writes_and_unresolved_parts() -> None:
+    parsed = parse_command("FOO=1 env -i g\\it -C . 'pu'\"sh\" >f 2>/dev/null; ls <(touch t) && ./x.sh")
+    assert [c.argv for c in parsed.commands if not c.why] == [("git", "push"), ("touch", "t"), ("ls", None), ("x.sh",)]
+    assert parsed.writes == [">f"]
+    assert [c.why for c in parsed.unresolved] == ["runs the file ./x.sh, whose contents are not checked"]
+    nested = parse_command("bash -c \"eval 'find . -exec rm -rf {} +'\" | xargs -0 nice -n 5 grep x")
+    assert [c.argv for c in nested.commands] == [
+        ("rm", "-rf", None),
+        ("find", ".", "-exec", "rm", "-rf", "{}", "+"),
+        ("grep", "x", None),
+    ]
