@@ -136,10 +136,6 @@ class SimpleCommand:
     text: str
     why: str = ""
 
-    @property
-    def program(self) -> str | None:
-        return self.argv[0] if self.argv else None
-
 
 @dataclass
 class ParsedCommand:
@@ -313,9 +309,7 @@ class _Reader:
             self.redirect(node)
         elif kind == "heredoc_redirect":
             self.heredoc(node)
-        elif kind in ("arithmetic_expansion", "c_style_for_statement") or (
-            kind == "binary_expression" and node.parent is not None and node.parent.type == "test_command"
-        ):
+        elif kind in ("arithmetic_expansion", "c_style_for_statement", "binary_expression"):
             self.arithmetic(node)
         elif kind == "variable_assignment":
             self.assignment(node)
@@ -350,7 +344,8 @@ class _Reader:
             self.unknown(_text(node), "a parameter expansion that evaluates its value as code or arithmetic")
 
     def arithmetic(self, node: Node) -> None:
-        """Arithmetic evaluates variables whose values are expressions, and `a[$(cmd)]` in them runs cmd."""
+        """Arithmetic evaluates variables whose values are expressions, and `a[$(cmd)]` in them runs cmd.
+        Outside `$((...))` a binary expression is a test: only `-eq`-style comparisons are arithmetic."""
         if node.type == "binary_expression" and not any(
             _text(c) in ("-eq", "-ne", "-lt", "-le", "-gt", "-ge") for c in node.children
         ):

@@ -183,6 +183,7 @@ GIT_PUSH_REWRITES = [
     "printf -v 'a[$(git push)]' x",
     "mapfile -C 'git push' -c 1 < /etc/hostname",
     "[[ -v 'a[$(git push)]' ]]",
+    "[[ -n x && $i -eq 1 ]]",
     "unset 'a[$(git push)]'",
 ]
 
