@@ -72,7 +72,7 @@ WRAPPERS: dict[str, Options] = {
     "ltrace": Options("eoOpPsuIS"),
     "unbuffer": Options(),
     "xargs": Options(
-        "IiLlnPsdEea",
+        "ILnPsdEa",  # -i, -l and -e take their optional value attached, never the next word
         frozenset(
             {"--replace", "--max-lines", "--max-args", "--max-procs", "--max-chars", "--delimiter", "--eof"}
             | {"--arg-file", "--process-slot-var"}
@@ -261,6 +261,13 @@ def _names(program: str, argv: Argv) -> Argv:
     return tuple(argv[i + 1] for i in range(1, len(argv) - 1) if argv[i] == "-v")
 
 
+def _is_split_string(word: str | None) -> bool:
+    """env's -S/--split-string, alone, attached or inside a cluster (`-iS`)."""
+    if word is None or word == "--" or not word.startswith("-"):
+        return False
+    return word.split("=", 1)[0] == "--split-string" if word.startswith("--") else "S" in word
+
+
 def _is_assignment(word: str) -> bool:
     return re.match(r"[A-Za-z_][A-Za-z0-9_]*=", word) is not None
 
@@ -434,8 +441,7 @@ class _Reader:
         if start is None:
             self.unknown(text, f"the command run by {name} depends on words only known when it runs")
             return
-        split = next((w for w in argv[1:start] if w and (w in ("-S", "--split-string") or w.startswith("-S"))), None)
-        if name == "env" and split:
+        if name == "env" and any(_is_split_string(word) for word in argv[1:start]):
             self.unknown(text, "env -S splits a string into a command, which is not checked")
             return
         for word in argv[1:start]:
