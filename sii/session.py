@@ -132,7 +132,11 @@ class Session:
             notify(error)
         registry = select_tools(default_registry(extra=self.mcp.tools()))
         self.policy = ApprovalPolicy(
-            mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
+            mode=cast(Mode, settings.mode),
+            allow=settings.shell_allow,
+            deny=settings.shell_deny,
+            ask=ask,
+            workspace=settings.workspace.resolve(),
         )
         self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
         if settings.sandbox:

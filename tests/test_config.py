@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recordings.schema import ToolCall
-from sii.approval import ApprovalPolicy, shell_segments
+from sii.approval import ApprovalPolicy
 from sii.config import ConfigError, Settings, project_config_file, user_config_file
 from tools.base import Observation, Tool
 from tools.files import EDIT_FILE, READ_FILE
@@ -60,7 +60,6 @@ def test_allow_and_deny_rules_match_every_simple_command() -> None:
     assert "deny rule 'rm -rf'" in ApprovalPolicy(mode="yolo", deny=["rm -rf"]).check(
         RUN_SHELL, shell("echo $(rm -rf /)")
     )
-    assert shell_segments("a && b || c; d | e & f\ng `h`") == ["a", "b", "c", "d", "e", "f", "g", "h"]
 
 
 def write(path: Path, text: str) -> None:
