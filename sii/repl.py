@@ -20,6 +20,7 @@ from sii.mentions import expand_mentions
 from sii.render import Renderer, describe_call
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, run_slash_command
+from sii.trust import ask_to_trust
 from tools.base import Tool
 
 
@@ -90,6 +91,7 @@ def run_repl(
     console = Console()
     settings.home.mkdir(parents=True, exist_ok=True)
     approver = ShellApprover(PromptSession())
+    ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
