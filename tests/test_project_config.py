@@ -345,3 +345,46 @@ def test_sii_config_lists_refused_project_keys(workspace: Path, tmp_path: Path) 
         assert sum(f"refused: {key} " in row and ".sii/config.toml" in row for row in rows) == 1
     assert any("mcp_servers (not trusted)" in row and "proj" in row for row in rows)
     assert any(" mode " in row and "ask" in row and "config.toml" in row for row in rows)
+
+
+def test_the_sdk_bridge_never_starts_untrusted_project_servers(
+    scripted: ScriptedServer, workspace: Path, tmp_path: Path
+) -> None:
+    """The bridge has nobody to ask: listing tools and running a query leave the project's command unrun."""
+    marker = tmp_path / "m"
+    write(project_config_file(workspace), marked_server(marker))
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "sii.bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SII_OPENAI_BASE_URL": scripted.base_url},
+    )
+    assert bridge.stdin is not None and bridge.stdout is not None
+
+    def send(request: dict[str, Any]) -> list[dict[str, Any]]:
+        """The request's events, up to its last one."""
+        assert bridge.stdin is not None and bridge.stdout is not None
+        bridge.stdin.write(json.dumps({"protocol_version": "1.0.0", **request}).encode() + b"\n")
+        bridge.stdin.flush()
+        events = [json.loads(bridge.stdout.readline())]
+        while events[-1]["type"] not in ("completed", "error"):
+            events.append(json.loads(bridge.stdout.readline()))
+        return events
+
+    try:
+        options = {"cwd": str(workspace)}
+        (listed,) = send({"method": "list_tools", "request_id": "t", "params": {"options": options}})
+        assert "run_shell" in listed["metadata"]["available_tools"]
+        assert not any(name.startswith("mcp__") for name in listed["metadata"]["available_tools"])
+        events = send({"method": "query", "request_id": "q", "params": {"prompt": "hi", "options": options}})
+        assert events[-1]["type"] == "completed", events
+        notices = [event["message"] for event in events if event.get("status") == "notice"]
+        assert sum("not starting the MCP servers" in notice and "(proj)" in notice for notice in notices) == 1
+        assert not marker.exists()
+    finally:
+        bridge.stdin.close()
+        assert bridge.wait(timeout=30) == 0
+        bridge.stdout.close()
+        if bridge.stderr is not None:
+            bridge.stderr.close()
