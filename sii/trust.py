@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict
 from hashlib import sha256
 from pathlib import Path
@@ -96,6 +97,8 @@ def ask_to_trust(settings: Settings, answer: Callable[[str], str]) -> None:
         reply = answer(question(settings.workspace, servers))
     except (EOFError, KeyboardInterrupt):
         return
-    if reply.strip().lower() in YES:
+    if reply.strip().lower() not in YES:
+        return
+    with suppress(OSError):  # a full or read-only disk: the yes holds for this run, and is asked again next time
         TrustStore(settings.home).trust(settings.workspace, servers)
-        settings.admit_project_servers()
+    settings.admit_project_servers()

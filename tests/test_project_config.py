@@ -273,8 +273,11 @@ def test_trust_belongs_to_one_repository_by_its_real_path(workspace: Path, tmp_p
         store.write_text(damaged)
         assert len(Settings.resolve(workspace=workspace).project_mcp_servers) == 1  # a damaged store trusts nothing
     store.unlink()
-    store.mkdir()
+    store.mkdir()  # cannot be read nor replaced: a yes holds for this run only
     assert len(Settings.resolve(workspace=workspace).project_mcp_servers) == 1
+    assert [server.name for server in resolve_and_ask(workspace, Answers("y")).mcp_servers] == ["proj"]
+    assert len(Settings.resolve(workspace=workspace).project_mcp_servers) == 1
+    assert list(store.parent.glob(".trusted-mcp.*")) == []  # no temporary file left behind
 
 
 def test_the_question_shows_hidden_characters(workspace: Path) -> None:
@@ -388,3 +391,13 @@ def test_the_sdk_bridge_never_starts_untrusted_project_servers(
         bridge.stdout.close()
         if bridge.stderr is not None:
             bridge.stderr.close()
+
+
+def test_every_mode_is_ranked_for_tighten_only() -> None:
+    """A new approval mode must say how strict it is, or a project could choose it unchecked."""
+    from sii.approval import MODES
+    from sii.config import KEYS
+
+    assert sorted(KEYS["mode"].order) == sorted(MODES)
+    assert all(key.order for key in KEYS.values() if key.project == "tighten-only")
+    assert all(key.why for key in KEYS.values() if key.project == "user-only")
