@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sandbox", action="store_true", help="run the shell inside bubblewrap: read-only system, no network"
     )
     parser.add_argument(
+        "--trust-project-mcp",
+        action="store_true",
+        help="start the MCP servers of this repository's .sii/config.toml for this run, without asking",
+    )
+    parser.add_argument(
         "--output-format",
         choices=["text", "json", "stream-json"],
         default="text",
@@ -87,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         mode = "yolo" if args.yolo else args.mode
         settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
         settings.sandbox = settings.sandbox or args.sandbox
+        if args.trust_project_mcp:
+            settings.admit_project_servers()
         if args.command == "config":
             return _config(settings)
         resume = _session_to_resume(settings, args.continue_, args.resume)
@@ -124,10 +131,11 @@ def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -
 def _config(settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("setting", "value", "from")
     for row in settings.describe():
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # plain text: values from a repository's config are not markup
     Console().print(table)
     return 0
 

@@ -21,6 +21,7 @@ from sii.progress import Progress
 from sii.render import Renderer, describe_call
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
+from sii.trust import ask_to_trust
 from tools.base import Tool
 
 
@@ -131,6 +132,7 @@ def run_repl(
     console = Console()
     progress = Progress(console)
     approver = ShellApprover(PromptSession(), progress)
+    ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)

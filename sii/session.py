@@ -127,7 +127,9 @@ class Session:
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
-        self.mcp = McpConnections.start(settings.mcp_servers)
+        for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
+            notify(notice)
+        self.mcp = McpConnections.start(settings.mcp_servers)  # the user's, and the project's once trusted
         for error in self.mcp.errors:
             notify(error)
         registry = select_tools(default_registry(extra=self.mcp.tools()))
