@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -28,7 +29,66 @@ MODE_HELP = {
     "yolo": "everything runs without asking",
     "plan": "read-only: nothing is written or run",
 }
-Asker = Callable[["Tool", "ToolCall"], bool]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The user's answer to one approval question. `always`: do not ask again for what the question offered
+    (this command's prefix, or this edit tool); `reason`: why not, in the user's words, for the model; `go_on`: a
+    refusal lets the model carry on with the turn instead of ending it."""
+
+    allow: bool
+    always: bool = False
+    reason: str = ""
+    go_on: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    """One approval question: the call, what the person should see first (the whole shell command, or the diff
+    an edit would make), why a rule made it ask (None: an ordinary approval), and what "always" would allow
+    (None: not offered)."""
+
+    tool: Tool
+    call: ToolCall
+    command: str | None = None
+    preview: str | None = None
+    reason: str | None = None
+    always: str | None = None
+
+
+Asker = Callable[[Question], Answer]
+# The diff a file edit would make, computed without making it (None: no preview for this call).
+Previewer = Callable[["Tool", "ToolCall"], "str | None"]
+# Programs whose first word is a subcommand: "always" for `git status` allows `git status`, not all of git.
+SUBCOMMAND_PROGRAMS = frozenset(
+    {
+        "git",
+        "npm",
+        "pnpm",
+        "yarn",
+        "cargo",
+        "go",
+        "uv",
+        "pip",
+        "pip3",
+        "docker",
+        "kubectl",
+        "make",
+        "poetry",
+        "dotnet",
+        "bundle",
+        "gradle",
+        "mvn",
+        "terraform",
+        "helm",
+        "brew",
+        "apt",
+        "conda",
+        "just",
+        "nix",
+    }
+)
 # Writes under these directories (hooks, config, sii's own project settings) always ask, in every mode but yolo.
 PROTECTED_DIRECTORIES = frozenset({".git", ".sii"})
 # Spellings of one flag, so that a rule `rm -rf` also means `rm -R --force`.
@@ -169,6 +229,31 @@ def judge_shell(parsed: ParsedCommand, deny: Sequence[Rule], allow: Sequence[Rul
     return ShellVerdict(hidden=hidden, allowed=allowed)
 
 
+def command_prefixes(command: str) -> list[str] | None:
+    """The rules "always" adds for a shell command: each simple command's program, with its subcommand for
+    programs that have them (`git status`, `python -m pytest`). None when the command cannot be covered by
+    prefixes (an unresolved part, a file-writing redirection): then it is asked about every time."""
+    parsed = parse_command(command)
+    if not parsed.commands or parsed.writes or parsed.unresolved:
+        return None
+    prefixes: list[str] = []
+    for simple in parsed.commands:
+        argv = simple.argv
+        program = argv[0]
+        if program is None:
+            return None
+        words = [program]
+        second = argv[1] if len(argv) > 1 else None
+        if program in SUBCOMMAND_PROGRAMS and second and not second.startswith("-"):
+            words.append(second)
+        elif program.startswith("python") and second == "-m" and len(argv) > 2 and argv[2]:
+            words += ["-m", argv[2]]
+        prefix = " ".join(shlex.quote(word) for word in words)
+        if prefix not in prefixes:
+            prefixes.append(prefix)
+    return prefixes
+
+
 def _protected(path: object, workspace: Path | None) -> bool:
     """Whether writing `path` touches a `.git` or `.sii` directory (or file), read both as written (`..`
     folded) and, with a workspace, as resolved through symbolic links, the way the tools open it."""
@@ -195,12 +280,17 @@ class ApprovalPolicy:
     deny: list[str] = field(default_factory=list)
     ask: Asker | None = None  # None: nobody to ask (headless), so asking means refusing
     workspace: Path | None = None  # where relative paths of file edits resolve (symlinks followed)
+    # Granted by answering "always" in this session: shell command prefixes, and edit tools. Never saved unless
+    # the user saves them (/permissions), and gone with the session.
+    session_allow: list[str] = field(default_factory=list)
+    session_tools: set[str] = field(default_factory=set)
+    preview: Previewer = lambda tool, call: None
 
     def _shell_verdict(self, tool: Tool, arguments: Any) -> ShellVerdict:
-        command = arguments.get("command") if tool.name == "run_shell" and isinstance(arguments, dict) else None
-        if not isinstance(command, str):
+        command = _shell_command(tool, arguments)
+        if command is None:
             return ShellVerdict()
-        return judge_shell(parse_command(command), _rules(self.deny), _rules(self.allow))
+        return judge_shell(parse_command(command), _rules(self.deny), _rules([*self.allow, *self.session_allow]))
 
     def _protected_writes(self, tool: Tool, arguments: Any) -> str | None:
         """Why a file edit must be asked about (it writes under .git or .sii), or None."""
@@ -211,6 +301,15 @@ class ApprovalPolicy:
         written = [path for path in tool.paths_written(arguments) if _protected(path, self.workspace)]
         return f"it writes {_clip(', '.join(written))}, under a protected .git or .sii path" if written else None
 
+    def _offer(self, tool: Tool, arguments: Any) -> tuple[list[str], str] | None:
+        """What answering "always" would grant for this call, and how to say it; None if it cannot be offered."""
+        if (command := _shell_command(tool, arguments)) is not None:
+            prefixes = command_prefixes(command)
+            if not prefixes:
+                return None
+            return prefixes, "commands starting with " + " or ".join(f"`{prefix}`" for prefix in prefixes)
+        return ([], f"{tool.name} in this session") if tool.edits_files else None
+
     def _ask(self, tool: Tool, call: ToolCall, reason: str | None) -> str | None:
         if self.ask is None:
             if reason is None:
@@ -218,7 +317,42 @@ class ApprovalPolicy:
             if tool.name == "run_shell":
                 return f"not run without the user's approval, and this headless run cannot ask: {reason}."
             return f"{tool.name} needs approval: {reason}; this headless run allows it only with --yolo."
-        return None if self.ask(tool, call) else "the user declined this call. Ask them, or try another way."
+        # "always" is offered only for plain approvals: never for protected paths or what a deny rule may hide.
+        offer = self._offer(tool, call["function"]["arguments"]) if reason is None else None
+        arguments = call["function"]["arguments"]
+        command = _shell_command(tool, arguments)
+        question = Question(
+            tool,
+            call,
+            command=command,
+            preview=None if command is not None else self.preview(tool, call),
+            reason=reason,
+            always=offer[1] if offer else None,
+        )
+        answer = self.ask(question)
+        if answer.allow:
+            if answer.always and offer is not None:
+                prefixes, _ = offer
+                self.session_allow += [prefix for prefix in prefixes if prefix not in self.session_allow]
+                if not prefixes:
+                    self.session_tools.add(tool.name)
+            return None
+        refusal = "the user declined this call" + (f": {answer.reason}" if answer.reason else ".")
+        if not answer.go_on:
+            from sii.events import StopTurn
+
+            raise StopTurn(refusal + " The user stopped the turn here; wait for their next message.")
+        return refusal + " Ask them, or try another way."
+
+    def revoke(self, rule: str) -> bool:
+        """Take back an "always" of this session (a command prefix or a tool name)."""
+        if rule in self.session_allow:
+            self.session_allow.remove(rule)
+            return True
+        if rule in self.session_tools:
+            self.session_tools.discard(rule)
+            return True
+        return False
 
     def check(self, tool: Tool, call: ToolCall) -> str | None:
         if not tool.mutates:
@@ -235,6 +369,11 @@ class ApprovalPolicy:
             return None
         if protected := self._protected_writes(tool, arguments):
             return self._ask(tool, call, protected)  # neither auto-edit nor allow rules cover these
-        if verdict.allowed or (self.mode == "auto-edit" and tool.edits_files):
+        if verdict.allowed or (tool.edits_files and (self.mode == "auto-edit" or tool.name in self.session_tools)):
             return None
         return self._ask(tool, call, None)
+
+
+def _shell_command(tool: Tool, arguments: Any) -> str | None:
+    command = arguments.get("command") if tool.name == "run_shell" and isinstance(arguments, dict) else None
+    return command if isinstance(command, str) else None

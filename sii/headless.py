@@ -24,7 +24,15 @@ from sii.session import Session, SessionError
 OutputFormat = Literal["text", "json", "stream-json"]
 # 0 done, 1 the model server failed, 2 sii could not start, 3 the step limit was reached, 4 the turn ended but
 # some actions were refused (approval needed: run with --yolo or allow them), 130 interrupted.
-EXIT_CODES = {"done": 0, "error": 1, "could_not_start": 2, "step_limit": 3, "refused": 4, "interrupted": 130}
+EXIT_CODES = {
+    "done": 0,
+    "error": 1,
+    "could_not_start": 2,
+    "step_limit": 3,
+    "refused": 4,
+    "declined": 4,
+    "interrupted": 130,
+}
 STDIN_LIMIT_BYTES = 10 * 1024 * 1024
 # Piped input is read only if it starts arriving within this time: a harness that leaves stdin open and silent
 # must not hang a run whose task was given with -p.

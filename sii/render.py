@@ -100,7 +100,11 @@ class Renderer:
                 self._end_line()
                 if reason == "done":
                     return
-                note = {"interrupted": "interrupted", "step_limit": f"stopped after {steps} steps"}.get(reason)
+                note = {
+                    "interrupted": "interrupted",
+                    "step_limit": f"stopped after {steps} steps",
+                    "declined": "stopped: you declined a call; say how to go on",
+                }.get(reason)
                 if note:
                     self.console.print(Text(f"[{note}]", "yellow"))
 

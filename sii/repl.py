@@ -13,16 +13,15 @@ from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 from rich.text import Text
 
-from recordings.schema import ToolCall
 from sii import __version__
+from sii.approver import TerminalApprover
 from sii.config import Settings
 from sii.mentions import expand_mentions, missing_mentions
 from sii.progress import Progress
-from sii.render import Renderer, describe_call
+from sii.render import Renderer
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
 from sii.trust import ask_to_trust
-from tools.base import Tool
 
 
 class SparingFileHistory(FileHistory):
@@ -77,31 +76,6 @@ class PromptCompleter(Completer):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)
 
 
-class ShellApprover:
-    """Asks before each write or shell command; 'a' allows that tool for the rest of the session."""
-
-    def __init__(self, prompt: PromptSession, progress: Progress) -> None:
-        self.prompt = prompt
-        self.progress = progress
-        self.always: set[str] = set()
-
-    def __call__(self, tool: Tool, call: ToolCall) -> bool:
-        if tool.name in self.always:
-            return True
-        summary = describe_call(tool.name, call["function"]["arguments"])
-        waiting = self.progress.what
-        self.progress.stop()  # the prompt owns the terminal while it asks
-        try:
-            answer = self.prompt.prompt(f"Allow {summary}? [y]es / [n]o / [a]lways: ").strip().lower()
-        except EOFError:
-            return False
-        if waiting and answer.startswith(("y", "a")):
-            self.progress.wait(waiting)
-        if answer.startswith("a"):
-            self.always.add(tool.name)
-        return answer.startswith(("y", "a"))
-
-
 def run_user_shell(console: Console, session: Session, command: str) -> str | None:
     """`!command`: run it in the session's shell, as the user (no approval: they typed it), show the output, and
     return the note that tells the model about it with the next message."""
@@ -131,7 +105,7 @@ def run_repl(
     called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
     progress = Progress(console)
-    approver = ShellApprover(PromptSession(), progress)
+    approver = TerminalApprover(PromptSession(), console, progress)
     ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:

@@ -191,6 +191,13 @@ def _rewind(state: ReplState, argument: str) -> bool:
     return True
 
 
+def _permissions(state: ReplState, argument: str) -> bool:
+    from sii.permissions import show_permissions
+
+    show_permissions(state.console, state.session.policy, argument)
+    return True
+
+
 def _init(state: ReplState, argument: str) -> bool:
     state.session.agent.run_turn(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
     return True
@@ -269,6 +276,9 @@ COMMANDS: dict[str, SlashCommand] = {
     for command in [
         SlashCommand("/help", "/help", "this list", _help),
         SlashCommand("/mode", "/mode [MODE]", "show or set the approval mode", _mode),
+        SlashCommand(
+            "/permissions", "/permissions [revoke N | save N]", "what runs unasked; take back or keep", _permissions
+        ),
         SlashCommand("/model", "/model [NAME]", "show the served models, or switch", _model),
         SlashCommand("/clear", "/clear", "start a new conversation (and recording)", _clear),
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),

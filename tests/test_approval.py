@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from recordings.schema import ToolCall
-from sii.approval import ApprovalPolicy, Match, Rule
+from sii.approval import Answer, ApprovalPolicy, Match, Question, Rule
 from sii.config import user_config_file
 from sii.shell_commands import parse_command
 from tests.scripted_server import Reply, ScriptedServer, call
@@ -35,9 +35,9 @@ class Asker:
         self.answer = answer
         self.asked: list[ToolCall] = []
 
-    def __call__(self, tool: Tool, call: ToolCall) -> bool:
-        self.asked.append(call)
-        return self.answer
+    def __call__(self, question: Question) -> Answer:
+        self.asked.append(question.call)
+        return Answer(allow=self.answer, go_on=True)  # a refusal that lets the turn go on: check() returns it
 
 
 GIT_PUSH_REWRITES = [

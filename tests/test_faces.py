@@ -155,7 +155,7 @@ def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
     child.expect("›")
 
     child.sendline("write a note")
-    child.expect("Allow write_file\\(")
+    child.expect("Allow write_file\\?")
     child.sendline("y")
     child.expect("Created notes.txt")
     child.expect("Wrote notes.txt")
