@@ -43,7 +43,7 @@ def test_git_show_gives_header_and_capped_diff(ctx: ToolContext) -> None:
     first = run(ctx, "git_show", ref="HEAD~1").text
     assert "    initial" in first and "+    return a - b" in first
     missing = run(ctx, "git_show", ref="nope")
-    assert missing.is_error and "unknown revision" in missing.text
+    assert missing.is_error and "bad revision 'nope'" in missing.text
 
 
 def test_git_commit_stages_everything_and_adds_the_session_trailer(ctx: ToolContext) -> None:
@@ -134,5 +134,5 @@ def test_refs_cannot_smuggle_options(ctx: ToolContext) -> None:
     smuggled = [("git_show", {"ref": "--output=x"}), ("git_log", {"ref": "-p"}), ("git_branch", {"name": "-D"})]
     for tool, arguments in smuggled:
         obs = run(ctx, tool, **arguments)
-        assert obs.is_error and "is not a ref or branch name" in obs.text
+        assert obs.is_error and "refused" in obs.text
     assert not (ctx.workspace / "x").exists()
