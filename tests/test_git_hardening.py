@@ -138,6 +138,12 @@ def plant_programs(root: Path, marks: Path) -> None:
     sh(root, "update-ref", "refs/heads/main", sha)
 
 
+def plant_trailer_command(root: Path, marks: Path) -> None:
+    """`git commit --trailer` (and interpret-trailers) runs every configured trailer command."""
+    sh(root, "config", "trailer.sign.command", program(marks, "trailer.command", "echo x"))
+    sh(root, "config", "trailer.sign.cmd", program(marks, "trailer.cmd", "echo x"))
+
+
 PLANTS: dict[str, Callable[[Path, Path], None]] = {
     "fsmonitor": plant_fsmonitor,
     "textconv": plant_textconv,
@@ -147,6 +153,7 @@ PLANTS: dict[str, Callable[[Path, Path], None]] = {
     "hooks": plant_hooks,
     "core.hooksPath": plant_hooks_path,
     "programs": plant_programs,
+    "trailer command": plant_trailer_command,
 }
 
 # Every tool that runs git, with ordinary arguments (and the one extra switch an external diff needs).
@@ -224,6 +231,15 @@ def test_hooks_run_on_commit_and_switch_only_when_the_user_allows_them(
     run(ctx, "git_status")
     run(ctx, "git_diff")
     assert ran(marks) == [], "hooks are for commit and switch, never for the read-only tools"
+
+
+def test_a_commit_runs_no_trailer_command(ctx: ToolContext, hostile: Path, marks: Path) -> None:
+    """The session trailer is written into the message: `--trailer` would run (and add) the configured ones."""
+    plant_trailer_command(hostile, marks)
+    obs = run(ctx, "git_commit", message="plain")
+    assert not obs.is_error, obs.text
+    assert sh(hostile, "log", "-1", "--format=%B").strip() == "plain\n\nSii-Session: sess-42"
+    assert ran(marks) == []
 
 
 def test_a_filter_from_the_users_own_config_still_runs_on_commit(

@@ -65,6 +65,20 @@ def test_git_commit_stages_everything_and_adds_the_session_trailer(ctx: ToolCont
     assert repo.head.commit == head
 
 
+def test_the_session_trailer_joins_a_trailer_block_the_message_ends_with(ctx: ToolContext) -> None:
+    (ctx.workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    signed = "Fix add\n\nSigned-off-by: A Person <a@sii.invalid>"
+    assert not run(ctx, "git_commit", message=signed).is_error
+    head = git.Repo(ctx.workspace).head.commit
+    assert head.message.rstrip("\n").endswith("Signed-off-by: A Person <a@sii.invalid>\nSii-Session: sess-42")
+    assert head.trailers_dict == {"Signed-off-by": ["A Person <a@sii.invalid>"], "Sii-Session": ["sess-42"]}
+    (ctx.workspace / "calc.py").write_text("x = 1\n")
+    assert not run(ctx, "git_commit", message="Subject: looks like a trailer").is_error
+    assert git.Repo(ctx.workspace).head.commit.message.rstrip("\n") == (
+        "Subject: looks like a trailer\n\nSii-Session: sess-42"
+    )
+
+
 def test_git_commit_only_the_given_paths(ctx: ToolContext) -> None:
     (ctx.workspace / "calc.py").unlink()
     (ctx.workspace / "a.txt").write_text("a\n")

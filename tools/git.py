@@ -51,7 +51,11 @@ def _repository(ctx: ToolContext) -> None:
     and a work tree moved elsewhere by the repository's config (core.worktree) is not the workspace."""
     found = _run(ctx, "rev-parse", "--show-toplevel")
     if found.exit_code != 0:
-        raise ToolError(f"{ctx.workspace} is not a git repository (git looks no further up than the workspace)")
+        says = "" if "not a git repository" in found.error else f"; git says: {found.error}"  # dubious ownership...
+        raise ToolError(
+            f"{ctx.workspace} is not a git repository (the workspace is not inside a git repository of its own, "
+            f"and git looks no further up than the workspace){says}"
+        )
     top = Path(found.text.rstrip("\n")).resolve()
     if top != ctx.workspace.resolve():
         raise ToolError(f"the repository's work tree is {top}, not the workspace {ctx.workspace.resolve()}")
