@@ -82,6 +82,11 @@ _NEUTRAL = {
     "diff.autoRefreshIndex": "false",  # `git diff` would rewrite the index (stat data) as it goes
     "gc.auto": "0",
     "maintenance.auto": "false",
+    "safe.bareRepository": "explicit",  # a bare repository planted in the workspace is not picked up by discovery
+    # Not programs, but they would garble what the model reads.
+    "color.ui": "never",
+    "color.status": "never",
+    "i18n.logOutputEncoding": "UTF-8",
 }
 _NO_HOOKS = {"core.hooksPath": "/dev/null"}
 # Per-name settings: for every <name> the config mentions under the section, these values override it.
