@@ -472,6 +472,15 @@ def test_git_tools_run_inside_the_sandbox(ctx: ToolContext, tmp_path: Path) -> N
     assert "in the sandbox" in run(ctx, "git_log").text
 
 
+def test_without_bubblewrap_git_does_not_run_unconfined(
+    ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx.resources["sandbox"] = Sandbox()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no bwrap (and no git) to be found
+    obs = run(ctx, "git_log")
+    assert obs.is_error and "the sandbox cannot run git" in obs.text and "bubblewrap" in obs.text
+
+
 def test_a_hanging_git_is_stopped_at_its_timeout(tmp_path: Path) -> None:
     """The repository's config includes a FIFO: git blocks reading it until it is killed."""
     repo = tmp_path / "repo"

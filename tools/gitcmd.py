@@ -3,7 +3,10 @@ setting that makes git run a program is overridden: fsmonitor, hooks, pagers, ed
 ssh, gpg, transports (and with them upload-pack and lazy fetches), and each clean/smudge/process filter the config
 defines (their names are read with `git config --list`, which runs nothing). The environment is an allow-list, git
 discovery stops at the boundary (the workspace), the sandbox contains git when one is given, and every call has a
-timeout and a cap on what it may print. Callers still pass `--no-ext-diff --no-textconv` where git makes a diff."""
+timeout and a cap on what it may print. Callers still pass `--no-ext-diff --no-textconv` where git makes a diff.
+Left alone because no command sii runs reaches them: merge drivers and merge/diff tools, browsers and man viewers,
+`trailer.*.command` (sii writes its trailer itself), core.gitProxy and the push/fetch-side hooks (no transport runs),
+uploadpack.packObjectsHook (git reads it from protected config only)."""
 
 from __future__ import annotations
 
