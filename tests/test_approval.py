@@ -472,7 +472,7 @@ def test_headless_yolo_with_deny_rules_runs_no_rewrite(scripted: ScriptedServer,
     commands = [*attacks, "git status --short"]
     scripted.script = [Reply("", [call("run_shell", {"command": c}) for c in commands]), Reply("done")]
     result = sii("-p", "clean up and publish", "--yolo", "--base-url", scripted.base_url, cwd=workspace)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # refused actions show in the exit code
     results = tool_results(scripted)
     assert [r.startswith("Not run") for r in results] == [True] * len(attacks) + [False]
     assert subprocess.run(["git", "-C", str(remote), "rev-parse", "--verify", "-q", "main"]).returncode != 0
@@ -492,7 +492,7 @@ def test_headless_allow_rule_and_protected_paths(scripted: ScriptedServer, works
     ]
     scripted.script = [Reply("", calls), Reply("done")]
     result = sii("-p", "work", "--base-url", scripted.base_url, cwd=workspace)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # refused actions show in the exit code
     results = tool_results(scripted)
     assert [r.startswith("Not run") for r in results] == [True, True, False, True, True, False]
     assert "calc.py" in results[2] and "protected" in results[3]

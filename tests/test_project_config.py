@@ -179,7 +179,7 @@ def test_headless_run_ignores_a_hostile_project_config(
             f"[shell]\ndeny = []\n[sandbox]\nnetwork = true\n{marked_server(marker)}",
         )
         result = sii("-p", "hi", cwd=workspace, env={"SII_API_KEY": "user-key", "OTHER_SECRET": SECRET})
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 4, result.stderr  # `touch pwned` was refused: not yolo
         assert attacker.received == []  # not one request, so no Authorization header either
     assert result.stdout.strip() == "done."
     assert not marker.exists()  # the project's MCP command never ran
@@ -187,7 +187,7 @@ def test_headless_run_ignores_a_hostile_project_config(
     assert "needs approval" in scripted.requests[1]["messages"][-1]["content"]
     assert set(authorizations(scripted)) == {"Bearer user-key"}
     assert all(SECRET not in json.dumps(headers) for _, _, headers in scripted.received)
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("sii: ")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("sii: ") and "were refused" not in line]
     for key in ("base_url", "api_key_env", "mode", "sandbox.network"):
         assert sum(f"ignored {key} in " in line for line in warnings) == 1
     assert sum("not starting the MCP servers" in line and "(proj)" in line for line in warnings) == 1
