@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 from recordings.schema import ToolCall
 from sii.approval import Answer, ApprovalPolicy, Match, Question, Rule
 from sii.config import user_config_file
+from sii.events import StopTurn
+from sii.permissions import save_allow_rule
 from sii.shell_commands import parse_command
 from tests.scripted_server import Reply, ScriptedServer, call
 from tools.base import Tool
@@ -525,3 +528,89 @@ def test_the_parser_resolves_words_and_lists_writes_and_unresolved_parts() -> No
         ("find", ".", "-exec", "rm", "-rf", "{}", "+"),
         ("grep", "x", None),
     ]
+
+
+class Answering:
+    """A user who gives the next answer of a list, and remembers each question."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+        self.questions: list[Question] = []
+
+    def __call__(self, question: Question) -> Answer:
+        self.questions.append(question)
+        return self.answers.pop(0)
+
+
+def test_always_means_this_command_prefix_not_every_command() -> None:
+    user = Answering(Answer(allow=True, always=True), Answer(allow=False, go_on=True), Answer(allow=False, go_on=True))
+    policy = ApprovalPolicy(mode="ask", ask=user)
+    assert policy.check(RUN_SHELL, shell("pytest -q")) is None
+    assert user.questions[0].always == "commands starting with `pytest`"
+    assert policy.session_allow == ["pytest"]
+    assert policy.check(RUN_SHELL, shell("pytest tests/test_x.py -x")) is None  # not asked
+    assert policy.check(RUN_SHELL, shell("rm -r build")) is not None  # asked, and refused
+    assert policy.check(RUN_SHELL, shell("pytest -q > report.txt")) is not None  # it writes a file: asked
+    assert len(user.questions) == 3
+
+
+def test_always_for_git_covers_the_subcommand_only() -> None:
+    user = Answering(Answer(allow=True, always=True), Answer(allow=False, go_on=True))
+    policy = ApprovalPolicy(mode="ask", ask=user)
+    assert policy.check(RUN_SHELL, shell("git status --short && python -m pytest -q")) is None
+    assert policy.session_allow == ["git status", "python -m pytest"]
+    assert policy.check(RUN_SHELL, shell("git push origin main")) is not None
+    assert policy.check(RUN_SHELL, shell("python -m pytest tests")) is None
+
+
+def test_always_is_not_offered_where_a_rule_made_it_ask() -> None:
+    user = Answering(Answer(allow=True, always=True), Answer(allow=True, always=True))
+    policy = ApprovalPolicy(mode="ask", deny=["git push"], ask=user)
+    policy.check(RUN_SHELL, shell("$(echo git) push"))  # a deny rule may hide in it
+    assert user.questions[0].always is None and user.questions[0].reason
+    assert policy.session_allow == []
+    policy.check(RUN_SHELL, shell("make && ./run.sh"))  # a script file: cannot be covered by prefixes
+    assert user.questions[1].always is None
+
+
+def test_always_for_an_edit_tool_never_covers_protected_paths(workspace: Path) -> None:
+    user = Answering(Answer(allow=True, always=True), Answer(allow=False, go_on=True))
+    policy = ApprovalPolicy(mode="ask", ask=user, workspace=workspace)
+    assert policy.check(WRITE_FILE, write("notes.txt")) is None
+    assert policy.check(WRITE_FILE, write("other.txt")) is None  # not asked again
+    assert policy.check(WRITE_FILE, write(".git/hooks/pre-commit")) is not None  # asked: protected
+    assert len(user.questions) == 2 and user.questions[1].reason
+
+
+def test_revoked_grants_ask_again() -> None:
+    user = Answering(Answer(allow=True, always=True), Answer(allow=False, go_on=True))
+    policy = ApprovalPolicy(mode="ask", ask=user)
+    policy.check(RUN_SHELL, shell("pytest -q"))
+    assert policy.revoke("pytest") and not policy.revoke("pytest")
+    assert policy.check(RUN_SHELL, shell("pytest -q")) is not None and len(user.questions) == 2
+
+
+def test_the_question_shows_the_whole_command() -> None:
+    command = "python - <<'EOF'\nimport pathlib\npathlib.Path('out.txt').write_text('ok')\nEOF"
+    user = Answering(Answer(allow=False, go_on=True))
+    ApprovalPolicy(mode="ask", ask=user).check(RUN_SHELL, shell(command))
+    assert user.questions[0].command == command
+
+
+def test_a_refusal_without_go_on_stops_the_turn() -> None:
+    policy = ApprovalPolicy(mode="ask", ask=lambda question: Answer(allow=False, reason="not on main"))
+    with pytest.raises(StopTurn, match="declined this call: not on main"):
+        policy.check(RUN_SHELL, shell("git commit -am wip"))
+
+
+def test_saving_a_grant_keeps_the_user_config_as_written(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('# my settings\nmodel = "qwen"  # the big one\n\n[shell]\nallow = ["ls"]\ndeny = ["git push"]\n')
+    save_allow_rule("pytest", config)
+    save_allow_rule("pytest", config)
+    text = config.read_text()
+    assert "# my settings" in text and "# the big one" in text
+    assert tomllib.loads(text)["shell"] == {"allow": ["ls", "pytest"], "deny": ["git push"]}
+    fresh = tmp_path / "new" / "config.toml"
+    save_allow_rule("git status", fresh)
+    assert tomllib.loads(fresh.read_text()) == {"shell": {"allow": ["git status"]}}

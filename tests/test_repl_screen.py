@@ -219,3 +219,49 @@ def test_waiting_for_the_first_token_shows_elapsed_time(scripted: ScriptedServer
     assert any("waiting for the model · 1s" in line or "waiting for the model · 2s" in line for line in seen), seen
     repl.settle()
     assert not any("waiting for the model" in line for line in repl.transcript())
+
+
+def test_a_shell_command_is_shown_whole_before_asking(scripted: ScriptedServer, repl: Terminal) -> None:
+    command = "python - <<'EOF'\nimport pathlib\npathlib.Path('out.txt').write_text('ok')\nEOF"
+    scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Ran it.")]
+    repl.sendline("run it")
+    repl.wait_for("Allow run_shell?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow run_shell?" in line)
+    assert any("pathlib.Path('out.txt').write_text('ok')" in line for line in screen[:asked]), "\n".join(screen)
+    repl.sendline("y")
+    repl.wait_for("Ran it.")
+
+
+def test_always_on_one_command_still_asks_for_another(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("run_shell", {"command": "pytest -q"})]),
+        Reply("", [call("run_shell", {"command": "pytest -q tests"})]),
+        Reply("", [call("run_shell", {"command": "touch other.txt"})]),
+        Reply("Stopped."),
+    ]
+    repl.sendline("test it")
+    repl.wait_for("[a]lways allow commands starting with `pytest`")
+    repl.sendline("a")
+    repl.wait_for("Allow run_shell?", timeout=30)  # the second pytest ran unasked; `touch` asks
+    repl.settle()
+    assert sum("Allow run_shell?" in line for line in repl.transcript()) == 2
+    assert any("touch other.txt" in line for line in repl.transcript())
+    repl.sendline("n")
+    repl.wait_for("Why not?")
+    repl.sendline("no new files please")
+    repl.wait_for("stopped: you declined a call")
+    repl.settle()
+    assert not (workspace / "other.txt").exists()
+    assert len(scripted.requests) == 3, "the turn stops at the refusal: the model is not asked again"
+    repl.sendline("fine, what now?")
+    repl.wait_for("Stopped.")
+    told = [m["content"] for m in scripted.requests[-1]["messages"] if m["role"] == "tool"]
+    assert any("declined this call: no new files please" in text for text in told), told
+    repl.sendline("/permissions")
+    repl.wait_for("commands starting with pytest")
+    repl.sendline("/permissions revoke 1")
+    repl.wait_for("revoked: pytest asks again")
