@@ -7,6 +7,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import secrets
 import stat
 import sys
@@ -38,6 +39,7 @@ _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
 # through /proc-style magic links. 437 is openat2's number on every Linux architecture (the unified table).
 _RESOLVE = 0x01 | 0x02 | 0x08
 _SYS_OPENAT2 = 437
+_MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")  # mountinfo writes space, tab, newline, backslash as \ooo
 _ABSENT = -1  # a directory the walk passes that does not exist (yet)
 _OTHER_MOUNT = "{!r} is on another filesystem or mount than the workspace; it is not used"
 
@@ -392,6 +394,18 @@ class ToolContext:
                 yield from self._walk_fd(child, f"{relative}{name}/")
             finally:
                 os.close(child)
+
+    def mounts_inside(self) -> list[str]:
+        """Workspace-relative paths of the mounts below the workspace root (bind mounts included), read from
+        /proc/self/mountinfo, for the programs that walk a tree themselves (rg) to leave out; [] where unknown."""
+        prefix = self._handle().real.rstrip("/") + "/"
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+                points = [line.split()[4] for line in table if len(line.split()) > 4]
+        except OSError:
+            return []
+        decoded = (_MOUNTINFO_ESCAPE.sub(lambda match: chr(int(match[1], 8)), point) for point in points)
+        return sorted({point[len(prefix) :] for point in decoded if point.startswith(prefix)})
 
     def close(self) -> None:
         """Release per-session resources (e.g. kill the persistent shell) and the workspace handle."""

@@ -311,9 +311,17 @@ def _git_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:
     for path in listed:
         if path.count("/") >= depth or path.endswith("/"):
             paths.append(path)  # deeper than shown: only its directory appears, no need to stat it
-        elif info := ctx.stat(f"{target}/{path}", follow_symlinks=False):  # --cached lists deleted files too
+        elif info := _entry_stat(ctx, f"{target}/{path}"):  # --cached lists deleted files too
             paths.append(path + "/" if stat.S_ISDIR(info.st_mode) else path)
     return paths
+
+
+def _entry_stat(ctx: ToolContext, path: str) -> os.stat_result | None:
+    """A listed entry's lstat; None where it is gone or lies where the context does not go (another mount)."""
+    try:
+        return ctx.stat(path, follow_symlinks=False)
+    except ToolError:
+        return None
 
 
 def _walk_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:

@@ -41,7 +41,7 @@ def grep(args: dict[str, Any], ctx: ToolContext) -> Observation:
     context_lines = int(args.get("context", 0))
     if context_lines:
         command += ["--context", str(min(context_lines, 10))]
-    command += ["--regexp", args["pattern"]]
+    command += [*_mount_excludes(ctx, target), "--regexp", args["pattern"]]
     search = _search_directory if stat.S_ISDIR(info.st_mode) else _search_file
     lines = search(ctx, target, command)
     if not lines:
@@ -50,6 +50,16 @@ def grep(args: dict[str, Any], ctx: ToolContext) -> Observation:
     if len(lines) > MAX_MATCHES:
         text += f"\n[{len(lines) - MAX_MATCHES} more lines not shown; narrow the pattern or the path]"
     return Observation(cap_output(text), data={"matches": len(lines)})
+
+
+def _mount_excludes(ctx: ToolContext, target: str) -> list[str]:
+    """rg globs leaving out the mounts under `target`: rg crosses bind mounts, which ToolContext refuses."""
+    excludes = []
+    for mount in ctx.mounts_inside():
+        relative = mount if target == "." else mount.removeprefix(target + "/")
+        if relative != mount or target == ".":
+            excludes += ["--glob", "!/" + re.sub(r"([\\*?\[\]{}!])", r"\\\1", relative)]
+    return excludes
 
 
 def _rg(command: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL) -> list[str]:
@@ -104,6 +114,7 @@ def glob(args: dict[str, Any], ctx: ToolContext) -> Observation:
         raise ToolError(f"{args.get('path')!r} is not a directory")
     matches = glob_matcher(args["pattern"])
     command = [ripgrep_binary(), "--files", "--hidden", "--color=never", "--glob", "!.git"]
+    command += _mount_excludes(ctx, target)
     with ctx.directory(target) as cwd:  # rg and the stats run in the directory as held open
         proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         if proc.returncode == 2:
