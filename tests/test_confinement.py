@@ -385,46 +385,71 @@ def test_bind_mounts_and_other_filesystems_inside_the_workspace_are_refused(work
 
 # --- a directory swapped for a symlink while the tools run --------------------------------------------------
 
-FLIPPER = """
+SWAP_DIRECTORY = """
 import ctypes, os, sys
-ws, outside = sys.argv[1], sys.argv[2]
-os.chdir(ws)
-os.symlink(outside, "sub_swap")
+os.chdir(sys.argv[1])
+os.symlink(os.path.join(sys.argv[2], "dir"), "sub_swap")
 renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
+open("flipper_ready", "w").close()
 while True:  # swap the names atomically: workspace/sub is the real directory, then the symlink, and so on
     if renameat2(AT_FDCWD, b"sub", AT_FDCWD, b"sub_swap", RENAME_EXCHANGE) != 0:
         sys.exit(f"renameat2: {os.strerror(ctypes.get_errno())}")
 """
+FLICKER_FILES = """
+import os, sys
+os.chdir(sys.argv[1])
+links = [("w.txt", os.path.join(sys.argv[2], "created.txt")), ("r.txt", os.path.join(sys.argv[2], "secret.txt"))]
+open("flipper_ready", "w").close()
+while True:  # the names appear as symlinks out (one dangling), vanish, appear again
+    for name, target in links:
+        try:
+            os.symlink(target, name)
+        except FileExistsError:
+            pass
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+"""
+RACES = {  # what flips, and the paths the tools write and read meanwhile
+    "directory": (SWAP_DIRECTORY, "sub/new{}.txt", "sub/inner.txt"),
+    "last component": (FLICKER_FILES, "w.txt", "r.txt"),
+}
 
 
-@pytest.fixture
-def flipping(workspace: Path, outside: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process that keeps swapping workspace/sub between a real directory and a symlink to outside/dir."""
+@pytest.fixture(params=sorted(RACES))
+def race(
+    request: pytest.FixtureRequest, workspace: Path, outside: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """A process that keeps swapping a workspace path between a real entry and a symlink out of the workspace."""
+    script, write_path, read_path = RACES[request.param]
     (workspace / "sub").mkdir()
     (workspace / "sub" / "inner.txt").write_text("inside\n")
-    flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, str(workspace), str(outside / "dir")])
+    flipper = subprocess.Popen([sys.executable, "-c", script, str(workspace), str(outside)])
     try:
         deadline = time.monotonic() + 10
-        while not (workspace / "sub_swap").exists() and time.monotonic() < deadline:
+        while not (workspace / "flipper_ready").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        yield flipper
+        yield flipper, write_path, read_path
     finally:
         flipper.kill()
         flipper.wait(10)
 
 
-def test_a_directory_flipped_to_a_symlink_during_2000_calls_never_leads_out(
-    flipping: subprocess.Popen[bytes], workspace: Path, outside: Path
+def test_a_path_flipped_to_a_symlink_during_2000_calls_never_leads_out(
+    race: tuple[subprocess.Popen[bytes], str, str], workspace: Path, outside: Path
 ) -> None:
+    flipper, write_path, read_path = race
     context = ToolContext(workspace)
     before = outside_files(outside)
-    escapes, done = [], 0
+    escapes, done, written_inside = [], 0, 0
     deadline = time.monotonic() + 20
     for i in range(1000):
-        written = run(context, "write_file", path=f"sub/new{i % 7}.txt", content="pwned\n")
-        read = run(context, "read_file", path="sub/inner.txt")
+        written = run(context, "write_file", path=write_path.format(i % 7), content="pwned\n")
+        read = run(context, "read_file", path=read_path)
         done += 2
+        written_inside += not written.is_error
         if SECRET in read.text:
             escapes.append(("read", i))
         if outside_files(outside) != before:
@@ -434,6 +459,7 @@ def test_a_directory_flipped_to_a_symlink_during_2000_calls_never_leads_out(
             break
     context.close()
     assert escapes == [], f"escaped after {done} calls: {escapes[:3]}"
-    assert flipping.poll() is None, "the swapping process stopped: the race did not run"
+    assert flipper.poll() is None, "the swapping process stopped: the race did not run"
     assert done >= 400, "too few calls to mean anything"
+    assert written_inside > 0, "every write was refused: the tools must still work between the swaps"
     assert outside_files(outside) == before
