@@ -40,6 +40,7 @@ _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
 _RESOLVE = 0x01 | 0x02 | 0x08
 _SYS_OPENAT2 = 437
 _MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")  # mountinfo writes space, tab, newline, backslash as \ooo
+_PROC_FD = Path("/proc/self/fd")
 _ABSENT = -1  # a directory the walk passes that does not exist (yet)
 _OTHER_MOUNT = "{!r} is on another filesystem or mount than the workspace; it is not used"
 
@@ -358,27 +359,35 @@ class ToolContext:
         except OSError as exc:
             raise self._failure(path, exc) from exc
 
-    @contextlib.contextmanager
-    def directory(self, path: object) -> Iterator[Path]:
-        """A path to the directory `path` pinned by an open handle (/proc/self/fd/N), to run a subprocess in:
-        the child enters the directory that was checked, whatever is renamed meanwhile."""
+    def _open_directory(self, path: object) -> tuple[int, str]:
+        """An open handle on the workspace directory `path`, and its canonical relative path."""
         try:
             with self._walk(path) as spot:
                 if spot.stat is None or not stat.S_ISDIR(spot.stat.st_mode):
                     raise ToolError(f"{path} is not a directory" if spot.stat else f"{path} does not exist")
-                fd = self._open_at(spot.dir_fd, spot.name, _DIRECTORY)
+                return self._open_at(spot.dir_fd, spot.name, _DIRECTORY), spot.relative
         except OSError as exc:
             raise self._failure(path, exc) from exc
+
+    @contextlib.contextmanager
+    def directory(self, path: object) -> Iterator[Path]:
+        """A path to the directory `path` pinned by an open handle (/proc/self/fd/N), to run a subprocess in:
+        the child enters the directory that was checked, whatever is renamed meanwhile. Without /proc it is
+        the directory's real path, checked just before."""
+        fd, relative = self._open_directory(path)
         try:
-            yield Path(f"/proc/self/fd/{fd}")
+            yield Path(f"/proc/self/fd/{fd}") if _PROC_FD.is_dir() else Path(self._handle().real) / relative
         finally:
             os.close(fd)
 
     def walk(self, path: object) -> Iterator[tuple[str, list[str], list[str]]]:
         """Like os.walk on a workspace directory: (relative dir, subdirectory names, other names), top down,
         pruned by editing the names in place. Symlinks are listed, never entered; nor are other mounts."""
-        with self.directory(path) as pinned:
-            yield from self._walk_fd(int(pinned.name), "")
+        fd, _ = self._open_directory(path)
+        try:
+            yield from self._walk_fd(fd, "")
+        finally:
+            os.close(fd)
 
     def _walk_fd(self, fd: int, relative: str) -> Iterator[tuple[str, list[str], list[str]]]:
         with os.scandir(fd) as entries:
