@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import tools.base
 from sii.mentions import expand_mentions
 from sii.prompts import system_prompt
 from tests.scripted_server import ScriptedServer
@@ -41,6 +42,16 @@ def outside_files(outside: Path) -> dict[str, bytes]:
 def code_map_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The code map's cache in the test's own directory (subprocesses inherit it), not the user's."""
     monkeypatch.setenv("SII_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(params=["openat2", "openat"])
+def opener(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of opening: openat2 where the kernel has it, and the openat fallback for older kernels."""
+    if request.param == "openat":
+        monkeypatch.setattr(tools.base, "_OPENAT2", None)
+    elif tools.base._OPENAT2 is None:
+        pytest.skip("this kernel has no openat2")
+    return request.param
 
 
 @pytest.fixture
@@ -73,7 +84,7 @@ class Tally:
 # --- hard links ---------------------------------------------------------------------------------------------
 
 
-def test_hard_links_to_outside_files_are_neither_read_nor_written(ctx: ToolContext, outside: Path) -> None:
+def test_hard_links_to_outside_files_are_neither_read_nor_written(ctx: ToolContext, outside: Path, opener: str) -> None:
     ws = ctx.workspace
     os.link(outside / "secret.txt", ws / "hard.txt")
     os.link(outside / "secret.py", ws / "hard.py")
@@ -181,7 +192,9 @@ def _tool_attempts(path: str) -> list[tuple[str, dict[str, object]]]:
     ]
 
 
-def test_symlinks_out_are_refused_by_every_file_tool(ctx: ToolContext, linked: Path, outside: Path) -> None:
+def test_symlinks_out_are_refused_by_every_file_tool(
+    ctx: ToolContext, linked: Path, outside: Path, opener: str
+) -> None:
     before = outside_files(outside)
     tally = Tally()
     for path in ESCAPES:
@@ -322,7 +335,10 @@ MOUNTED = """
 import json, sys
 from pathlib import Path
 from tests.tooling import run
+import tools.base
 from tools import ToolContext
+if sys.argv[2] == "openat":
+    tools.base._OPENAT2 = None
 ctx = ToolContext(Path(sys.argv[1]))
 attempts = [("grep", {"pattern": "s3cret", "path": "bound_file.txt"})]
 attempts += [(name, {"path": "bound_file.txt", **extra}) for name, extra in [
@@ -355,7 +371,13 @@ def _mount_namespace() -> list[str] | None:
     return None
 
 
-def test_bind_mounts_and_other_filesystems_inside_the_workspace_are_refused(workspace: Path, outside: Path) -> None:
+@pytest.mark.parametrize("opener", ["openat2", "openat"])
+def test_bind_mounts_and_other_filesystems_inside_the_workspace_are_refused(
+    workspace: Path, outside: Path, opener: str
+) -> None:
+    """openat2 refuses to cross any mount; the openat fallback compares st_dev and reads the mount table."""
+    if opener == "openat2" and tools.base._OPENAT2 is None:
+        pytest.skip("this kernel has no openat2")
     for name in ("bound", "tmpfs", "inner"):
         (workspace / name).mkdir()
     (workspace / "bound_file.txt").write_text("placeholder\n")
@@ -364,7 +386,7 @@ def test_bind_mounts_and_other_filesystems_inside_the_workspace_are_refused(work
         f"mount --bind '{outside / 'dir'}' '{workspace / 'bound'}' && "
         f"mount --bind '{outside / 'secret.txt'}' '{workspace / 'bound_file.txt'}' && "
         f"mount -t tmpfs none '{workspace / 'tmpfs'}' && echo '{SECRET}' > '{workspace / 'tmpfs' / 'inner.txt'}' && "
-        f"'{sys.executable}' -c \"$0\" '{workspace}'"
+        f"'{sys.executable}' -c \"$0\" '{workspace}' {opener}"
     )
     prefix = _mount_namespace()
     if prefix is None:
@@ -438,7 +460,7 @@ def race(
 
 
 def test_a_path_flipped_to_a_symlink_during_2000_calls_never_leads_out(
-    race: tuple[subprocess.Popen[bytes], str, str], workspace: Path, outside: Path
+    race: tuple[subprocess.Popen[bytes], str, str], workspace: Path, outside: Path, opener: str
 ) -> None:
     flipper, write_path, read_path = race
     context = ToolContext(workspace)

@@ -177,6 +177,8 @@ class ToolContext:
         A missing directory on the way is an error (`missing="raise"`), created ("create"), or walked on as
         empty ("absent": what a path under it would be, without touching the disk)."""
         root = self._handle()
+        # Without openat2 a bind mount of the same filesystem shows no new st_dev: the mount table tells.
+        mounts = frozenset() if _OPENAT2 is not None else frozenset(self.mounts_inside())
         parts = deque(self._parts(path))
         stack: list[tuple[str, int]] = []  # the directories entered below the root, each held open (or _ABSENT)
         hops = 0
@@ -198,6 +200,8 @@ class ToolContext:
                 last = all(part in ("", ".") for part in parts)
                 relative = f"{here}/{name}" if here else name
                 info = self._lstat(dir_fd, name)
+                if info is not None and relative in mounts:
+                    raise ToolError(_OTHER_MOUNT.format(relative))
                 if info is not None and stat.S_ISLNK(info.st_mode) and (follow_last or not last):
                     hops += 1
                     if hops > MAX_SYMLINKS:
