@@ -146,12 +146,17 @@ class ToolContext:
             raise ToolError(
                 f"path {path!r} starts with '~', which is not expanded; use a path relative to the workspace"
             )
-        if not path.startswith("/"):
-            return path.split("/")
+        inside = self._under_root(path) if path.startswith("/") else path
+        if inside is None:
+            raise ToolError(f"path {path!r} is outside the workspace {self._handle().real}")
+        return inside.split("/")
+
+    def _under_root(self, absolute: str) -> str | None:
+        """The part of an absolute path below the workspace, spelled as given or as its real path; else None."""
         for prefix in (os.path.abspath(self.workspace), self._handle().real):
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                return path[len(prefix) :].split("/")
-        raise ToolError(f"path {path!r} is outside the workspace {self._handle().real}")
+            if absolute == prefix or absolute.startswith(prefix.rstrip("/") + "/"):
+                return absolute[len(prefix) :]
+        return None
 
     def _open_at(self, dir_fd: int, name: str, flags: int, mode: int = 0o666) -> int:
         """Open one component without following it, refusing one on another mount or filesystem."""
@@ -252,12 +257,13 @@ class ToolContext:
         """The symlink's target: relative as it is, or absolute inside the workspace (returned as '/' plus the
         path under the root); one that points anywhere else is refused."""
         target = os.readlink(name, dir_fd=dir_fd)
-        real = self._handle().real
-        if target.startswith("/"):
-            if target == real or target.startswith(real.rstrip("/") + "/"):
-                return "/" + target[len(real) :]
+        if not target.startswith("/"):
+            return target
+        inside = self._under_root(target)
+        if inside is None:
+            real = self._handle().real
             raise ToolError(f"path {path!r} is outside the workspace {real} ({relative} is a symlink to {target})")
-        return target
+        return "/" + inside
 
     @staticmethod
     def _failure(path: object, exc: OSError) -> ToolError:
@@ -295,12 +301,14 @@ class ToolContext:
         swapped in after the check from blocking; the opened inode must be the one that was checked."""
         try:
             with self._walk(path) as spot:
-                self._check_file(path, spot.stat)
+                checked = self._check_file(path, spot.stat)
+                if checked is None:
+                    raise ToolError(f"{path} does not exist")
                 fd = self._open_at(spot.dir_fd, spot.name, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise self._failure(path, exc) from exc
         opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) != (spot.stat.st_dev, spot.stat.st_ino) or opened.st_nlink > 1:
+        if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino) or opened.st_nlink > 1:
             os.close(fd)
             raise ToolError(f"{path} changed while it was being opened; try again")
         os.set_blocking(fd, True)
