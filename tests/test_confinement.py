@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from tests.scripted_server import ScriptedServer
 from tests.test_faces import sii
 from tests.tooling import run
 from tools import Observation, ToolContext
+from tools.sandbox import Sandbox
 
 SECRET = "s3cret-outside"
 CALC = "def add(a, b):\n    return a - b\n"
@@ -485,3 +487,38 @@ def test_a_path_flipped_to_a_symlink_during_2000_calls_never_leads_out(
     assert done >= 400, "too few calls to mean anything"
     assert written_inside > 0, "every write was refused: the tools must still work between the swaps"
     assert outside_files(outside) == before
+
+
+PLANT = """
+import os, sys
+while True:  # a dangling symlink out appears where write_file creates its file, stays a moment, vanishes
+    for step in (lambda: os.symlink(sys.argv[1], "planted.txt"), lambda: os.unlink("planted.txt")):
+        try:
+            step()
+        except OSError:
+            pass
+        for _ in range(100):
+            os.lstat(".")
+"""
+
+
+def test_a_sandboxed_background_job_racing_a_symlink_cannot_make_write_file_create_outside(
+    ctx: ToolContext, outside: Path
+) -> None:
+    """The reported case: a job in the bubblewrap sandbox (which may write the workspace) keeps planting a
+    dangling symlink out where the unsandboxed write_file is about to create a file."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed")
+    ctx.resources["sandbox"] = Sandbox()
+    target = outside / "created.txt"
+    command = shlex.join([sys.executable, "-c", PLANT, str(target)])
+    started = run(ctx, "run_shell", command=command, background=True)
+    assert not started.is_error, started.text
+    deadline = time.monotonic() + 10
+    calls = created = 0
+    while calls < 1000 and time.monotonic() < deadline and not target.exists():
+        created += not run(ctx, "write_file", path="planted.txt", content="pwned\n").is_error
+        calls += 1
+    assert not target.exists(), f"write_file created {target} after {calls} calls"
+    assert created > 0 and calls >= 200, (created, calls)
+    assert run(ctx, "job_output", job_id=started.data["job_id"]).data["running"], "the racing job must still run"
