@@ -184,7 +184,7 @@ class Session:
         self._turn_checkpointed = True
         prompt = self.agent.messages[self._turn_start]["content"] or ""
         try:
-            checkpoint = self.checkpoints.snapshot(prompt[:72])
+            checkpoint = self.checkpoints.snapshot(prompt)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint
             self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
             return
