@@ -38,6 +38,7 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "redaction.emails": bool,
     "sandbox.enabled": bool,
     "sandbox.network": bool,
+    "checkpoints.enabled": bool,
     "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
 }
 # One [[mcp_servers]] table: key -> the type it must have.
@@ -215,6 +216,7 @@ class Settings:
     redaction_patterns: dict[str, str] = field(default_factory=dict)
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
+    checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
     mcp_servers: list[McpServerConfig] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -234,6 +236,8 @@ class Settings:
                 setattr(self, "redaction" if key == "redaction.enabled" else "redaction_emails", value)
             elif key.startswith("sandbox."):
                 setattr(self, "sandbox" if key == "sandbox.enabled" else "sandbox_network", value)
+            elif key == "checkpoints.enabled":
+                self.checkpoints = value
             elif key.startswith("shell."):
                 setattr(self, "shell_" + key.split(".", 1)[1], [str(rule) for rule in value])
             elif key == "mcp_servers":  # a project's server replaces the user's server of the same name

@@ -156,13 +156,15 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
-        self.checkpoints = CheckpointStore(
-            self.context.workspace, checkpoint_dir(settings.home, self.context.workspace)
-        )
+        self.checkpoints: CheckpointStore | None = None  # off: no copy of the workspace is kept
         self.turn_checkpoints: list[TurnCheckpoint] = []
         self._turn_start = 0
         self._turn_checkpointed = False
-        self.agent.subscribe(self._checkpoint_before_changes)
+        if settings.checkpoints:
+            self.checkpoints = CheckpointStore(
+                self.context.workspace, checkpoint_dir(settings.home, self.context.workspace)
+            )
+            self.agent.subscribe(self._checkpoint_before_changes)
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""
@@ -184,6 +186,7 @@ class Session:
         self._turn_checkpointed = True
         prompt = self.agent.messages[self._turn_start]["content"] or ""
         try:
+            assert self.checkpoints is not None  # subscribed only with a store
             checkpoint = self.checkpoints.snapshot(prompt)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint
             self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
@@ -195,7 +198,7 @@ class Session:
 
     def rewind(self, checkpoint: TurnCheckpoint, files: bool = True, conversation: bool = True) -> list[str]:
         """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both."""
-        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files else []
+        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files and self.checkpoints else []
         if conversation:
             self.agent.messages = self.agent.messages[: checkpoint.message_index]
             self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]

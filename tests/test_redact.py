@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recordings.redact import KINDS, Finding, Redactor, summarize
-from sii.config import Settings
+from sii.config import Settings, user_config_file
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.secrets_corpus import NEAR_MISSES, SECRETS, Case, fake
@@ -207,3 +208,28 @@ def test_the_checkpoint_label_in_the_recording_holds_no_part_of_a_secret(workspa
     assert labels == ["please push this branch with the token"]
     assert not leaked(secret, session.recording_path.read_text())
     assert not leaked(secret, session.checkpoints.list()[0].label)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_checkpoints_copy_the_workspace_unless_turned_off(workspace: Path, sii_home: Path, enabled: bool) -> None:
+    """A checkpoint is a full copy of the workspace, secrets in its files included (the README says so); the
+    user's `[checkpoints] enabled = false` keeps none."""
+    secret = BY_NAME["env password"].secret
+    (workspace / ".env").write_text(f"DB_PASSWORD={secret}\n")
+    user_config_file().parent.mkdir(parents=True, exist_ok=True)
+    user_config_file().write_text(f"[checkpoints]\nenabled = {str(enabled).lower()}\n")
+    script = [Reply("", [call("run_shell", {"command": "echo hi > note.txt"})]), Reply("done")]
+    with ScriptedServer(script) as server:
+        settings = Settings.resolve(base_url=server.base_url, workspace=workspace, mode="yolo")
+        session = Session(settings, face="test", ask=None, notify=lambda text: None)
+        session.agent.run_turn("write a note")
+        session.close()
+    assert len(session.turn_checkpoints) == int(enabled)
+    if enabled:  # git keeps blobs compressed: ask the shadow repository itself
+        assert session.checkpoints is not None
+        store = str(session.checkpoints.store_dir)
+        kept = subprocess.run(["git", "--git-dir", store, "grep", "-F", secret, "checkpoints"], capture_output=True)
+        assert kept.returncode == 0
+    else:
+        assert session.checkpoints is None and not (sii_home / "checkpoints").exists()
+        assert not subprocess.run(["grep", "-rF", "--", secret, str(sii_home)], capture_output=True).stdout
