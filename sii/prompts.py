@@ -3,6 +3,8 @@ own instructions (AGENTS.md, and SII.md / CLAUDE.md when present), as Codex CLI 
 
 from pathlib import Path
 
+from tools.text import clip
+
 SYSTEM_PROMPT = """You are sii, a coding agent working in the user's repository at {workspace}.
 Use the tools to inspect and change files, run commands and check git. Read before you edit, make the
 smallest change that solves the task, run the relevant command to check it, then answer briefly with what
@@ -19,7 +21,7 @@ def project_memory(workspace: Path) -> str:
         if path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace").strip()
             if len(text) > MAX_MEMORY_CHARS:
-                text = text[:MAX_MEMORY_CHARS] + f"\n[... {name} truncated at {MAX_MEMORY_CHARS} characters]"
+                text = clip(text, MAX_MEMORY_CHARS) + f"\n[... {name} truncated at {MAX_MEMORY_CHARS} characters]"
             sections.append(f"# {name}\n{text}")
     return "\n\n".join(sections)
 

@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 
 from recordings.redact import KINDS, Finding, Redactor, summarize
 from sii.config import Settings, user_config_file
+from sii.mentions import MAX_ATTACHED_CHARS, expand_mentions
+from sii.prompts import MAX_MEMORY_CHARS, project_memory
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.secrets_corpus import NEAR_MISSES, SECRETS, Case, fake
 from tests.tooling import run
 from tools import ToolContext
+from tools.default import default_registry
 from tools.text import cap_output, clip
 
 REDACTOR = Redactor()
@@ -233,3 +236,24 @@ def test_checkpoints_copy_the_workspace_unless_turned_off(workspace: Path, sii_h
     else:
         assert session.checkpoints is None and not (sii_home / "checkpoints").exists()
         assert not subprocess.run(["grep", "-rF", "--", secret, str(sii_home)], capture_output=True).stdout
+
+
+def straddling(secret: str, limit: int) -> str:
+    """Text whose `limit`-th character is in the middle of `secret` (after a word break, so it is one)."""
+    before = limit - len(secret) // 2
+    return "word " * (before // 5) + " " * (before % 5) + f"KEY={secret} and more text after it\n"
+
+
+@pytest.mark.parametrize("where", ["invalid tool arguments", "attached @file", "AGENTS.md"])
+def test_other_cuts_split_no_secret(ctx: ToolContext, where: str) -> None:
+    secret = BY_NAME["github classic pat"].secret
+    if where == "invalid tool arguments":
+        shown = default_registry().dispatch("read_file", straddling(secret, 200), ctx).text
+    elif where == "attached @file":
+        (ctx.workspace / "notes.txt").write_text(straddling(secret, MAX_ATTACHED_CHARS))
+        shown, _ = expand_mentions("see @notes.txt", ctx)
+    else:
+        (ctx.workspace / "AGENTS.md").write_text(straddling(secret, MAX_MEMORY_CHARS))
+        shown = project_memory(ctx.workspace)
+    assert "truncated" in shown or "not valid JSON" in shown
+    assert not leaked(secret, REDACTOR.redact_text(shown)[0])
