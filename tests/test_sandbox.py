@@ -218,14 +218,18 @@ def test_a_job_log_replaced_by_a_link_does_not_read_a_host_file(ctx: ToolContext
     assert "host secret" not in shown
 
 
-@pytest.mark.parametrize("folder, name", [("/tmp/sii-shell-*", "command.sh"), ("/tmp/sii-jobs-*", "2.sh")])
+@pytest.mark.parametrize(
+    "folder, name",
+    [("/tmp/sii-shell-*", "command.sh"), ("/tmp/sii-jobs-*", "2.sh"), ("/tmp/sii-job-output-*", "2.log")],
+)
 def test_files_sii_writes_cannot_be_pointed_elsewhere(
     ctx: ToolContext, host_file: Path, folder: str, name: str
 ) -> None:
     run(ctx, "run_shell", command="true", background=True)
     shell(ctx, f"for d in {folder}; do rm -f $d/{name}; ln -sf {host_file} $d/{name}; done")
     run(ctx, "run_shell", command="echo second", background=True)
-    shell(ctx, "true")
+    shell(ctx, "sleep 0.2")
+    assert "host secret" not in run(ctx, "job_output", job_id=2).text
     assert host_file.read_text() == "host secret\n"
 
 

@@ -8,6 +8,7 @@ are confined already."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -206,6 +207,14 @@ def host_pid(bwrap_pid: int, inner_pid: int) -> int | None:
         except OSError:
             continue
     return None
+
+
+def create_shared(path: Path) -> None:
+    """Create the empty file the sandbox is to write (a job's log), replacing whatever it put at that name first:
+    creating through a link it planted would create or touch a host file of its choosing."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # a link itself goes, not what it points to
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
 
 def open_shared(path: Path) -> BinaryIO | None:

@@ -19,7 +19,7 @@ import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.processes import process_alive
-from tools.sandbox import Sandbox, host_pid, open_shared
+from tools.sandbox import Sandbox, create_shared, host_pid, open_shared
 from tools.text import cap_output, strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -177,6 +177,7 @@ class JobTable:
         script = self.scripts / f"{job_id}.sh"
         log, exit_file = self.output / f"{job_id}.log", self.output / f"{job_id}.exit"
         script.write_text(command + "\n", encoding="utf-8")
+        create_shared(log)  # the subshell opens it asynchronously; job_output may come first
         # `exec 255>&-` drops bash's copy of the terminal, which would keep the pty open after the shell exits.
         launch = (
             f"{{ exec 255>&-; ( trap '' HUP; . {quote(str(script))} ); echo $? > {quote(str(exit_file))}; }} "
