@@ -299,3 +299,31 @@ def test_a_refused_namespace_is_a_clear_error(workspace: Path, tmp_path: Path, m
     monkeypatch.setenv("PATH", str(fake.parent))
     with pytest.raises(SandboxError, match=r"cannot isolate the sandbox here .*Operation not permitted"):
         Sandbox().command(workspace)
+
+
+# --- the prefix as sii's git tools use it: no terminal to type into, git works read-only --------------------------
+
+
+def test_a_prefixed_program_has_no_terminal_to_type_into(workspace: Path) -> None:
+    """Started from sii's own terminal (here a pty), it runs in a new session: /dev/tty, and with it TIOCSTI
+    into the terminal sii reads from, is out of reach."""
+    import pexpect
+
+    script = "true >/dev/tty && echo HAS_TERMINAL || echo NO_TERMINAL"
+    child = pexpect.spawn(Sandbox().command(workspace)[0], [*Sandbox().command(workspace)[1:], "sh", "-c", script])
+    try:
+        child.expect(["HAS_TERMINAL", "NO_TERMINAL"], timeout=20)
+        assert child.after == b"NO_TERMINAL"
+    finally:
+        child.close(force=True)
+
+
+def test_git_through_the_prefix_reads_but_cannot_configure(workspace: Path) -> None:
+    prefix = Sandbox().command(workspace)
+    status = subprocess.run([*prefix, "git", "status", "--short"], capture_output=True, text=True, timeout=30)
+    (workspace / "new.txt").write_text("x\n")
+    listed = subprocess.run([*prefix, "git", "status", "--short"], capture_output=True, text=True, timeout=30)
+    configured = subprocess.run([*prefix, "git", "config", "core.fsmonitor", "touch /tmp/x"], capture_output=True)
+    assert status.returncode == 0 and listed.stdout == "?? new.txt\n"
+    assert configured.returncode != 0
+    assert "fsmonitor" not in (workspace / ".git" / "config").read_text()
