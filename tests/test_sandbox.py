@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +231,20 @@ def test_files_sii_writes_cannot_be_pointed_elsewhere(
     run(ctx, "run_shell", command="echo second", background=True)
     shell(ctx, "sleep 0.2")
     assert "host secret" not in run(ctx, "job_output", job_id=2).text
+    assert host_file.read_text() == "host secret\n"
+
+
+def test_the_scratch_stays_read_only_in_a_workspace_that_holds_it(
+    workspace: Path, host_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workspace / "scratch").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(workspace / "scratch"))  # as with a workspace of /tmp
+    context = sandboxed_context(workspace)
+    try:
+        shell(context, f"for d in scratch/sii-shell-*; do rm -f $d/command.sh; ln -sf {host_file} $d/command.sh; done")
+        shell(context, "true")
+    finally:
+        context.close()
     assert host_file.read_text() == "host secret\n"
 
 

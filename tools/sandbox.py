@@ -109,15 +109,16 @@ class Sandbox:
         # `env -i`: bwrap's own process (pid 1 inside, its /proc/1/environ readable there) gets no environment.
         prefix = [_ENV, "-i", binary, *isolation, *_environment(env or {}), *_system_mounts()]
         prefix += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", HOME]
-        for path in read_only:
-            prefix += ["--ro-bind", str(path), str(path)]
-        for path in writable:
-            prefix += ["--bind", str(path), str(path)]
         prefix += ["--bind", root, root]
         for name in _PROTECTED:
             inner = os.path.join(root, name)
             if _is_real(inner):  # a symlink would show its target, wherever it points, inside
                 prefix += ["--ro-bind", inner, inner]
+        # Last, so they hold even inside a workspace that contains them (a workspace of /tmp).
+        for path in read_only:
+            prefix += ["--ro-bind", str(path), str(path)]
+        for path in writable:
+            prefix += ["--bind", str(path), str(path)]
         return [*prefix, "--chdir", root]
 
 
