@@ -130,9 +130,9 @@ _SECRET_HINTS = "secret api access private auth client signing encryption master
 SECRET_KEY_NAME = re.compile(rf"(?i).*?{_PASSWORD_KEYS}|.*?{_SECRET_KEYS}")
 PASSWORD_KEY_NAME = re.compile(rf"(?i).*?{_PASSWORD_KEYS}")
 _PEM_END = (  # a base64 body must follow (so prose naming the header is not a key), then the END line or the
-    # body's last line when the key was cut short
+    # body's last line when the key was cut short (its lines may be joined by spaces, as in a one-line label)
     r"(?=[\s\S]{0,200}?[A-Za-z0-9+/]{40})"
-    r"(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:(?:\\[nr]|[\r\n])[A-Za-z0-9+/=:, -]*)*)"
+    r"(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:(?:\\[nr]|[\r\n \t])[A-Za-z0-9+/=:, -]*)*)"
 )
 
 PATTERNS: list[SecretPattern] = [

@@ -166,5 +166,5 @@ class Agent:
             )
         tool = self.registry.get(name)
         if tool is not None and (refusal := self.approve(tool, call)):
-            return Observation(f"Not run: {refusal}", is_error=True)
+            return Observation(f"Not run: {refusal}", is_error=True, data={"refused": refusal})
         return self.registry.dispatch(name, arguments, self.context)

@@ -33,6 +33,20 @@ def expand_mentions(text: str, context: ToolContext) -> tuple[str, list[str]]:
     return (text + "\n\n" + "\n\n".join(blocks) if blocks else text), attached
 
 
+ATTACHMENT = re.compile(r'\n*<file path="[^"\n]*">\n.*?\n</file>', re.DOTALL)
+
+
+def strip_attachments(text: str) -> str:
+    """The prompt as the user typed it: the attached file blocks `expand_mentions` added taken out again."""
+    return ATTACHMENT.sub("", text).strip()
+
+
+def missing_mentions(text: str, attached: list[str]) -> list[str]:
+    """`@names` in `text` that were not attached (no such file, outside the workspace, binary): the user is told."""
+    names = dict.fromkeys(name.rstrip(".,;:") for name in MENTION.findall(text))
+    return [name for name in names if name and name not in attached]
+
+
 def _text_of(path: Path) -> str | None:
     if not path.is_file():
         return None

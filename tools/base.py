@@ -64,7 +64,8 @@ class ToolContext:
 @dataclass(frozen=True)
 class Tool:
     """A callable the model can use. `mutates`: it changes something, so it needs approval outside yolo mode.
-    `edits_files`: it only edits workspace files (with undo and diffs), so auto-edit mode runs it unasked."""
+    `edits_files`: it only edits workspace files (with undo and diffs), so auto-edit mode runs it unasked.
+    `paths_written`: the paths a call would write, as given, so approval can protect `.git/` and `.sii/`."""
 
     name: str
     description: str
@@ -72,6 +73,7 @@ class Tool:
     run: Callable[[dict[str, Any], ToolContext], Observation]
     mutates: bool = False
     edits_files: bool = False
+    paths_written: Callable[[dict[str, Any]], list[str]] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema the model sees. Unknown arguments are declared invalid, which also

@@ -131,14 +131,22 @@ class CheckpointStore:
         out = self._git("log", "-z", "--format=%H%x1f%ct%x1f%B", _REF)
         return [_parse(record) for record in out.split("\0") if record.strip()]
 
+    def changes(self, checkpoint_id: str) -> dict[str, str]:
+        """What restoring `checkpoint_id` would do, by path: `restore` (changed since), `bring back` (deleted
+        since) or `delete` (created since). Nothing is touched."""
+        commit = self._resolve(checkpoint_id)
+        self._stage_workspace()
+        out = self._git("diff", "--cached", "--name-status", "--no-renames", "-z", commit).split("\0")
+        actions = {"M": "restore", "T": "restore", "D": "bring back", "A": "delete"}
+        # `diff --cached COMMIT` compares the commit with the workspace: A means the workspace has it, the snapshot not.
+        return {path: actions.get(status[:1], "restore") for status, path in zip(out[0::2], out[1::2], strict=False)}
+
     def restore(self, checkpoint_id: str) -> list[str]:
         """Make the workspace exactly the snapshot: changed files rewritten, deleted ones brought back, files
         created since removed. Ignored files are untouched. Returns the paths that changed."""
-        commit = self._resolve(checkpoint_id)
-        self._stage_workspace()
-        changed = self._git("diff", "--cached", "--name-only", "--no-renames", "-z", commit).split("\0")
-        self._git("read-tree", "-u", "--reset", commit)
-        return sorted(path for path in changed if path)
+        changed = self.changes(checkpoint_id)
+        self._git("read-tree", "-u", "--reset", self._resolve(checkpoint_id))
+        return sorted(changed)
 
     def diff(self, checkpoint_id: str) -> str:
         """What changed in the workspace since the checkpoint, as a unified diff."""

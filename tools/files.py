@@ -386,6 +386,18 @@ def list_directory(args: dict[str, Any], ctx: ToolContext) -> Observation:
     return Observation(text, data={"path": shown, "entries": len(entries)})
 
 
+def _path_written(args: dict[str, Any]) -> list[str]:
+    return [args["path"]] if isinstance(args.get("path"), str) else []
+
+
+def _patch_paths_written(args: dict[str, Any]) -> list[str]:
+    """Every path the patch adds, deletes, updates or moves to; none if it does not parse (nothing is applied)."""
+    try:
+        return touched_paths(parse_patch(args["patch"])) if isinstance(args.get("patch"), str) else []
+    except ToolError:
+        return []
+
+
 PATH = {"type": "string", "description": "Path relative to the workspace root."}
 READ_FILE = Tool(
     "read_file",
@@ -425,6 +437,7 @@ WRITE_FILE = Tool(
     write_file,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )
 EDIT_FILE = Tool(
     "edit_file",
@@ -442,6 +455,7 @@ EDIT_FILE = Tool(
     edit_file,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )
 APPLY_PATCH = Tool(
     "apply_patch",
@@ -458,6 +472,7 @@ APPLY_PATCH = Tool(
     apply_patch,
     mutates=True,
     edits_files=True,
+    paths_written=_patch_paths_written,
 )
 UNDO_EDIT = Tool(
     "undo_edit",
@@ -467,4 +482,5 @@ UNDO_EDIT = Tool(
     undo_edit,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )
