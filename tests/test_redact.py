@@ -205,10 +205,22 @@ def test_a_long_line_in_read_file_is_cut_around_its_secret(ctx: ToolContext) -> 
     assert "next line" in shown
 
 
-def test_the_checkpoint_label_in_the_recording_holds_no_part_of_a_secret(workspace: Path) -> None:
-    secret = BY_NAME["github classic pat"].secret
-    prompt = f"please push this branch with the token {secret} and open a pull request"
-    assert prompt.index(secret) < 72 < prompt.index(secret) + len(secret)  # the old cut fell inside it
+TRUNCATED_KEY = BY_NAME["rsa private key"].secret.split("-----END")[0]  # as `head` shows it
+
+
+@pytest.mark.parametrize(
+    "prompt, label",
+    [
+        (f"please push this branch with the token {BY_NAME['github classic pat'].secret} and open a PR", 39),
+        (f"fix the login, this key fails:\n{TRUNCATED_KEY}", 30),  # its lines joined by spaces in the label
+    ],
+    ids=["token", "private key cut short"],
+)
+def test_the_checkpoint_label_in_the_recording_holds_no_part_of_a_secret(
+    workspace: Path, prompt: str, label: int
+) -> None:
+    secret = next(case.secret for case in SECRETS if case.secret[:40] in prompt)
+    assert prompt.index(secret[:40]) < 72 < prompt.index(secret[:40]) + len(secret)  # the old cut fell inside it
     script = [Reply("", [call("run_shell", {"command": "echo hi > note.txt"})]), Reply("done")]
     with ScriptedServer(script) as server:
         settings = Settings.resolve(base_url=server.base_url, workspace=workspace, mode="yolo")
@@ -217,9 +229,10 @@ def test_the_checkpoint_label_in_the_recording_holds_no_part_of_a_secret(workspa
         session.close()
     records = [json.loads(line) for line in session.recording_path.read_text().splitlines()]
     labels = [record["label"] for record in records if record.get("type") == "checkpoint"]
-    assert labels == ["please push this branch with the token"]
-    assert not leaked(secret, session.recording_path.read_text())
-    assert not leaked(secret, session.checkpoints.list()[0].label)
+    assert labels == [" ".join(prompt.split())[:label].strip()]
+    body = secret.removeprefix("-----BEGIN RSA PRIVATE KEY-----")
+    assert not leaked(body, session.recording_path.read_text())
+    assert session.checkpoints is not None and not leaked(body, session.checkpoints.list()[0].label)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
