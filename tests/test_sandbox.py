@@ -63,6 +63,8 @@ def test_writes_through_proc_root_do_not_reach_the_host(ctx: ToolContext, host_f
 
 @pytest.mark.parametrize("how", ["kill -9 {pid}", "kill -9 -1", "kill -STOP {pid}", "pkill -9 sleep"])
 def test_host_processes_cannot_be_signalled(ctx: ToolContext, how: str) -> None:
+    # On a sandbox that lost its pid namespace `kill -9 -1` would kill every process of the host: check first.
+    assert shell(ctx, "tr '\\0' ' ' < /proc/1/cmdline").split(" ")[0].endswith("bwrap"), "no pid namespace"
     victim = subprocess.Popen(["sleep", "60"])
     try:
         shell(ctx, how.format(pid=victim.pid))
