@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-_ENV = "/usr/bin/env"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOME = "/tmp/home"  # on the sandbox's own /tmp: a scratch home that dies with it
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -107,7 +106,7 @@ class Sandbox:
         _check_isolation(binary, tuple(isolation))
         root = str(workspace.resolve())
         # `env -i`: bwrap's own process (pid 1 inside, its /proc/1/environ readable there) gets no environment.
-        prefix = [_ENV, "-i", binary, *isolation, *_environment(env or {}), *_system_mounts()]
+        prefix = [_env(), "-i", binary, *isolation, *_environment(env or {}), *_system_mounts()]
         prefix += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", HOME]
         prefix += ["--bind", root, root]
         for name in _PROTECTED:
@@ -146,6 +145,10 @@ def _system_mounts() -> list[str]:
     return mounts
 
 
+def _env() -> str:
+    return shutil.which("env") or "/usr/bin/env"
+
+
 def _is_real(path: str) -> bool:
     try:
         return not stat.S_ISLNK(os.lstat(path).st_mode)
@@ -156,21 +159,8 @@ def _is_real(path: str) -> bool:
 @functools.cache
 def _check_isolation(binary: str, isolation: tuple[str, ...]) -> None:
     """Once per process: can bubblewrap make these namespaces here (containers often forbid some)?"""
-    probe = [
-        _ENV,
-        "-i",
-        binary,
-        *isolation,
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--tmpfs",
-        "/tmp",
-    ]
+    mounts = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    probe = [_env(), "-i", binary, *isolation, *mounts]
     try:
         proc = subprocess.run([*probe, "true"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
