@@ -63,6 +63,7 @@ KEYS: dict[str, Key] = {
     "redaction.emails": Key(bool, "tighten-only", order=(False, True), attr="redaction_emails"),
     "sandbox.enabled": Key(bool, "tighten-only", order=(False, True), attr="sandbox"),
     "sandbox.network": Key(bool, "tighten-only", order=(True, False), attr="sandbox_network"),
+    "checkpoints.enabled": Key(bool, "tighten-only", order=(False, True), attr="checkpoints"),
     "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
 }
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
@@ -280,6 +281,7 @@ class Settings:
     redaction_patterns: dict[str, str] = field(default_factory=dict)
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
+    checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
     mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored

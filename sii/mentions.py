@@ -6,6 +6,7 @@ import codecs
 import re
 
 from tools.base import ToolContext, ToolError
+from tools.text import clip
 
 MENTION = re.compile(r"(?<![\w@])@([\w./\-]+)")
 MAX_ATTACHED_CHARS = 50_000
@@ -22,7 +23,7 @@ def expand_mentions(text: str, context: ToolContext) -> tuple[str, list[str]]:
         if content is None:
             continue
         if len(content) > MAX_ATTACHED_CHARS:
-            content = content[:MAX_ATTACHED_CHARS] + f"\n[... truncated at {MAX_ATTACHED_CHARS} characters]"
+            content = clip(content, MAX_ATTACHED_CHARS) + f"\n[... truncated at {MAX_ATTACHED_CHARS} characters]"
         attached.append(name)
         blocks.append(f'<file path="{name}">\n{content}\n</file>')
     return (text + "\n\n" + "\n\n".join(blocks) if blocks else text), attached

@@ -7,6 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tools.base import ToolContext, ToolError
+from tools.text import clip
 
 SYSTEM_PROMPT = """You are sii, a coding agent working in the user's repository at {workspace}.
 Use the tools to inspect and change files, run commands and check git. Read before you edit, make the
@@ -32,7 +33,7 @@ def _memory_text(context: ToolContext, name: str) -> str | None:
         return f"[{name} was not read: it is not a plain file of this repository]"
     text = raw.decode("utf-8", errors="replace").strip()
     if len(text) > MAX_MEMORY_CHARS or len(raw) == MAX_MEMORY_BYTES:
-        text = text[:MAX_MEMORY_CHARS] + f"\n[... {name} truncated at {MAX_MEMORY_CHARS} characters]"
+        text = clip(text, MAX_MEMORY_CHARS) + f"\n[... {name} truncated at {MAX_MEMORY_CHARS} characters]"
     return text
 
 

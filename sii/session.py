@@ -175,7 +175,11 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
-        self.checkpoints = self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
+        self.checkpoints = (  # off: no copy of the workspace is kept
+            self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
+            if settings.checkpoints
+            else None
+        )
         self.turn_checkpoints: list[TurnCheckpoint] = []
         self.rewind_undo: RewindUndo | None = None
         self._turn_start = 0
@@ -210,7 +214,7 @@ class Session:
         self._turn_checkpointed = True
         label = " ".join(strip_attachments(self.agent.messages[self._turn_start]["content"] or "").split())
         try:
-            checkpoint = self.checkpoints.snapshot(label[:72])
+            checkpoint = self.checkpoints.snapshot(label)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint
             self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
             return
@@ -228,7 +232,7 @@ class Session:
         before is kept (files snapshotted, conversation held) so `undo_rewind` can put it back."""
         before: Checkpoint | None = None
         if files and self.checkpoints:
-            before = self.checkpoints.snapshot(f"before rewinding to: {checkpoint.label}"[:72])
+            before = self.checkpoints.snapshot(f"before rewinding to: {checkpoint.label}")
         self.rewind_undo = RewindUndo(before, list(self.agent.messages), list(self.turn_checkpoints))
         restored = self.checkpoints.restore(checkpoint.checkpoint.id) if before is not None and self.checkpoints else []
         if conversation:

@@ -154,7 +154,7 @@ def _list_rewind_points(state: ReplState, newest_first: list[TurnCheckpoint]) ->
         else:
             changed = after.checkpoint.id != turn.checkpoint.id
         note = "" if changed else "  (changed no files)"
-        state.console.print(f"{number:>3}  {when}  before: {turn.label}{note}", highlight=False)
+        state.console.print(f"{number:>3}  {when}  before: {turn.label[:72]}{note}", highlight=False)
         after = turn
     hint = "/rewind N [files|chat|both] goes back to before turn N"
     if state.session.rewind_undo is not None:

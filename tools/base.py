@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tools.text import clip
+
 
 class ToolError(Exception):
     """A failure the model should read and can act on (bad path, missing string...)."""
@@ -487,7 +489,7 @@ class ToolRegistry:
             return Observation(f"Error: unknown tool {name!r}. Available tools: {known}.", is_error=True)
         if isinstance(arguments, str):
             return Observation(
-                f"Error: the arguments for {name} are not valid JSON: {arguments[:200]!r}. "
+                f"Error: the arguments for {name} are not valid JSON: {clip(arguments, 200)!r}. "
                 "Send a JSON object matching the tool's schema.",
                 is_error=True,
             )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.gitcmd import GitError, GitResult, git
+from tools.text import clip
 
 _REF = "refs/heads/checkpoints"
 _IDENTITY = {
@@ -113,7 +114,7 @@ class CheckpointStore:
             return self._read(parent)
         base = f"{parent}^{{tree}}" if parent else self._git("mktree").strip()
         changed = len(self._git("diff-tree", "-r", "--name-only", "-z", base, tree).split("\0")) - 1
-        subject = " ".join(label.split()) or "checkpoint"
+        subject = " ".join(clip(label, 72).split()) or "checkpoint"  # a subject's length, never half a secret
         message = f"{subject}\n\n{_FILES_CHANGED}{changed}\n"
         parents = ["-p", parent] if parent else []
         commit = self._git("commit-tree", tree, *parents, "-m", message).strip()

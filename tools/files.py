@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.listing import git_listed_files
 from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
+from tools.text import clip
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -98,7 +99,7 @@ def _page(lines: Iterable[str], offset: int, limit: int) -> tuple[list[str], boo
     numbered: list[str] = []
     used = 0
     for number, line in enumerate(islice(lines, offset - 1, None), start=offset):
-        entry = f"{number:6}\t{line.removesuffix(chr(13))[:MAX_LINE_CHARS]}"
+        entry = f"{number:6}\t{clip(line.removesuffix(chr(13)), MAX_LINE_CHARS)}"
         if len(numbered) >= limit or (numbered and used + len(entry) > MAX_READ_CHARS):
             return numbered, True
         numbered.append(entry)

@@ -3,6 +3,7 @@ Background jobs (servers, watchers, long builds) start from that same shell and 
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import secrets
@@ -18,7 +19,7 @@ import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.processes import process_alive
-from tools.sandbox import Sandbox
+from tools.sandbox import Sandbox, create_shared, host_pid, open_shared
 from tools.text import cap_output, strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -30,9 +31,17 @@ class PersistentShell:
     """A bash kept alive across calls. Commands are sourced from a file so quoting and heredocs just work,
     and a syntax error cannot leave bash waiting for more input."""
 
-    def __init__(self, cwd: Path, sandbox: Sandbox | None = None) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        sandbox: Sandbox | None = None,
+        read_only: tuple[Path, ...] = (),
+        writable: tuple[Path, ...] = (),
+    ) -> None:
+        """`read_only` and `writable`: host directories the sandboxed shell must see too (the jobs' scripts, logs)."""
         self.cwd = cwd
         self.sandbox = sandbox
+        self._shared = read_only, writable
         self._nonce = secrets.token_hex(6)
         self._prompt = re.compile(rf"__SII_{self._nonce}_(\d+)__")
         self._scratch = Path(tempfile.mkdtemp(prefix="sii-shell-"))
@@ -43,7 +52,11 @@ class PersistentShell:
         env = {**os.environ, **_QUIET_ENV}
         command = ["/bin/bash", "--noprofile", "--norc", "--noediting"]
         if self.sandbox is not None:
-            command = [*self.sandbox.command(self.cwd), *command]
+            read_only, writable = self._shared
+            confined = self.sandbox.command(
+                self.cwd, env=_QUIET_ENV, read_only=[self._scratch, *read_only], writable=writable, own_terminal=True
+            )
+            command = [*confined, *command]
         self.child = pexpect.spawn(
             command[0],
             command[1:],
@@ -125,7 +138,7 @@ _TAIL_BYTES = 1 << 20  # tail_lines looks at most this far back
 class Job:
     """One background command: its process group, its log file, how much of the log the model has read."""
 
-    def __init__(self, job_id: int, command: str, pid: int, log: Path, exit_file: Path) -> None:
+    def __init__(self, job_id: int, command: str, pid: int | None, log: Path, exit_file: Path) -> None:
         self.id = job_id
         self.command = command
         self.pid = pid
@@ -136,16 +149,17 @@ class Job:
 
     def exit_code(self) -> int | None:
         """The command's exit status, written by the wrapper when it finishes; None while running or if killed."""
-        try:
-            text = self.exit_file.read_text().strip()
-        except FileNotFoundError:
+        handle = open_shared(self.exit_file)  # the (sandboxed) shell writes it: no links followed
+        if handle is None:
             return None
-        return int(text) if text else None
+        with handle:
+            text = handle.read(32).decode("ascii", "replace").strip()
+        return int(text) if text.isdigit() else None
 
     def running(self) -> bool:
         if self.exit_code() is not None:
             return False
-        return process_alive(self.pid)
+        return self.pid is not None and process_alive(self.pid)
 
 
 class JobTable:
@@ -154,14 +168,16 @@ class JobTable:
     ignored (like nohup): a shell restart does not kill it, closing the session does."""
 
     def __init__(self) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="sii-jobs-"))
+        self.scripts = Path(tempfile.mkdtemp(prefix="sii-jobs-"))  # scripts: only sii writes here
+        self.output = Path(tempfile.mkdtemp(prefix="sii-job-output-"))  # logs and exit codes: the shell writes
         self._jobs: dict[int, Job] = {}
 
     def start(self, shell: PersistentShell, command: str) -> Job:
         job_id = len(self._jobs) + 1
-        script, log, exit_file = (self._dir / f"{job_id}.{suffix}" for suffix in ("sh", "log", "exit"))
+        script = self.scripts / f"{job_id}.sh"
+        log, exit_file = self.output / f"{job_id}.log", self.output / f"{job_id}.exit"
         script.write_text(command + "\n", encoding="utf-8")
-        log.touch()  # the subshell opens it asynchronously; job_output may come first
+        create_shared(log)  # the subshell opens it asynchronously; job_output may come first
         # `exec 255>&-` drops bash's copy of the terminal, which would keep the pty open after the shell exits.
         launch = (
             f"{{ exec 255>&-; ( trap '' HUP; . {quote(str(script))} ); echo $? > {quote(str(exit_file))}; }} "
@@ -172,7 +188,10 @@ class JobTable:
         found = _JOB_PID.search(result["output"])
         if found is None:
             raise ToolError(f"could not start the background job: {result['output'].strip()[:500]}")
-        job = self._jobs[job_id] = Job(job_id, command, int(found.group(1)), log, exit_file)
+        pid: int | None = int(found.group(1))
+        if shell.sandbox is not None and shell.child is not None:
+            pid = host_pid(shell.child.pid, pid)  # $! is the sandbox's number; None: already gone
+        job = self._jobs[job_id] = Job(job_id, command, pid, log, exit_file)
         return job
 
     def get(self, job_id: int | str) -> Job:
@@ -184,7 +203,7 @@ class JobTable:
 
     def kill(self, job: Job) -> None:
         """SIGTERM the job's process group, then SIGKILL whatever is left after a grace period."""
-        if not job.running():
+        if job.pid is None or not job.running():
             return
         job.killed = True
         _signal_group(job.pid, signal.SIGTERM)
@@ -197,7 +216,8 @@ class JobTable:
     def close(self) -> None:
         for job in self._jobs.values():
             self.kill(job)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self.scripts, ignore_errors=True)
+        shutil.rmtree(self.output, ignore_errors=True)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -214,7 +234,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _shell(ctx: ToolContext) -> PersistentShell:
     shell = ctx.resources.get("shell")
     if shell is None:
-        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace, ctx.resources.get("sandbox"))
+        jobs = _jobs(ctx)
+        shell = PersistentShell(ctx.workspace, ctx.resources.get("sandbox"), (jobs.scripts,), (jobs.output,))
+        ctx.resources["shell"] = shell
     return shell
 
 
@@ -261,7 +283,7 @@ def job_output(args: dict[str, Any], ctx: ToolContext) -> Observation:
     job = _jobs(ctx).get(args["job_id"])
     # Status first: the exit code is written after the last output, so a finished job's log is complete.
     exit_code, running = job.exit_code(), job.running()
-    with job.log.open("rb") as log:
+    with open_shared(job.log) or io.BytesIO() as log:  # the log is the shell's to write: no links followed
         if args.get("tail_lines"):
             size = log.seek(0, os.SEEK_END)
             log.seek(max(0, size - _TAIL_BYTES))
