@@ -64,6 +64,9 @@ KEYS: dict[str, Key] = {
     "sandbox.enabled": Key(bool, "tighten-only", order=(False, True), attr="sandbox"),
     "sandbox.network": Key(bool, "tighten-only", order=(True, False), attr="sandbox_network"),
     "checkpoints.enabled": Key(bool, "tighten-only", order=(False, True), attr="checkpoints"),
+    "git.hooks": Key(
+        bool, "user-only", why="hooks are programs the repository chose; they run on commit", attr="git_hooks"
+    ),
     "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
 }
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
@@ -282,6 +285,7 @@ class Settings:
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
     checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
+    git_hooks: bool = False  # let git_commit / git_branch run the repository's hooks
     mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored

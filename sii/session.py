@@ -31,6 +31,7 @@ from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
 from tools.default import default_registry
+from tools.git import GIT_HOOKS
 from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
@@ -143,6 +144,7 @@ class Session:
         )
         self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
         self.policy.preview = self._preview_call
+        self.context.resources[GIT_HOOKS] = settings.git_hooks
         if settings.sandbox:
             sandbox = Sandbox(network=settings.sandbox_network)
             try:

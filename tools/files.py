@@ -359,7 +359,7 @@ def _git_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:
     """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository.
     git runs in the directory as held open, and entries are checked through the context (links not followed)."""
     with ctx.directory(target) as pinned:
-        listed = git_listed_files(pinned) or []
+        listed = git_listed_files(pinned, ctx.workspace) or []
     paths = []
     for path in listed:
         if path.count("/") >= depth or path.endswith("/"):
