@@ -4,22 +4,27 @@ with where each value came from."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
 from sii.approval import MODES
+from sii.transport import Timeouts
 
 ENVIRONMENT = {
     "SII_BASE_URL": "base_url",
     "SII_MODEL": "model",
     "SII_MODE": "mode",
     "SII_RECORDINGS_DIR": "recordings_dir",
+    "SII_CONNECT_TIMEOUT": "server.connect_timeout",
+    "SII_FIRST_TOKEN_TIMEOUT": "server.first_token_timeout",
+    "SII_IDLE_TIMEOUT": "server.idle_timeout",
 }
 # TOML key -> the type it must have. Nested tables are flattened with a dot.
 KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -39,7 +44,11 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "sandbox.enabled": bool,
     "sandbox.network": bool,
     "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
+    "server.connect_timeout": (int, float),  # seconds, see sii.transport.Timeouts
+    "server.first_token_timeout": (int, float),
+    "server.idle_timeout": (int, float),
 }
+MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
 # One [[mcp_servers]] table: key -> the type it must have.
 MCP_SERVER_KEYS: dict[str, type] = {
     "name": str,
@@ -96,6 +105,17 @@ class McpServerConfig:
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     trust: bool = False
+
+
+def timeout_seconds(key: str, value: Any, source: str) -> float:
+    """A [server] timeout (from TOML or the environment) as seconds: a number above 0 and at most an hour."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
+        raise ConfigError(f"{key} from {source} must be seconds above 0 and at most {MAX_TIMEOUT_S:g}, not {value!r}")
+    return seconds
 
 
 def _string_table(value: Any, what: str) -> dict[str, str]:
@@ -216,6 +236,7 @@ class Settings:
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
     mcp_servers: list[McpServerConfig] = field(default_factory=list)
+    server: Timeouts = field(default_factory=Timeouts)  # how long to wait for the model server
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -240,6 +261,8 @@ class Settings:
                 servers = {server.name: server for server in self.mcp_servers}
                 servers.update((server.name, server) for server in value)
                 self.mcp_servers = list(servers.values())
+            elif key.startswith("server."):
+                self.server = replace(self.server, **{key[7:]: timeout_seconds(key, value, source)})
             elif key == "api_key_env":
                 self.api_key = os.environ.get(value) or self.api_key
             else:
@@ -287,6 +310,10 @@ class Settings:
                 "mcp_servers",
                 ", ".join(server.name for server in self.mcp_servers) or "-",
                 self.sources.get("mcp_servers", "default"),
+            ),
+            *(
+                (f"server.{name}", f"{seconds:g} s", self.sources.get(f"server.{name}", "default"))
+                for name, seconds in asdict(self.server).items()
             ),
             ("home", str(self.home), "SII_HOME" if os.environ.get("SII_HOME") else "default"),
             ("recordings", str(self.recordings), self.sources.get("recordings_dir", "default")),
