@@ -7,6 +7,7 @@ streams, errors inside a 200 stream, and context-length refusals worded like vLL
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import threading
@@ -177,18 +178,21 @@ class ScriptedServer:
                         self._send_line(reply.filler)
 
             def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
-                chunks = list(_chunks(reply, body, server.chars_per_token))
+                chunks: Iterator[dict[str, Any]] = _chunks(reply, body, server.chars_per_token)  # lazy: `delay`
                 if reply.stream_error is not None:
-                    chunks = [chunks[0], reply.stream_error]
-                for sent, chunk in enumerate(chunks):
+                    chunks = itertools.chain(itertools.islice(chunks, 1), [reply.stream_error])
+                sent = 0
+                for chunk in chunks:
                     if sent == reply.pause_after:
                         self._pause(reply)
                     if sent == reply.cut_after:
                         return
                     self._send_line(f"data: {json.dumps(chunk)}")
-                if reply.pause_after == len(chunks):
+                    sent += 1
+                if sent == reply.pause_after:
                     self._pause(reply)
-                self._send_line("data: [DONE]")
+                if sent != reply.cut_after:
+                    self._send_line("data: [DONE]")
 
         return Handler
 

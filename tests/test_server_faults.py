@@ -559,5 +559,5 @@ def test_bad_timeouts_are_refused(value: str, workspace: Path, monkeypatch: pyte
 def test_bad_timeouts_in_toml_are_refused(value: str, workspace: Path) -> None:
     user_config_file().parent.mkdir(parents=True, exist_ok=True)
     user_config_file().write_text(f"[server]\nidle_timeout = {value}\n")
-    with pytest.raises(ConfigError, match="idle_timeout"):
+    with pytest.raises(ConfigError, match=r"server\.idle_timeout (in|from) .* must be"):
         Settings.resolve(workspace=workspace)
