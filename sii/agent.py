@@ -127,22 +127,27 @@ class Agent:
         second refusal is the turn's error, so this never loops."""
         if self._window_nearly_full() and self._compaction_helps():
             self.compact(current_request=request)
+        sampling = self._sized_sampling()
         try:
-            return self._chat()
+            return self._chat(sampling)
         except ContextOverflow as exc:
             self._learn_window(exc, self.messages, self.registry.schemas())
             if exc.prompt_tokens is not None:
                 self.prompt_tokens = exc.prompt_tokens  # the server's count for these very messages
-            if (exc.prompt_tokens is None or self._window_nearly_full()) and self._compaction_helps():
+            compacted = (exc.prompt_tokens is None or self._window_nearly_full()) and self._compaction_helps()
+            if compacted:
                 self.compact(current_request=request)
-        return self._chat()
+            retry = self._sized_sampling()
+            if not compacted and retry == sampling:
+                raise  # the same request again would be refused again
+        return self._chat(retry)
 
-    def _chat(self) -> Completion:
+    def _chat(self, sampling: dict[str, Any]) -> Completion:
         self._measured_upto = len(self.messages)
         return self.client.chat(
             self.messages,
             self.registry.schemas(),
-            self._sized_sampling(),
+            sampling,
             on_text=lambda piece: self._emit(TextDelta(piece)),
             on_reasoning=lambda piece: self._emit(ReasoningDelta(piece)),
         )

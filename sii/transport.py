@@ -1,9 +1,9 @@
 """Bounds on every wait for a model server, and the retry policy, independent of the HTTP library.
 
 A failed call never takes longer than this: until the first token, `first_token_timeout` in all (every attempt,
-backoff and Retry-After wait included; at most MAX_ATTEMPTS attempts, each connect bounded by `connect_timeout`);
-once tokens flow, `idle_timeout` after the last one. Timeouts are not retried (the deadline has passed), a cut
-stream is retried only while nothing of it was shown."""
+backoff and Retry-After wait included; at most MAX_ATTEMPTS attempts), plus at most one `connect_timeout` (a
+connect under way at the deadline); once tokens flow, `idle_timeout` after the last one. Timeouts are not
+retried (the deadline has passed), a cut stream is retried only while nothing of it was shown."""
 
 from __future__ import annotations
 
