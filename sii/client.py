@@ -24,6 +24,7 @@ from sii.transport import (
 )
 
 MAX_BODY_BYTES = 1 << 20  # an error body or a model list: more than this is cut
+MAX_LINE_BYTES = 16 << 20  # one line of a stream (one chunk of the reply)
 T = TypeVar("T")
 
 
@@ -295,9 +296,26 @@ def _stream_error(error: Any) -> ModelError:
     return context_overflow(message, code) or ModelError(f"the model server reported an error mid-stream: {message}")
 
 
+def _lines(response: httpx.Response) -> Iterator[str]:
+    """The body's lines, none longer than MAX_LINE_BYTES: a server that never ends a line cannot fill memory."""
+    buffer = bytearray()
+    for piece in response.iter_bytes():
+        if b"\n" in piece:  # only a new piece can end a line: the buffer is never searched twice
+            *lines, rest = (buffer + piece).split(b"\n")
+            for line in lines:
+                yield line.rstrip(b"\r").decode("utf-8", errors="replace")
+            buffer = rest
+        else:
+            buffer += piece
+        if len(buffer) > MAX_LINE_BYTES:
+            raise ModelError(f"the server sent a stream line longer than {MAX_LINE_BYTES >> 20} MiB")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
 def _sse_chunks(response: httpx.Response) -> Generator[dict[str, Any], None, bool]:
     """The stream's JSON chunks; returns True when the server ended it with [DONE], False when it just stopped."""
-    for line in response.iter_lines():
+    for line in _lines(response):
         if not line.startswith("data:"):
             continue
         payload = line[5:].strip()

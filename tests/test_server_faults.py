@@ -146,6 +146,20 @@ def test_no_first_token_in_time_is_one_clear_error(reply: Reply, client_for: Cal
     assert len(server.requests) == 1  # a passed deadline is not retried
 
 
+def endless_line(connection: socket.socket, stop: threading.Event) -> None:
+    """Headers, then one `data:` line that never ends, as fast as the client reads it."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ")
+    while not stop.is_set():
+        connection.sendall(b"x" * 65536)
+
+
+def test_a_line_that_never_ends_cannot_fill_memory(client_for: Callable[..., ModelClient]) -> None:
+    with RawServer(endless_line) as server:
+        client = client_for(server.base_url, Timeouts(first_token_timeout=60), model="any")
+        error, elapsed = timed(lambda: ask(client))
+    assert str(error) == "the server sent a stream line longer than 16 MiB" and elapsed < 30
+
+
 @pytest.mark.parametrize("serve", [None, trickle], ids=["never-accepts", "byte-trickle"])
 def test_raw_sockets_that_never_finish_a_line_are_bounded(serve, client_for: Callable[..., ModelClient]) -> None:
     with RawServer(serve) as server:
