@@ -265,3 +265,40 @@ def test_always_on_one_command_still_asks_for_another(
     repl.wait_for("commands starting with pytest")
     repl.sendline("/permissions revoke 1")
     repl.wait_for("revoked: pytest asks again")
+
+
+def test_the_approval_prompt_shows_the_diff_before_asking(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    patch = "*** Begin Patch\n*** Update File: calc.py\n@@\n-    return a - b\n+    return a + b\n*** End Patch\n"
+    scripted.script = [Reply("", [call("apply_patch", {"patch": patch})]), Reply("Patched.")]
+    repl.sendline("fix add")
+    repl.wait_for("Allow apply_patch?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow apply_patch?" in line)
+    before = screen[:asked]
+    assert any(line.strip().startswith("-") and "return a - b" in line for line in before), "\n".join(screen)
+    assert any(line.strip().startswith("+") and "return a + b" in line for line in before), "\n".join(screen)
+    assert "a - b" in (workspace / "calc.py").read_text()  # nothing written before the answer
+    repl.sendline("y")
+    repl.wait_for("Patched.")
+    assert "a + b" in (workspace / "calc.py").read_text()
+
+
+def test_an_edit_file_approval_shows_its_diff_and_nothing_is_written_on_no(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    edit = {"path": "calc.py", "old_string": "return a - b", "new_string": "return a * b"}
+    scripted.script = [Reply("", [call("edit_file", edit)]), Reply("Understood.")]
+    repl.sendline("make it multiply")
+    repl.wait_for("Allow edit_file?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow edit_file?" in line)
+    assert any(line.strip().startswith("+") and "return a * b" in line for line in screen[:asked]), "\n".join(screen)
+    repl.sendline("n")
+    repl.wait_for("Why not?")
+    repl.sendline("")
+    repl.wait_for("stopped: you declined a call")
+    assert "a - b" in (workspace / "calc.py").read_text()
