@@ -1,13 +1,26 @@
-"""Whether a process still runs: one answer for the shell's jobs and the model server's launcher."""
+"""Process helpers: whether a process still runs, who owns a folder, and killing everything a session started.
+
+Every process the shell starts carries a marker in its environment (`SII_SESSION_MARK`, and `SII_JOB_MARK` for
+a background job), which survives setsid, double forks and process-group changes; killing by marker and by
+process group together leaves nothing behind. Standard library only: the watchdog imports this."""
 
 from __future__ import annotations
 
 import os
+import signal
+import time
+from collections.abc import Iterable
 from pathlib import Path
+
+SESSION_MARK = "SII_SESSION_MARK"
+JOB_MARK = "SII_JOB_MARK"
+_SWEEP_ROUNDS = 50
 
 
 def process_alive(pid: int) -> bool:
     """True unless the process is gone or a zombie (its parent may not have reaped it yet)."""
+    if pid <= 0:  # 0 and -1 would name whole groups
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -19,3 +32,77 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, which tells a live owner from a reused pid."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def identity(pid: int) -> str:
+    """`pid:start-time`, written into a folder so a later run can tell whether its owner still runs."""
+    return f"{pid}:{start_time(pid)}"
+
+
+def identity_alive(owner: str) -> bool:
+    pid, _, started = owner.strip().partition(":")
+    if not pid.isdigit():
+        return False
+    return process_alive(int(pid)) and str(start_time(int(pid))) == started
+
+
+def marked(variable: str, value: str) -> list[int]:
+    """The pids whose environment holds `variable=value` (read from /proc, so only our own user's)."""
+    needle = f"{variable}={value}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = Path(entry.path, "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal `pid`'s process group when it leads one (so its children go too), else just `pid`. Never our own
+    process or group, and never pid 0 or below (which would name our group or every process)."""
+    if pid <= 1 or pid in (os.getpid(), os.getpgid(0)):
+        return
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _targets(marks: Iterable[tuple[str, str]], leaders: Iterable[int]) -> list[int]:
+    pids = {pid for variable, value in marks for pid in marked(variable, value)}
+    return sorted(pids | {pid for pid in leaders if process_alive(pid)})
+
+
+def terminate(marks: Iterable[tuple[str, str]], leaders: Iterable[int] = (), grace_s: float = 0.0) -> None:
+    """Stop every process carrying one of `marks`, and the groups led by `leaders`: SIGTERM, up to `grace_s`
+    for them to exit, then SIGKILL until none is left (a process forking meanwhile is caught next round)."""
+    marks, leaders = list(marks), list(leaders)
+    if grace_s > 0:
+        for pid in _targets(marks, leaders):
+            signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _targets(marks, leaders) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for _ in range(_SWEEP_ROUNDS):
+        pids = _targets(marks, leaders)
+        if not pids:
+            return
+        for pid in pids:
+            signal_group(pid, signal.SIGKILL)
+        time.sleep(0.002)
