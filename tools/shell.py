@@ -7,6 +7,7 @@ runs at disk speed, and neither `exec >/dev/null` nor a printed prompt can desyn
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -20,10 +21,10 @@ import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.caplog import Cap, Window, read_window, trim
-from tools.processes import JOB_MARK, process_alive, signal_group, terminate
+from tools.processes import JOB_MARK, SESSION_MARK, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
 from tools.scratch import Scratch
-from tools.text import cap_output, strip_ansi
+from tools.text import strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
 MAX_TIMEOUT_S = 600.0
@@ -57,6 +58,7 @@ class PersistentShell:
         self.child: pexpect.spawn | None = None
         self.restarts = 0
         self._calls = 0
+        self._pending = secrets.token_hex(8)  # the nonce of a sentinel not seen yet (after a timeout)
 
     def _spawn_command(self) -> list[str]:
         command = list(_BASH)
@@ -83,10 +85,12 @@ class PersistentShell:
             dimensions=(50, 200),
         )
         self.child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default; echo is off anyway
+        self._pending = secrets.token_hex(8)
         setup = _SETUP
         if restore and self._file("env").exists():
             env_file, cwd_file = quote(str(self._file("env"))), quote(str(self._file("cwd")))
             setup += f'; builtin . {env_file} >/dev/null 2>&1; builtin cd -- "$(< {cwd_file})" >/dev/null 2>&1'
+        setup += f"; builtin echo $$ >{quote(str(self._file('bash.pid')))}"
         if self._exchange(f"{setup}; __sii_status=0", timeout=10) is None:
             self._kill()
             raise ShellStartError("bash did not start within 10 s")
@@ -105,7 +109,10 @@ class PersistentShell:
         sentinel, None on timeout; raises pexpect.EOF when bash exits. `output`: an fd to keep trimmed meanwhile."""
         assert self.child is not None
         nonce = secrets.token_hex(8)
-        sentinel = re.compile(rf"__SII_{nonce}_(\d+)__")
+        # An interrupted call may still finish on its own (a builtin like `read` can swallow the next line):
+        # its sentinel then answers as well.
+        sentinel = re.compile(rf"__SII_(?:{nonce}|{self._pending})_(\d+)__")
+        self._pending = nonce
         self.child.sendline(f"{body}; builtin printf '__SII_%s_%s__\\n' {nonce} \"$__sii_status\" >&0")
         deadline, window = time.monotonic() + timeout, ""
         while True:
@@ -121,6 +128,7 @@ class PersistentShell:
                     raise pexpect.EOF("bash exited") from None
             found = sentinel.search(window)
             if found:
+                self._pending = secrets.token_hex(8)  # never sent: matches nothing
                 return int(found.group(1))
             if output is not None:
                 trim(output, OUTPUT_CAP)
@@ -188,6 +196,7 @@ class PersistentShell:
             if sig == signal.SIGKILL and group == self.child.pid:
                 break  # bash itself ignores the interrupt: only a restart helps
             signal_group(group, sig)
+            time.sleep(0.02)  # let it land before the next line arrives
             try:
                 # Point bash's own stdout back at the terminal, in case the interrupt left a redirection on.
                 if self._exchange(f"exec 1>&0 2>&0; __sii_status=130; {self._snapshot()}", _SYNC_S) is not None:
@@ -198,16 +207,25 @@ class PersistentShell:
         return False
 
     def _kill(self) -> None:
-        """End bash and its foreground group at once (jobs live in groups of their own and stay)."""
+        """End bash and its foreground group at once (jobs live in groups of their own and stay). Its cwd is
+        kept first: the command being killed may have changed it since the last snapshot."""
         if self.child is None:
             return
+        with contextlib.suppress(OSError, ValueError):
+            bash = int(self._file("bash.pid").read_text())
+            if f"{SESSION_MARK}={self.scratch.mark}".encode() in Path(f"/proc/{bash}/environ").read_bytes():
+                self._file("cwd").write_text(os.readlink(f"/proc/{bash}/cwd") + "\n")
         try:
             group = os.tcgetpgrp(self.child.child_fd)
         except OSError:
             group = 0
         for leader in {self.child.pid, group}:
             signal_group(leader, signal.SIGKILL)
-        self.child.close(force=False)
+        deadline = time.monotonic() + 1.0
+        while self.child.isalive() and time.monotonic() < deadline:  # reaps it; SIGKILL takes a moment
+            time.sleep(0.001)
+        self.child.ptyproc.delayafterclose = 0  # ptyprocess sleeps 0.1 s after closing by default
+        self.child.close(force=True)
 
     def close(self) -> None:
         """Kill bash and everything the session started, at once, and remove the private folder."""
@@ -331,7 +349,7 @@ def _text(window: Window, where: str = "") -> str:
     if window.cut:
         kept = f"; the output is kept (its first and last {OUTPUT_CAP.tail >> 20} MB) in {where}" if where else ""
         head = f"{head.rstrip(chr(10))}\n[... {window.cut} bytes elided{kept} ...]\n"
-    return cap_output(f"{head}{tail}".strip("\n"), max_chars=SHOWN_BYTES)
+    return f"{head}{tail}".strip("\n")  # the window bounds it already: SHOWN_BYTES, plus the note
 
 
 def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
