@@ -85,6 +85,7 @@ class PersistentShell:
             dimensions=(50, 200),
         )
         self.child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default; echo is off anyway
+        self.child.ptyproc.delayafterclose = 0  # and 0.1 s after closing: close must be fast
         self._pending = secrets.token_hex(8)
         setup = _SETUP
         if restore and self._file("env").exists():
@@ -139,6 +140,7 @@ class PersistentShell:
             return False
         restarted = self.child is not None
         self.restarts += restarted
+        self._kill()  # closes the old terminal
         self._start(restore=restarted)
         return restarted
 
@@ -209,7 +211,10 @@ class PersistentShell:
     def _kill(self) -> None:
         """End bash and its foreground group at once (jobs live in groups of their own and stay). Its cwd is
         kept first: the command being killed may have changed it since the last snapshot."""
-        if self.child is None:
+        if self.child is None or self.child.closed:
+            return
+        if not self.child.isalive():  # reaped already: its pid may belong to someone else by now
+            self.child.close(force=True)
             return
         with contextlib.suppress(OSError, ValueError):
             bash = int(self._file("bash.pid").read_text())
@@ -224,7 +229,6 @@ class PersistentShell:
         deadline = time.monotonic() + 1.0
         while self.child.isalive() and time.monotonic() < deadline:  # reaps it; SIGKILL takes a moment
             time.sleep(0.001)
-        self.child.ptyproc.delayafterclose = 0  # ptyprocess sleeps 0.1 s after closing by default
         self.child.close(force=True)
 
     def close(self) -> None:
