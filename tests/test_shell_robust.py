@@ -134,64 +134,74 @@ def test_only_the_last_outputs_stay_on_disk(ctx: ToolContext) -> None:
 JOB_FAMILY = "setsid sleep 1001 & (sleep 1002 &) ; sleep 1000"  # a child that leaves the group, a double fork
 
 
-def start_sii_with_a_job(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> tuple[subprocess.Popen, Path]:
-    """A real `sii -p` that starts a background job family, then waits on a slowly streamed reply."""
-    scripted.script = [
-        Reply("", [call("run_shell", {"command": JOB_FAMILY, "background": True})]),
-        Reply("x" * 200, chunk=1, delay=0.1),
-    ]
-    command = [sys.executable, "-m", "sii", "-p", "go", "--yolo", "--base-url", scripted.base_url]
-    sii = subprocess.Popen(command, cwd=workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: len(scripted.requests) == 2, timeout=30)
-    (folder,) = (sii_home / "tmp").iterdir()
-    wait_for(lambda: len(with_environment(f"SII_SESSION_MARK={(folder / 'mark').read_text()}")) >= 4)
-    return sii, folder
+class KilledSii:
+    """A real `sii -p` that starts a background job family, then waits on a slowly streamed reply. Teardown
+    kills whatever a failed test left: sii, and every process carrying the session's marker or in the job's group."""
 
+    def __init__(self, scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+        self.scripted, self.workspace, self.sii_home = scripted, workspace, sii_home
+        self.process: subprocess.Popen | None = None
+        self.mark, self.job = "", 0
 
-def tool_pid(scripted: ScriptedServer) -> int:
-    (message,) = [m for m in scripted.requests[1]["messages"] if m["role"] == "tool"]
-    return int(message["content"].split("(pid ")[1].split(")")[0])
+    def start(self) -> Path:
+        self.scripted.script = [
+            Reply("", [call("run_shell", {"command": JOB_FAMILY, "background": True})]),
+            Reply("x" * 200, chunk=1, delay=0.1),
+        ]
+        command = [sys.executable, "-m", "sii", "-p", "go", "--yolo", "--base-url", self.scripted.base_url]
+        self.process = subprocess.Popen(
+            command, cwd=self.workspace, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for(lambda: len(self.scripted.requests) == 2, timeout=30)
+        (message,) = [m for m in self.scripted.requests[1]["messages"] if m["role"] == "tool"]
+        self.job = int(message["content"].split("(pid ")[1].split(")")[0])
+        (folder,) = (self.sii_home / "tmp").iterdir()
+        self.mark = (folder / "mark").read_text()
+        wait_for(lambda: len(with_environment(f"SII_SESSION_MARK={self.mark}")) >= 4)
+        return folder
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        for pid in with_environment(f"SII_SESSION_MARK={self.mark}") if self.mark else []:
+            os.kill(pid, signal.SIGKILL)
+        if self.job and alive(self.job):
+            os.killpg(self.job, signal.SIGKILL)
 
 
 @pytest.fixture
-def sweep_after() -> Iterator[list[str]]:
-    """Marker values whose processes the test must leave dead; killed here if an assertion failed first."""
-    marks: list[str] = []
-    yield marks
-    for mark in marks:
-        for pid in with_environment(f"SII_SESSION_MARK={mark}"):
-            os.kill(pid, signal.SIGKILL)
+def killed_sii(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> Iterator[KilledSii]:
+    run = KilledSii(scripted, workspace, sii_home)
+    try:
+        yield run
+    finally:
+        run.cleanup()
 
 
-def test_kill_9_of_sii_kills_its_jobs_and_removes_its_folder(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path, sweep_after: list[str]
-) -> None:
-    sii, folder = start_sii_with_a_job(scripted, workspace, sii_home)
-    mark = (folder / "mark").read_text()
-    sweep_after.append(mark)
-    job = tool_pid(scripted)
-    assert alive(job)
-    sii.kill()
-    sii.wait()
-    wait_for(lambda: not with_environment(f"SII_SESSION_MARK={mark}") and not alive(job), timeout=5)
+def test_kill_9_of_sii_kills_its_jobs_and_removes_its_folder(killed_sii: KilledSii) -> None:
+    folder = killed_sii.start()
+    assert alive(killed_sii.job)
+    assert killed_sii.process is not None
+    killed_sii.process.kill()
+    killed_sii.process.wait()
+    marked = f"SII_SESSION_MARK={killed_sii.mark}"
+    wait_for(lambda: not with_environment(marked) and not alive(killed_sii.job), timeout=5)
     wait_for(lambda: not folder.exists(), timeout=5)
 
 
-def test_kill_9_of_sii_and_its_watchdog_is_cleaned_at_the_next_start(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path, sweep_after: list[str]
-) -> None:
-    sii, folder = start_sii_with_a_job(scripted, workspace, sii_home)
-    mark = (folder / "mark").read_text()
-    sweep_after.append(mark)
+def test_kill_9_of_sii_and_its_watchdog_is_cleaned_at_the_next_start(killed_sii: KilledSii) -> None:
+    folder = killed_sii.start()
     watchdogs = with_command_line(str(folder))
-    assert watchdogs
-    for pid in [*watchdogs, sii.pid]:
+    assert watchdogs and killed_sii.process is not None
+    for pid in [*watchdogs, killed_sii.process.pid]:
         os.kill(pid, signal.SIGKILL)
-    sii.wait()
+    killed_sii.process.wait()
     time.sleep(0.3)
-    assert with_environment(f"SII_SESSION_MARK={mark}"), "the jobs outlived both (bash dies with its terminal)"
+    marked = f"SII_SESSION_MARK={killed_sii.mark}"
+    assert with_environment(marked), "the jobs outlived both (bash dies with its terminal, the jobs ignore SIGHUP)"
     Scratch("next").close()  # the next start
-    assert not with_environment(f"SII_SESSION_MARK={mark}")
+    assert not with_environment(marked) and not alive(killed_sii.job)
     assert not folder.exists()
 
 
@@ -215,15 +225,17 @@ def test_temporary_files_are_private_under_sii_home_and_removed_on_close(workspa
     shared = set(Path(tempfile.gettempdir()).iterdir())
     token = secrets.token_hex(8)
     ctx = ToolContext(workspace=workspace, session_id="../../evil id")
-    run(ctx, "run_shell", command=f"echo command-{token}")
-    run(ctx, "run_shell", command=f"echo job-{token}", background=True)
-    folder = shell_folder(ctx)
-    assert folder.parent == sii_home / "tmp" and folder.name.startswith(".._.._evil_id-")
-    for path in (folder.parent, folder, *(p for p in folder.rglob("*") if p.is_dir())):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
-    assert leaked_into({folder}, token.encode())
-    assert not leaked_into(set(Path(tempfile.gettempdir()).iterdir()) - shared, token.encode())
-    ctx.close()
+    try:
+        run(ctx, "run_shell", command=f"echo command-{token}")
+        run(ctx, "run_shell", command=f"echo job-{token}", background=True)
+        folder = shell_folder(ctx)
+        assert folder.parent == sii_home / "tmp" and folder.name.startswith(".._.._evil_id-")
+        for path in (folder.parent, folder, *(p for p in folder.rglob("*") if p.is_dir())):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+        assert leaked_into({folder}, token.encode())
+        assert not leaked_into(set(Path(tempfile.gettempdir()).iterdir()) - shared, token.encode())
+    finally:
+        ctx.close()
     assert not folder.exists()
 
 
