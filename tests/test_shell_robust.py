@@ -68,8 +68,8 @@ def on_disk(path: Path) -> int:
     return path.stat().st_blocks * 512
 
 
-def shell_folder(ctx: ToolContext) -> Path:
-    return ctx.resources["shell"].tmp_dir
+def session_folder(ctx: ToolContext) -> Path:
+    return ctx.resources["shell"].scratch.path
 
 
 # --- output floods ---------------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_temporary_files_are_private_under_sii_home_and_removed_on_close(workspa
     try:
         run(ctx, "run_shell", command=f"echo command-{token}")
         run(ctx, "run_shell", command=f"echo job-{token}", background=True)
-        folder = shell_folder(ctx)
+        folder = session_folder(ctx)
         assert folder.parent == sii_home / "tmp" and folder.name.startswith(".._.._evil_id-")
         for path in (folder.parent, folder, *(p for p in folder.rglob("*") if p.is_dir())):
             assert stat.S_IMODE(path.stat().st_mode) == 0o700, path

@@ -54,7 +54,9 @@ class PersistentShell:
         self.cwd = cwd
         self.sandbox = sandbox
         self.scratch = Scratch(session_id)
-        self.tmp_dir = self.scratch.path
+        # Only this part of the private folder is the shell's (its owner and marker files stay out of reach).
+        self.tmp_dir = self.scratch.path / "shell"
+        self.tmp_dir.mkdir(mode=0o700)
         self.child: pexpect.spawn | None = None
         self.restarts = 0
         self._calls = 0
