@@ -14,6 +14,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -401,3 +402,40 @@ def test_capture_and_jobs_work_inside_the_sandbox(workspace: Path) -> None:
         ]
     finally:
         ctx.close()
+
+
+@dataclass(frozen=True)
+class StricterSandbox(Sandbox):
+    """The real bwrap sandbox with flags a hardened one may add: a pid namespace, no controlling terminal."""
+
+    extra: tuple[str, ...] = ()
+
+    def command(self, workspace: Path) -> list[str]:
+        return [*super().command(workspace), *self.extra]
+
+
+@pytest.mark.parametrize("extra", [("--unshare-pid",), ("--new-session",), ("--unshare-pid", "--new-session")])
+def test_jobs_die_and_state_survives_in_a_stricter_sandbox(workspace: Path, extra: tuple[str, ...]) -> None:
+    ctx = ToolContext(workspace=workspace, resources={"sandbox": StricterSandbox(extra=extra)})
+    try:
+        run(ctx, "run_shell", command="mkdir -p sub; cd sub; export X=1")
+        assert run(ctx, "run_shell", command="sleep 100", timeout=1).data["timed_out"]
+        assert run(ctx, "run_shell", command='pwd; echo "X=$X"').text.splitlines()[:2] == [
+            str(workspace / "sub"),
+            "X=1",
+        ]
+        started = run(ctx, "run_shell", command="(sleep 400; echo late) & sleep 401; echo after", background=True)
+        job = ctx.resources["jobs"].get(started.data["job_id"])
+        mark = f"SII_JOB_MARK={job.mark}"
+        wait_for(lambda: len(with_environment(mark)) >= 2)
+        assert alive(started.data["pid"]) and with_environment(
+            f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
+        )
+        run(ctx, "kill_job", job_id=job.id)
+        wait_for(lambda: not with_environment(mark) and not alive(started.data["pid"]), timeout=3)
+        time.sleep(0.2)
+        assert run(ctx, "job_output", job_id=job.id).text == "(no new output)\n[job 1 was killed]"
+        session = f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
+    finally:
+        ctx.close()
+    wait_for(lambda: not with_environment(session), timeout=2)

@@ -70,6 +70,20 @@ def marked(variable: str, value: str) -> list[int]:
     return found
 
 
+def host_pid(mark: str, pid: int) -> int | None:
+    """The pid, as this machine sees it, of the session's process that calls itself `pid` ($! or $$ inside a
+    sandbox with its own pid namespace names another process out here). None if no such process runs."""
+    for candidate in marked(SESSION_MARK, mark):
+        try:
+            status = Path(f"/proc/{candidate}/status").read_text()
+        except OSError:
+            continue
+        nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+        if nspids and nspids[-1] == str(pid):
+            return candidate
+    return None
+
+
 def signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal `pid`'s process group when it leads one (so its children go too), else just `pid`. Never our own
     process or group, and never pid 0 or below (which would name our group or every process)."""
@@ -84,13 +98,34 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
+def descendants(roots: Iterable[int]) -> set[int]:
+    """`roots` and every live process below them (a subshell forked without exec carries no job marker, and
+    without job control shares its group with bash: its parentage still gives it away)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid for pid in roots if process_alive(pid)]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
 def _targets(marks: Iterable[tuple[str, str]], leaders: Iterable[int]) -> list[int]:
     pids = {pid for variable, value in marks for pid in marked(variable, value)}
-    return sorted(pids | {pid for pid in leaders if process_alive(pid)})
+    return sorted(pids | descendants(leaders))
 
 
 def terminate(marks: Iterable[tuple[str, str]], leaders: Iterable[int] = (), grace_s: float = 0.0) -> None:
-    """Stop every process carrying one of `marks`, and the groups led by `leaders`: SIGTERM, up to `grace_s`
+    """Stop every process carrying one of `marks`, and the groups and trees of `leaders`: SIGTERM, up to `grace_s`
     for them to exit, then SIGKILL until none is left (a process forking meanwhile is caught next round)."""
     marks, leaders = list(marks), list(leaders)
     if grace_s > 0:

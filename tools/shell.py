@@ -21,7 +21,7 @@ import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.caplog import Cap, Window, read_window, trim
-from tools.processes import JOB_MARK, SESSION_MARK, process_alive, signal_group, terminate
+from tools.processes import JOB_MARK, host_pid, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
 from tools.scratch import Scratch
 from tools.text import strip_ansi
@@ -218,10 +218,9 @@ class PersistentShell:
         if not self.child.isalive():  # reaped already: its pid may belong to someone else by now
             self.child.close(force=True)
             return
-        with contextlib.suppress(OSError, ValueError):
-            bash = int(self._file("bash.pid").read_text())
-            if f"{SESSION_MARK}={self.scratch.mark}".encode() in Path(f"/proc/{bash}/environ").read_bytes():
-                self._file("cwd").write_text(os.readlink(f"/proc/{bash}/cwd") + "\n")
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            bash = host_pid(self.scratch.mark, int(self._file("bash.pid").read_text()))
+            self._file("cwd").write_text(os.readlink(f"/proc/{bash}/cwd") + "\n")
         try:
             group = os.tcgetpgrp(self.child.child_fd)
         except OSError:
@@ -307,9 +306,10 @@ class JobTable:
         )
         try:
             shell.launch(launch)
-            job.pid = int(job.pid_file.read_text())
+            inner = int(job.pid_file.read_text())
         except (OSError, ValueError, pexpect.EOF):
             raise ToolError("could not start the background job: the shell did not answer") from None
+        job.pid = host_pid(shell.scratch.mark, inner) or 0  # 0: it has finished already
         self._jobs[job_id] = job
         return job
 
