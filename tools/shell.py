@@ -348,12 +348,16 @@ def _jobs(ctx: ToolContext) -> JobTable:
     return table
 
 
-def _text(window: Window, where: str = "") -> str:
+def _text(window: Window, where: str = "", cap: Cap = OUTPUT_CAP) -> str:
     """What the model sees of an output window: clean text, and a note of what was cut and where it all is."""
     head = strip_ansi(window.head.decode("utf-8", "replace").replace("\r\n", "\n"))
     tail = strip_ansi(window.tail.decode("utf-8", "replace").replace("\r\n", "\n"))
     if window.cut:
-        kept = f"; the output is kept (its first and last {OUTPUT_CAP.tail >> 20} MB) in {where}" if where else ""
+        kept = (
+            f"; the output is kept (its first {cap.head >> 20} and last {cap.tail >> 20} MB) in {where}"
+            if where
+            else ""
+        )
         head = f"{head.rstrip(chr(10))}\n[... {window.cut} bytes elided{kept} ...]\n"
     return f"{head}{tail}".strip("\n")  # the window bounds it already: SHOWN_BYTES, plus the note
 
@@ -408,7 +412,7 @@ def job_output(args: dict[str, Any], ctx: ToolContext) -> Observation:
         text = "\n".join(_text(window).splitlines()[-int(args["tail_lines"]) :])
     else:
         window = read_window(str(job.log), job.read_offset, SHOWN_BYTES)
-        text = _text(window, str(job.log))
+        text = _text(window, str(job.log), JOB_CAP)
     job.read_offset = max(job.read_offset, window.end)
     if running:
         status = f"[job {job.id} is still running]"

@@ -48,8 +48,9 @@ def serve(folder: str, mark: str, owner: str) -> None:
                 return
             *lines, buffered = (buffered + data).split(b"\n")
             for line in lines:
-                verb, fifo, log, head, tail = line.decode().split("\t")
-                if verb == "cap":
+                verb, *fields = line.decode(errors="replace").split("\t")
+                if verb == "cap" and len(fields) == 4 and fields[2].isdigit() and fields[3].isdigit():
+                    fifo, log, head, tail = fields
                     cap = Cap(int(head), int(tail))
                     threading.Thread(target=pump, args=(fifo, log, cap), daemon=True).start()
     finally:
