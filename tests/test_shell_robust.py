@@ -380,7 +380,7 @@ def test_close_is_fast_and_certain(workspace: Path) -> None:
     bash = ctx.resources["shell"].child.pid
     started = time.monotonic()
     ctx.close()
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.2
     for pid in [*pids, bash]:
         wait_for(lambda pid=pid: not alive(pid), timeout=1)
 

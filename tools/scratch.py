@@ -98,12 +98,9 @@ class Scratch:
     def close(self) -> None:
         """Kill everything the session started (a moment's grace for SIGTERM), stop the watchdog, remove the folder."""
         terminate([(SESSION_MARK, self.mark)], grace_s=0.1)
+        self._watchdog.kill()  # its last duty is done above: no need to wait for it to do it again
+        self._watchdog.wait()
         if self._watchdog.stdin is not None:
             with contextlib.suppress(OSError):
                 self._watchdog.stdin.close()
-        try:
-            self._watchdog.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            self._watchdog.kill()
-            self._watchdog.wait()
         shutil.rmtree(self.path, ignore_errors=True)
