@@ -132,7 +132,8 @@ def test_only_the_last_outputs_stay_on_disk(ctx: ToolContext) -> None:
 # --- sii killed with -9 ----------------------------------------------------------------------------------------
 
 
-JOB_FAMILY = "setsid sleep 1001 & (sleep 1002 &) ; sleep 1000"  # a child that leaves the group, a double fork
+# A child that leaves the group, a double fork, and one that clears its environment (markers included).
+JOB_FAMILY = "setsid sleep 1001 & (sleep 1002 &); env -i sleep 1003 & echo $! > unmarked.pid; sleep 1000"
 
 
 class KilledSii:
@@ -142,7 +143,7 @@ class KilledSii:
     def __init__(self, scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
         self.scripted, self.workspace, self.sii_home = scripted, workspace, sii_home
         self.process: subprocess.Popen | None = None
-        self.mark, self.job = "", 0
+        self.mark, self.job, self.unmarked = "", 0, 0
 
     def start(self) -> Path:
         self.scripted.script = [
@@ -159,6 +160,8 @@ class KilledSii:
         (folder,) = (self.sii_home / "tmp").iterdir()
         self.mark = (folder / "mark").read_text()
         wait_for(lambda: len(with_environment(f"SII_SESSION_MARK={self.mark}")) >= 4)
+        wait_for(lambda: (self.workspace / "unmarked.pid").read_text().strip().isdigit())
+        self.unmarked = int((self.workspace / "unmarked.pid").read_text())
         return folder
 
     def cleanup(self) -> None:
@@ -169,6 +172,8 @@ class KilledSii:
             os.kill(pid, signal.SIGKILL)
         if self.job and alive(self.job):
             os.killpg(self.job, signal.SIGKILL)
+        if self.unmarked and alive(self.unmarked):
+            os.kill(self.unmarked, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -188,6 +193,7 @@ def test_kill_9_of_sii_kills_its_jobs_and_removes_its_folder(killed_sii: KilledS
     killed_sii.process.wait()
     marked = f"SII_SESSION_MARK={killed_sii.mark}"
     wait_for(lambda: not with_environment(marked) and not alive(killed_sii.job), timeout=5)
+    wait_for(lambda: not alive(killed_sii.unmarked), timeout=5)
     wait_for(lambda: not folder.exists(), timeout=5)
 
 
@@ -202,7 +208,7 @@ def test_kill_9_of_sii_and_its_watchdog_is_cleaned_at_the_next_start(killed_sii:
     marked = f"SII_SESSION_MARK={killed_sii.mark}"
     assert with_environment(marked), "the jobs outlived both (bash dies with its terminal, the jobs ignore SIGHUP)"
     Scratch("next").close()  # the next start
-    assert not with_environment(marked) and not alive(killed_sii.job)
+    assert not with_environment(marked) and not alive(killed_sii.job) and not alive(killed_sii.unmarked)
     assert not folder.exists()
 
 

@@ -6,6 +6,7 @@ process group together leaves nothing behind. Standard library only: the watchdo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -124,13 +125,25 @@ def _targets(marks: Iterable[tuple[str, str]], leaders: Iterable[int]) -> list[i
     return sorted(pids | descendants(leaders))
 
 
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    """Signal each pid's group too: a process that cleared its environment still shares its job's group."""
+    groups = set()
+    for pid in pids:
+        signal_group(pid, sig)
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(pid))
+    for group in groups - {os.getpgid(0)}:
+        if group > 1:
+            with contextlib.suppress(OSError):
+                os.killpg(group, sig)
+
+
 def terminate(marks: Iterable[tuple[str, str]], leaders: Iterable[int] = (), grace_s: float = 0.0) -> None:
     """Stop every process carrying one of `marks`, and the groups and trees of `leaders`: SIGTERM, up to `grace_s`
     for them to exit, then SIGKILL until none is left (a process forking meanwhile is caught next round)."""
     marks, leaders = list(marks), list(leaders)
     if grace_s > 0:
-        for pid in _targets(marks, leaders):
-            signal_group(pid, signal.SIGTERM)
+        _signal_all(_targets(marks, leaders), signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while _targets(marks, leaders) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -138,6 +151,5 @@ def terminate(marks: Iterable[tuple[str, str]], leaders: Iterable[int] = (), gra
         pids = _targets(marks, leaders)
         if not pids:
             return
-        for pid in pids:
-            signal_group(pid, signal.SIGKILL)
+        _signal_all(pids, signal.SIGKILL)
         time.sleep(0.002)
