@@ -384,9 +384,12 @@ def test_close_is_fast_and_certain(workspace: Path) -> None:
     ]
     run(ctx, "run_shell", command="cd /; export X=1")
     bash = ctx.resources["shell"].child.pid
+    marked = f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
+    assert len(with_environment(marked)) >= 4
     started = time.monotonic()
     ctx.close()
     assert time.monotonic() - started < 0.2
+    assert not with_environment(marked)
     for pid in [*pids, bash]:
         wait_for(lambda pid=pid: not alive(pid), timeout=1)
 

@@ -102,6 +102,9 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
 def descendants(roots: Iterable[int]) -> set[int]:
     """`roots` and every live process below them (a subshell forked without exec carries no job marker, and
     without job control shares its group with bash: its parentage still gives it away)."""
+    live = [pid for pid in roots if process_alive(pid)]
+    if not live:
+        return set()
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -111,7 +114,7 @@ def descendants(roots: Iterable[int]) -> set[int]:
                 continue
             if fields[0] != "Z":
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = set(), [pid for pid in roots if process_alive(pid)]
+    found, todo = set(), live
     while todo:
         pid = todo.pop()
         if pid not in found:

@@ -24,6 +24,7 @@ from tools.processes import SESSION_MARK, identity, identity_alive, terminate
 _ROOT_OF_CODE = str(Path(__file__).resolve().parent.parent)
 _WATCHDOG = "import sys; sys.path.insert(0, sys.argv[1]); from tools.watchdog import main; main(sys.argv[2:])"
 _YOUNG_S = 30.0  # a folder without its owner file yet may be being created right now
+CLOSE_GRACE_S = 0.05  # how long the session's processes get to exit on SIGTERM when it closes
 
 
 def scratch_root() -> Path:
@@ -96,8 +97,8 @@ class Scratch:
         self._watchdog.stdin.flush()
 
     def close(self) -> None:
-        """Kill everything the session started (a moment's grace for SIGTERM), stop the watchdog, remove the folder."""
-        terminate([(SESSION_MARK, self.mark)], grace_s=0.1)
+        """Kill everything the session started (a moment for SIGTERM first), stop the watchdog, remove the folder."""
+        terminate([(SESSION_MARK, self.mark)], grace_s=CLOSE_GRACE_S)
         self._watchdog.kill()  # its last duty is done above: no need to wait for it to do it again
         self._watchdog.wait()
         if self._watchdog.stdin is not None:

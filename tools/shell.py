@@ -23,7 +23,7 @@ from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.caplog import Cap, Window, read_window, trim
 from tools.processes import JOB_MARK, host_pid, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
-from tools.scratch import Scratch
+from tools.scratch import CLOSE_GRACE_S, Scratch
 from tools.text import strip_ansi
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -330,7 +330,7 @@ class JobTable:
 
     def close(self) -> None:
         for job in self._jobs.values():
-            self.kill(job, grace_s=0.1)
+            self.kill(job, grace_s=CLOSE_GRACE_S)
 
 
 def _shell(ctx: ToolContext) -> PersistentShell:

@@ -54,7 +54,7 @@ def serve(folder: str, mark: str, owner: str) -> None:
                     cap = Cap(int(head), int(tail))
                     threading.Thread(target=pump, args=(fifo, log, cap), daemon=True).start()
     finally:
-        terminate([(SESSION_MARK, mark)], grace_s=0.1)
+        terminate([(SESSION_MARK, mark)], grace_s=0.1)  # no hurry here: sii is gone
         shutil.rmtree(folder, ignore_errors=True)
 
 
