@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import bisect
 import re
+import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import regex
 
 from recordings.secret_patterns import (
     KINDS,
@@ -26,6 +29,12 @@ from recordings.secret_patterns import (
 __all__ = ["KINDS", "Finding", "Redactor", "summarize"]
 
 _PLACEHOLDER = re.compile(r"\[REDACTED:[A-Za-z0-9_.-]+\]")
+# How long one user pattern may run on one text: `(a+)+$` and friends take forever on the wrong input.
+USER_PATTERN_TIMEOUT_S = 0.5
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,53 +69,90 @@ class Redactor:
     """Replaces secrets of the chosen kinds (all built-in ones by default) and of extra patterns from config.
 
     An extra pattern's secret is its group named `s`, else its first group, else the whole match; extra
-    patterns take priority over the built-in ones. Emails are on by default: drop "email" from `kinds` to keep
-    them."""
+    patterns take priority over the built-in ones. They run with a time bound: one that takes longer than
+    USER_PATTERN_TIMEOUT_S on a text is disabled for good and `report`ed once (a warning by default), so a
+    catastrophic regex costs half a second, never a hang. Emails are on by default: drop "email" from `kinds` to
+    keep them."""
 
-    def __init__(self, kinds: Iterable[str] | None = None, extra_patterns: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kinds: Iterable[str] | None = None,
+        extra_patterns: Mapping[str, str] | None = None,
+        report: Callable[[str], None] = _warn,
+    ) -> None:
         extra_patterns = dict(extra_patterns or {})
         chosen = set(KINDS if kinds is None else kinds) | set(extra_patterns)
         unknown = chosen - set(KINDS) - set(extra_patterns)
         if unknown:
             raise ValueError(f"unknown secret kinds: {', '.join(sorted(unknown))}")
-        extras = [SecretPattern(name, re.compile(regex)) for name, regex in extra_patterns.items()]
+        extras = [SecretPattern(name, _compile_user_pattern(source)) for name, source in extra_patterns.items()]
+        self._user = {id(pattern) for pattern in extras}
         self._patterns = extras + [pattern for pattern in PATTERNS if pattern.kind in chosen]
         self._kinds = chosen
+        self._report = report
 
     def redact_text(self, text: str, path: str = "") -> tuple[str, list[Finding]]:
-        claimed = _Spans(match.span() for match in _PLACEHOLDER.finditer(text))  # already redacted: idempotent
-        hits: list[tuple[int, int, str]] = []
-        lowered = text.lower() if "\u0130" not in text else text.replace("\u0130", "I").lower()  # same offsets
-        for pattern in self._patterns:
-            if pattern.hints and not any(hint in lowered for hint in pattern.hints):
-                continue
-            if pattern.anchor is None:
-                matches: Iterable[re.Match[str] | None] = pattern.regex.finditer(text)
-            else:
-                matches = (pattern.regex.match(text, hit.start()) for hit in pattern.anchor.finditer(lowered))
-            group = "s" if "s" in pattern.regex.groupindex else min(pattern.regex.groups, 1)
-            for match in matches:
-                if match is None:
-                    continue
-                start, end = match.span(group)
-                if start >= end or not claimed.free(start, end):
-                    continue
-                if pattern.bounded and match.start() and text[match.start() - 1] in WORD_CHARS:
-                    continue
-                secret = text[start:end]
-                if looks_fake(secret) or (pattern.accept is not None and not pattern.accept(secret)):
-                    continue
-                claimed.add(start, end)
-                hits.append((start, end, pattern.kind))
+        hits = self._hits(text)
         if not hits:
             return text, []
-        hits.sort()
         parts, last = [], 0
-        for start, end, kind in hits:
+        for start, end, kind, _ in hits:
             parts += [text[last:start], f"[REDACTED:{kind}]"]
             last = end
         parts.append(text[last:])
-        return "".join(parts), [Finding(kind, path, start) for start, _, kind in hits]
+        return "".join(parts), [Finding(kind, path, start) for start, _, kind, _ in hits]
+
+    def secret_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where each secret is, widened to the text its pattern needed to tell it is one (`postgres://u:` and
+        the `@` around a password): a cut inside such a span would leave a part that is no longer recognized."""
+        return [context for *_, context in self._hits(text)]
+
+    def _hits(self, text: str) -> list[tuple[int, int, str, tuple[int, int]]]:
+        """The secrets of `text` in order: start, end, kind, and the span of the whole match."""
+        claimed = _Spans(match.span() for match in _PLACEHOLDER.finditer(text))  # already redacted: idempotent
+        hits: list[tuple[int, int, str, tuple[int, int]]] = []
+        lowered = text.lower() if "\u0130" not in text else text.replace("\u0130", "I").lower()  # same offsets
+        for pattern in list(self._patterns):
+            if pattern.hints and not any(hint in lowered for hint in pattern.hints):
+                continue
+            try:
+                self._match(pattern, text, lowered, claimed, hits)
+            except TimeoutError:
+                self._patterns.remove(pattern)
+                self._report(
+                    f"the [redaction.patterns] regex {pattern.kind!r} took over {USER_PATTERN_TIMEOUT_S:g}s on one "
+                    "text and is now off; write it without nested repetition such as (a+)+"
+                )
+        return sorted(hits)
+
+    def _match(
+        self,
+        pattern: SecretPattern,
+        text: str,
+        lowered: str,
+        claimed: _Spans,
+        hits: list[tuple[int, int, str, tuple[int, int]]],
+    ) -> None:
+        if id(pattern) in self._user:
+            matches: Iterable[re.Match[str] | None] = pattern.regex.finditer(text, timeout=USER_PATTERN_TIMEOUT_S)
+        elif pattern.anchor is None:
+            matches = pattern.regex.finditer(text)
+        else:
+            matches = (pattern.regex.match(text, hit.start()) for hit in pattern.anchor.finditer(lowered))
+        group = "s" if "s" in pattern.regex.groupindex else min(pattern.regex.groups, 1)
+        for match in matches:
+            if match is None:
+                continue
+            start, end = match.span(group)
+            if start >= end or not claimed.free(start, end):
+                continue
+            if pattern.bounded and match.start() and text[match.start() - 1] in WORD_CHARS:
+                continue
+            secret = text[start:end]
+            if looks_fake(secret) or (pattern.accept is not None and not pattern.accept(secret)):
+                continue
+            claimed.add(start, end)
+            hits.append((start, end, pattern.kind, (min(start, match.start()), max(end, match.end()))))
 
     def redact(self, value: Any) -> tuple[Any, list[Finding]]:
         """Redact every string in a JSON-like value (a record, a message, tool-call arguments); keys are kept,
@@ -135,6 +181,15 @@ class Redactor:
         if PASSWORD_KEY_NAME.fullmatch(key):
             return "password" if "password" in self._kinds and accept_password(value) else None
         return "secret" if "secret" in self._kinds and accept_secret(value) else None
+
+
+def _compile_user_pattern(source: str) -> Any:
+    """A user's regex, compiled by the `regex` module (which can bound a match's time); a bad one is the same
+    `re.error` as before, so callers report it the same way."""
+    try:
+        return regex.compile(source, regex.VERSION0)
+    except regex.error as exc:
+        raise re.error(str(exc)) from exc
 
 
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:

@@ -70,12 +70,17 @@ def _password_like(secret: str) -> bool:
     return len(secret) >= 3 and " " not in secret and not secret.startswith(("/", "~/", "./", "../"))
 
 
+_CODE_OR_COUNT = re.compile(
+    r"[A-Za-z_]+|[A-Za-z]+(?:_[A-Za-z0-9]+)+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # names, snake_case, attributes
+    r"|\d{1,7}|\d+(?:[./:,]\d+)+%?|\d+%"  # numbers, scores and ratios (`pass: 3/5`, `pass=98.5%`)
+    r"|[\w.-]+(?:/[\w.-]+)+"  # relative paths (`PASS: tests/test_api.py`)
+)
+
+
 def _unquoted_value(secret: str) -> bool:
     """Unquoted, the value may be code (`password = self.pw`, `token = get_token()`, `key: str`) or yaml
     syntax: demand something an identifier or expression would not have."""
-    if re.fullmatch(
-        r"[A-Za-z_]+|[A-Za-z]+(?:_[A-Za-z0-9]+)+|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|\d{1,7}", secret
-    ) or re.search(r"[(\[{$]", secret):
+    if _CODE_OR_COUNT.fullmatch(secret) or re.search(r"[(\[{$]", secret):
         return False
     if secret.startswith(("!", "|", "*", "&", "-")):  # yaml tags, block scalars, aliases, anchors; cli flags
         return False
@@ -106,20 +111,28 @@ _ASSIGN = r"""\\?["']?\]?(?:[ \t]*(?:=>|:=|=(?!=))|:(?!:))[ \t]*"""  # `KEY=`, `
 _QUOTED = r"""\\?(?P<q>["'`])(?P<s>[^"'`\n\\]{1,300})\\?(?P=q)"""
 _UNQUOTED = r"""(?P<s>[^\s"'`,;&<>)}\]\\]{1,300})"""
 _PASSWORD_KEYS = r"(?:passw(?:or)?d|passphrase|pwd|(?<![a-z])pass)(?![a-z])"
+# Tokens that only say where a listing goes on (`next_token`, `pageToken`, `NextContinuationToken`): opaque, but
+# anyone may hold them. Each word before `token` is its own fixed-width lookbehind (`re` needs that).
+_NOT_SECRET_TOKEN = "".join(
+    f"(?<!{word}{separator})"
+    for word in ("next", "prev", "previous", "page", "continuation", "cursor", "sync", "resume", "pagination", "more")
+    for separator in ("", "_", "-")
+)
 _SECRET_KEYS = (
     r"(?:secret(?:[_-]?(?:access[_-]?)?key)?|(?:api|access|private|auth|client|signing|encryption|master)[_-]?"
-    r"(?:key|secret)|apikey|token|credentials?)(?![a-z])"
+    rf"(?:key|secret)|apikey|{_NOT_SECRET_TOKEN}token|credentials?)(?![a-z])"
 )
 _USER = r"[\w.~%!$&*+,;=-]+"  # userinfo as RFC 3986 allows it, so `(?P<s>...)` in code is not one
-_URL_PASSWORD = r"(?P<s>[^\s@/'\"()\[\]{}<>\\]+)"
+# Up to the authority's last `@` (`postgres://u:p@ss@host`: the password is `p@ss`), never past its end (`/`).
+_URL_PASSWORD = r"(?P<s>[^\s/'\"()\[\]{}<>\\]+)"
 _PASSWORD_HINTS = "pass pwd"
 _SECRET_HINTS = "secret api access private auth client signing encryption master token credential"
 SECRET_KEY_NAME = re.compile(rf"(?i).*?{_PASSWORD_KEYS}|.*?{_SECRET_KEYS}")
 PASSWORD_KEY_NAME = re.compile(rf"(?i).*?{_PASSWORD_KEYS}")
 _PEM_END = (  # a base64 body must follow (so prose naming the header is not a key), then the END line or the
-    # body's last line when the key was cut short
+    # body's last line when the key was cut short (its lines may be joined by spaces, as in a one-line label)
     r"(?=[\s\S]{0,200}?[A-Za-z0-9+/]{40})"
-    r"(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:(?:\\[nr]|[\r\n])[A-Za-z0-9+/=:, -]*)*)"
+    r"(?:[\s\S]*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|(?:(?:\\[nr]|[\r\n \t])[A-Za-z0-9+/=:, -]*)*)"
 )
 
 PATTERNS: list[SecretPattern] = [

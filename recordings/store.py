@@ -7,8 +7,8 @@ import functools
 import json
 import os
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,20 +23,56 @@ def recordings_dir(home: Path) -> Path:
     return home / "recordings"
 
 
+# Records held in memory while the disk refuses them; past this the newest are dropped and a `gap` notes how many.
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+
+
 class RecordingWriter:
     """Appends records to one session file. Secrets are redacted before they reach the disk (pass
-    `redactor=None` to keep them), and each record notes what was redacted from it. A failed write (full
-    disk...) never raises into the session: the record is kept in memory and retried on the next write;
-    `last_error` tells the face what happened."""
+    `redactor=None` to keep them), and each record notes what was redacted from it.
 
-    def __init__(self, path: Path, redactor: Redactor | Literal["default"] | None = "default") -> None:
+    The disk may be full, read-only or missing, at the start or at any point: a write never raises into the
+    session. Records the disk refuses wait in memory (up to `max_pending` bytes) and are written, in order and
+    exactly once, as soon as a later write gets through; `warn` is told once when recording stops and once when it
+    resumes, and `last_error` says what happened. Records go out through unbuffered `os.write` calls whose byte
+    counts are tracked, so a write cut short part way is continued where it stopped, never repeated."""
+
+    def __init__(
+        self,
+        path: Path,
+        redactor: Redactor | Literal["default"] | None = "default",
+        warn: Callable[[str], None] | None = None,
+        max_pending: int = MAX_PENDING_BYTES,
+    ) -> None:
         self.path = path
         self.redactor = default_redactor() if redactor == "default" else redactor
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the session
-        self._pending: list[str] = []
-        self._torn = False
         self.last_error: OSError | None = None
+        self.max_pending = max_pending
+        self._warn = warn or (lambda _message: None)
+        self._fd: int | None = None
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self._written = 0  # bytes of the first pending record already on disk
+        self._lost = 0  # records dropped since the pending queue filled up
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def _open(self) -> None:
+        """Open (or create) the file for appending. A line left torn by an earlier crash is ended first, so the
+        next record does not merge into it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                self._pending.appendleft(b"\n")
+                self._pending_bytes += 1
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
 
     def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
         if kind == "session":  # the header says whether the file was redacted as written
@@ -49,31 +85,67 @@ class RecordingWriter:
             fields, findings = self.redactor.redact(fields)
             if findings:
                 fields["redacted"] = summarize(findings)
-        record = {"type": kind, "time": time.time(), **fields}
-        self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
+        if self._pending or self._lost:  # make room first: the disk may have space again
+            self._drain(sync=False)
+        line = _encode({"type": kind, "time": time.time(), **fields})
+        if self._pending and self._pending_bytes + len(line) > self.max_pending:
+            self._lost += 1
+        else:
+            self._push(line)
+        self._drain(sync)
+
+    def _push(self, line: bytes) -> None:
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+
+    def _drain(self, sync: bool) -> None:
+        """Write what is pending, in order; stop at the first refusal and keep the rest for the next call. Once
+        the queue is empty, a `gap` record says how many records were dropped while it was full."""
+        was_failing = self.last_error is not None
         try:
-            if self._torn:  # a partial line may be on disk: end it, so it stays one skippable line
-                self._file.write("\n")
-                self._torn = False
+            if self._fd is None:
+                self._open()
+            assert self._fd is not None
             while self._pending:
-                self._file.write(self._pending[0])
-                self._file.flush()
-                self._pending.pop(0)
+                line = self._pending[0]
+                self._written += os.write(self._fd, memoryview(line)[self._written :])
+                if self._written == len(line):
+                    self._pending.popleft()
+                    self._pending_bytes -= len(line)
+                    self._written = 0
+                if not self._pending and self._lost:
+                    self._push(_encode({"type": "gap", "time": time.time(), "records_lost": self._lost}))
+                    self._lost = 0
             if sync:
-                os.fsync(self._file.fileno())
-            self.last_error = None
+                os.fsync(self._fd)
         except OSError as exc:
-            self._torn = True
+            if not was_failing:
+                self._warn(
+                    f"recording paused: {self.path} cannot be written ({exc.strerror or exc}); the session goes on "
+                    "and its records wait in memory until the disk takes them"
+                )
             self.last_error = exc
+            return
+        if was_failing:
+            self._warn(f"recording resumed: {self.path} is up to date again")
+        self.last_error = None
 
     def close(self) -> None:
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        except OSError as exc:
-            self.last_error = exc
-        finally:
-            self._file.close()
+        """Write what is still pending and close. Never raises; a disk that still refuses is reported once."""
+        self._drain(sync=True)
+        if self._pending or self._lost:
+            count = len(self._pending) + self._lost
+            self._warn(f"recording incomplete: {count} record(s) could not be written to {self.path}")
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError as exc:
+                self.last_error = exc
+            self._fd = None
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 OUTCOMES = ("success", "fail", "unknown")

@@ -15,6 +15,7 @@ from sii.events import (
     ErrorEvent,
     Event,
     ReasoningDelta,
+    StopTurn,
     TextDelta,
     ToolCallStarted,
     ToolResult,
@@ -27,6 +28,7 @@ from tools.base import Observation, Tool, ToolContext, ToolRegistry
 # Returns None to run the call, or why it may not run (see sii.approval.ApprovalPolicy.check).
 Approver = Callable[[Tool, ToolCall], str | None]
 INTERRUPTED = "Interrupted by the user before this call finished."
+NOT_RUN_AFTER_REFUSAL = "Not run: the user declined an earlier call of this reply and stopped the turn."
 
 
 def allow_all(tool: Tool, call: ToolCall) -> str | None:
@@ -113,8 +115,8 @@ class Agent:
             if not calls:
                 reason = "done"
                 break
-            if not self._run_calls(calls, cut_off=completion.finish_reason == "length"):
-                reason = "interrupted"
+            if stopped := self._run_calls(calls, cut_off=completion.finish_reason == "length"):
+                reason = stopped
                 break
         end = TurnEnd(reason, steps)
         self._emit(end)
@@ -137,24 +139,30 @@ class Agent:
         self._emit(event)
         return event
 
-    def _run_calls(self, calls: list[ToolCall], cut_off: bool) -> bool:
-        """Answer every call in order. Returns False when Ctrl-C stopped them (the rest are answered too).
-        `cut_off`: the reply hit max_tokens, so a call with unparsable arguments was truncated, not malformed."""
-        interrupted = False
+    def _run_calls(self, calls: list[ToolCall], cut_off: bool) -> TurnEndReason | None:
+        """Answer every call in order. Returns why the turn must end when Ctrl-C or the user's refusal stopped
+        them (the rest are answered too, unrun), else None. `cut_off`: the reply hit max_tokens, so a call with
+        unparsable arguments was truncated, not malformed."""
+        stopped: TurnEndReason | None = None
         for call in calls:
             self._emit(ToolCallStarted(call))
-            if interrupted:
+            if stopped == "interrupted":
                 observation = Observation(INTERRUPTED, is_error=True)
+            elif stopped == "declined":
+                observation = Observation(NOT_RUN_AFTER_REFUSAL, is_error=True)
             else:
                 try:
                     observation = self._run_call(call, cut_off)
                 except KeyboardInterrupt:
-                    interrupted = True
+                    stopped = "interrupted"
                     observation = Observation(INTERRUPTED, is_error=True)
+                except StopTurn as refusal:
+                    stopped = "declined"
+                    observation = Observation(f"Not run: {refusal}", is_error=True, data={"refused": str(refusal)})
             message: Message = {"role": "tool", "tool_call_id": call["id"], "content": observation.text}
             self.messages.append(message)
             self._emit(ToolResult(call, observation, message))
-        return not interrupted
+        return stopped
 
     def _run_call(self, call: ToolCall, cut_off: bool) -> Observation:
         name, arguments = call["function"]["name"], call["function"]["arguments"]
@@ -166,5 +174,5 @@ class Agent:
             )
         tool = self.registry.get(name)
         if tool is not None and (refusal := self.approve(tool, call)):
-            return Observation(f"Not run: {refusal}", is_error=True)
+            return Observation(f"Not run: {refusal}", is_error=True, data={"refused": refusal})
         return self.registry.dispatch(name, arguments, self.context)

@@ -25,10 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sii",
         description="A terminal coding agent that records every session as training data. "
         "With no server configured it starts the bundled model on vLLM (CPU).",
-        epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, 130 Ctrl-C",
+        epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, "
+        "4 actions were refused (approval needed), 130 Ctrl-C",
     )
     parser.add_argument("--version", action="version", version=f"sii {__version__}")
-    parser.add_argument("-p", "--prompt", help="run one task headless and print the final answer")
+    parser.add_argument(
+        "-p", "--prompt", help="run one task headless and print the final answer (`-p -`: the task from stdin)"
+    )
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1 (env SII_BASE_URL)")
     parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
     parser.add_argument("--mode", choices=MODES, help="approval mode (default ask; env SII_MODE)")
@@ -36,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-steps", "--max-turns", type=int, help="model calls allowed per turn (default 50)")
     parser.add_argument(
         "--sandbox", action="store_true", help="run the shell inside bubblewrap: read-only system, no network"
+    )
+    parser.add_argument(
+        "--trust-project-mcp",
+        action="store_true",
+        help="start the MCP servers of this repository's .sii/config.toml for this run, without asking",
     )
     parser.add_argument(
         "--output-format",
@@ -84,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         mode = "yolo" if args.yolo else args.mode
         settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
         settings.sandbox = settings.sandbox or args.sandbox
+        if args.trust_project_mcp:
+            settings.admit_project_servers()
         if args.command == "config":
             return _config(settings)
         resume = _session_to_resume(settings, args.continue_, args.resume)
@@ -121,10 +131,11 @@ def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -
 def _config(settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("setting", "value", "from")
     for row in settings.describe():
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # plain text: values from a repository's config are not markup
     Console().print(table)
     return 0
 

@@ -1,6 +1,8 @@
-"""Settings resolved once, in this order (later wins): defaults, the user's config.toml, the project's
-`.sii/config.toml`, environment variables, flags. The rest of sii reads one object; `sii config` shows it
-with where each value came from."""
+"""Settings resolved once, in this order: defaults, the user's config.toml, the project's `.sii/config.toml`,
+environment variables, flags. Each later layer sets a value outright, except the project's: a cloned repository
+wrote it, so each of its keys merges by a declared rule (KEYS) that may tighten safety, never loosen it, and what
+a rule refuses becomes one warning line instead of an error. The rest of sii reads one object; `sii config` shows
+it with where each value came from and what was refused."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 
 from sii.approval import MODES
+from sii.trust import TrustStore, visible
 
 ENVIRONMENT = {
     "SII_BASE_URL": "base_url",
@@ -21,25 +24,52 @@ ENVIRONMENT = {
     "SII_MODE": "mode",
     "SII_RECORDINGS_DIR": "recordings_dir",
 }
-# TOML key -> the type it must have. Nested tables are flattened with a dot.
-KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
-    "base_url": str,
-    "model": str,
-    "api_key_env": str,
-    "mode": str,
-    "max_steps": int,
-    "sampling.temperature": (int, float),
-    "sampling.top_p": (int, float),
-    "sampling.max_tokens": int,
-    "shell.allow": list,
-    "shell.deny": list,
-    "recordings_dir": str,
-    "redaction.enabled": bool,
-    "redaction.emails": bool,
-    "sandbox.enabled": bool,
-    "sandbox.network": bool,
-    "mcp_servers": list,  # an array of tables, checked by mcp_server_configs
+# How a project's value combines with the one set before it (defaults, then the user's config):
+#   free          the project's value wins
+#   union         the project's items are added to the list, none removed
+#   tighten-only  taken only if no looser than the current value (Key.order: loosest first)
+#   user-only     refused: only the user's config, the environment or a flag may set it
+#   until-trusted held back until the user trusts it (the repository's MCP servers: sii.trust)
+# The user's own config, the environment and flags always set a value outright.
+Merge = Literal["free", "union", "tighten-only", "user-only", "until-trusted"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: the type its value must have, how a project's value merges, and (user-only) why."""
+
+    kind: type | tuple[type, ...]
+    project: Merge
+    order: tuple[Any, ...] = ()
+    why: str = ""
+    attr: str | None = None  # the Settings attribute, when it is not the key itself
+
+
+CREDENTIALS = "it decides where requests and the API key go"
+# Every setting sii reads (TOML key; nested tables are flattened with a dot): a new one must say how it merges.
+KEYS: dict[str, Key] = {
+    "base_url": Key(str, "user-only", why=CREDENTIALS),
+    "api_key_env": Key(str, "user-only", why="it decides which environment variable is sent as the API key"),
+    "model": Key(str, "free"),
+    "mode": Key(str, "tighten-only", order=("yolo", "auto-edit", "ask", "plan")),
+    "max_steps": Key(int, "free"),
+    "sampling.temperature": Key((int, float), "free"),
+    "sampling.top_p": Key((int, float), "free"),
+    "sampling.max_tokens": Key(int, "free"),
+    "shell.allow": Key(list, "user-only", why="allow rules let commands run unasked", attr="shell_allow"),
+    "shell.deny": Key(list, "union", attr="shell_deny"),
+    "recordings_dir": Key(str, "user-only", why="where recordings go is the user's choice"),
+    "redaction.enabled": Key(bool, "tighten-only", order=(False, True), attr="redaction"),
+    "redaction.emails": Key(bool, "tighten-only", order=(False, True), attr="redaction_emails"),
+    "sandbox.enabled": Key(bool, "tighten-only", order=(False, True), attr="sandbox"),
+    "sandbox.network": Key(bool, "tighten-only", order=(True, False), attr="sandbox_network"),
+    "checkpoints.enabled": Key(bool, "tighten-only", order=(False, True), attr="checkpoints"),
+    "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
 }
+REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
+# A project's regex would run over every recorded byte (a slow one stalls sii, a broken one stops it).
+PATTERN_KEY = Key(str, "user-only", why="its regex runs over everything recorded")
+MAX_CONFIG_BYTES = 1 << 20
 # One [[mcp_servers]] table: key -> the type it must have.
 MCP_SERVER_KEYS: dict[str, type] = {
     "name": str,
@@ -53,9 +83,6 @@ MCP_SERVER_KEYS: dict[str, type] = {
 }
 # Server names become part of tool names (mcp__<server>__<tool>), which the OpenAI schema restricts.
 MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
 
 
 class ConfigError(ValueError):
@@ -157,40 +184,78 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_config_file(path: Path) -> dict[str, Any]:
-    """The file's settings, flattened and checked; {} when the file does not exist."""
+def key_spec(key: str) -> Key | None:
+    return PATTERN_KEY if key.startswith(REDACTION_PATTERNS) else KEYS.get(key)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return kind.__name__ if isinstance(kind, type) else "a number"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A setting sii did not take from a file, and why. `key` None: the whole file."""
+
+    key: str | None
+    path: Path
+    reason: str
+
+    def error(self) -> str:
+        """As an error in the user's own config, which stops sii until it is fixed."""
+        return f"{self.path}: {self.reason}" if self.key is None else f"{self.key} in {self.path}: {self.reason}"
+
+    def __str__(self) -> str:
+        """The one warning line for a project setting. The faces print it with rich, and the key, value and path
+        were chosen by the repository: control characters are escaped, markup is quoted."""
+        from rich.markup import escape
+
+        what = f"all of {self.path}" if self.key is None else f"{self.key} in {self.path}"
+        return escape(visible(f"sii: ignored {what}: {self.reason}"))
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], list[Refusal]]:
+    """The file's settings, flattened, each known and of the right type, and what was not ({} without a file)."""
     if not path.is_file():
-        return {}
+        return {}, []
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            return {}, [Refusal(None, path, f"larger than {MAX_CONFIG_BYTES} bytes")]
+        table = tomllib.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, [Refusal(None, path, f"cannot be read as UTF-8: {exc}")]
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        return {}, [Refusal(None, path, f"not valid TOML: {exc}")]
     servers = table.pop("mcp_servers", None)  # popped first: _flatten would spread a lone [mcp_servers] table
-    flat = _flatten(table)
-    for key, value in flat.items():
-        expected = str if key.startswith(REDACTION_PATTERNS) else KNOWN_KEYS.get(key)
-        if expected is None:
-            raise ConfigError(f"unknown setting {key!r} in {path}; known: {', '.join(KNOWN_KEYS)}")
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise ConfigError(f"{key} in {path} must be {getattr(expected, '__name__', 'a number')}, not {value!r}")
+    values: dict[str, Any] = {}
+    refused: list[Refusal] = []
+    for key, value in _flatten(table).items():
+        spec = key_spec(key)
+        if spec is None:
+            refused.append(Refusal(key, path, f"unknown setting; known: {', '.join(KEYS)}"))
+        elif not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
+            refused.append(Refusal(key, path, f"must be {_kind_name(spec.kind)}, not {_short(value)}"))
+        else:
+            values[key] = value
     if servers is not None:
-        flat["mcp_servers"] = mcp_server_configs(servers, path)
-    return flat
+        try:
+            values["mcp_servers"] = mcp_server_configs(servers, path)
+        except ConfigError as exc:
+            refused.append(Refusal("mcp_servers", path, str(exc)))
+    return values, refused
 
 
-def project_safety(values: dict[str, Any], path: Path) -> dict[str, Any]:
-    """A cloned repository's config may tighten safety, never loosen it: no permissive mode, no allow rules,
-    no trusted MCP servers (those belong in the user's own config or on the command line)."""
-    if values.get("mode") not in (None, "ask", "plan"):
-        raise ConfigError(f"{path} sets mode = {values['mode']!r}; a project may only choose ask or plan")
-    if "recordings_dir" in values:
-        raise ConfigError(f"{path} sets recordings_dir; where recordings go is the user's choice, not a project's")
-    if values.get("redaction.enabled") is False or values.get("redaction.emails") is False:
-        raise ConfigError(f"{path} turns redaction off; only {user_config_file()} may")
-    if "shell.allow" in values:
-        raise ConfigError(f"{path} sets shell.allow; allow rules are only read from {user_config_file()}")
-    if "mcp_servers" in values:
-        values["mcp_servers"] = [replace(server, trust=False) for server in values["mcp_servers"]]
+def load_config_file(path: Path) -> dict[str, Any]:
+    """The user's own file: checked, and anything wrong is an error naming the file and the key."""
+    values, refused = read_config_file(path)
+    if refused:
+        raise ConfigError(refused[0].error())
     return values
 
 
@@ -201,6 +266,7 @@ class Settings:
     base_url: str | None = None
     model: str | None = None
     api_key: str | None = None
+    api_key_env: str | None = None
     workspace: Path = field(default_factory=Path.cwd)
     home: Path = field(default_factory=sii_home)
     cache: Path = field(default_factory=sii_cache)
@@ -215,36 +281,85 @@ class Settings:
     redaction_patterns: dict[str, str] = field(default_factory=dict)
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
-    mcp_servers: list[McpServerConfig] = field(default_factory=list)
+    checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
+    mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
+    project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
+    refused: list[Refusal] = field(default_factory=list)  # project settings ignored
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def recordings(self) -> Path:
         return Path(self.recordings_dir).expanduser() if self.recordings_dir else self.home / "recordings"
 
+    def _slot(self, key: str) -> tuple[dict[str, Any], str]:
+        """The table and name that hold a key's value."""
+        if key.startswith("sampling."):
+            return self.sampling, key.removeprefix("sampling.")
+        if key.startswith(REDACTION_PATTERNS):
+            return self.redaction_patterns, key.removeprefix(REDACTION_PATTERNS)
+        return vars(self), KEYS[key].attr or key
+
     def _apply(self, values: dict[str, Any], source: str) -> None:
+        """Set each value outright: the user's config, the environment, flags."""
         for key, value in values.items():
             if value is None:
                 continue
-            if key.startswith("sampling."):
-                self.sampling[key.split(".", 1)[1]] = value
-            elif key.startswith(REDACTION_PATTERNS):
-                self.redaction_patterns[key.removeprefix(REDACTION_PATTERNS)] = value
-            elif key.startswith("redaction."):
-                setattr(self, "redaction" if key == "redaction.enabled" else "redaction_emails", value)
-            elif key.startswith("sandbox."):
-                setattr(self, "sandbox" if key == "sandbox.enabled" else "sandbox_network", value)
-            elif key.startswith("shell."):
-                setattr(self, "shell_" + key.split(".", 1)[1], [str(rule) for rule in value])
-            elif key == "mcp_servers":  # a project's server replaces the user's server of the same name
-                servers = {server.name: server for server in self.mcp_servers}
-                servers.update((server.name, server) for server in value)
-                self.mcp_servers = list(servers.values())
-            elif key == "api_key_env":
-                self.api_key = os.environ.get(value) or self.api_key
-            else:
-                setattr(self, key, value)
+            table, name = self._slot(key)
+            table[name] = [str(rule) for rule in value] if key.startswith("shell.") else value
             self.sources[key] = source
+
+    def _merge(self, key: str, spec: Key, value: Any) -> tuple[Any, str | None]:
+        """A project's value combined with the current one by the key's rule, or why it is refused."""
+        table, name = self._slot(key)
+        current = table.get(name)
+        if spec.project == "free":
+            return value, None
+        if spec.project == "union":
+            return current + [rule for rule in map(str, value) if rule not in current], None
+        if spec.project == "tighten-only":
+            if value not in spec.order:
+                return None, f"{_short(value)} is not a valid value"
+            if current in spec.order and spec.order.index(value) < spec.order.index(current):
+                return None, f"{value!r} is looser than {current!r}; a project may only tighten it"
+            return value, None
+        return None, f"only the user's config may set it: {spec.why}"
+
+    def _apply_project(self, values: dict[str, Any], path: Path) -> None:
+        """A repository's settings, each merged by its key's rule; what a rule refuses is noted and ignored."""
+        for key, value in values.items():
+            spec = key_spec(key)
+            assert spec is not None  # read_config_file keeps known keys only
+            if spec.project == "until-trusted":
+                self._hold_servers(value, path)
+                continue
+            merged, reason = self._merge(key, spec, value)
+            if reason is None:
+                self._apply({key: merged}, str(path))
+            else:
+                self.refused.append(Refusal(key, path, reason))
+
+    def _hold_servers(self, servers: list[McpServerConfig], path: Path) -> None:
+        """The repository's MCP servers wait for the user's trust; they can neither exempt their own calls from
+        approval nor stand in for a server of the user's."""
+        taken = {server.name for server in self.mcp_servers}
+        for server in servers:
+            key = f"mcp_servers.{server.name}"
+            if server.name in taken:
+                self.refused.append(Refusal(key, path, "the user's config defines a server of that name"))
+                continue
+            if server.trust:
+                self.refused.append(Refusal(key + ".trust", path, "a project cannot exempt its tools from approval"))
+                server = replace(server, trust=False)
+            self.project_mcp_servers.append(server)
+
+    def admit_project_servers(self) -> None:
+        """The user trusts the repository's MCP servers (asked, remembered, or --trust-project-mcp)."""
+        if not self.project_mcp_servers:
+            return
+        origin = f"{project_config_file(self.workspace)} (trusted)"
+        self.sources["mcp_servers"] = f"{self.sources['mcp_servers']}, {origin}" if self.mcp_servers else origin
+        self.mcp_servers = [*self.mcp_servers, *self.project_mcp_servers]
+        self.project_mcp_servers = []
 
     @classmethod
     def resolve(
@@ -259,13 +374,30 @@ class Settings:
         settings.api_key = os.environ.get("SII_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
         settings._apply(load_config_file(user_config_file()), str(user_config_file()))
         project = project_config_file(settings.workspace)
-        settings._apply(project_safety(load_config_file(project), project), str(project))
+        values, settings.refused = read_config_file(project)  # a repository's mistakes never stop sii
+        settings._apply_project(values, project)
         settings._apply({key: os.environ.get(env) or None for env, key in ENVIRONMENT.items()}, "environment")
         flags = {"base_url": base_url, "model": model, "max_steps": max_steps, "mode": mode}
         settings._apply(flags, "flag")
+        if settings.api_key_env:
+            settings.api_key = os.environ.get(settings.api_key_env) or settings.api_key
         if settings.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {settings.mode!r}")
+        if TrustStore(settings.home).trusts(settings.workspace, settings.project_mcp_servers):
+            settings.admit_project_servers()
         return settings
+
+    def notices(self) -> list[str]:
+        """The warning lines a session starts with: each ignored project setting, and untrusted project servers."""
+        lines = [str(refusal) for refusal in self.refused]
+        if self.project_mcp_servers:
+            names = ", ".join(server.name for server in self.project_mcp_servers)
+            where = visible(str(project_config_file(self.workspace)))
+            lines.append(
+                f"sii: not starting the MCP servers of {where} ({names}): not trusted; the REPL asks, "
+                "and --trust-project-mcp starts them for one run"
+            )
+        return lines
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(setting, value, where it came from) rows for `sii config`."""
@@ -288,9 +420,16 @@ class Settings:
                 ", ".join(server.name for server in self.mcp_servers) or "-",
                 self.sources.get("mcp_servers", "default"),
             ),
+        ]
+        project = str(project_config_file(self.workspace))
+        if self.project_mcp_servers:
+            names = ", ".join(server.name for server in self.project_mcp_servers)
+            rows.append(("mcp_servers (not trusted)", names, project))
+        rows += [
             ("home", str(self.home), "SII_HOME" if os.environ.get("SII_HOME") else "default"),
             ("recordings", str(self.recordings), self.sources.get("recordings_dir", "default")),
             ("user config", str(user_config_file()), ""),
-            ("project config", str(project_config_file(self.workspace)), ""),
+            ("project config", project, ""),
         ]
+        rows += [(f"refused: {refusal.key or '(file)'}", refusal.reason, str(refusal.path)) for refusal in self.refused]
         return rows

@@ -8,7 +8,12 @@ from typing import Any, Literal
 from recordings.schema import Message, ToolCall
 from tools.base import Observation
 
-TurnEndReason = Literal["done", "interrupted", "step_limit", "error"]
+TurnEndReason = Literal["done", "interrupted", "step_limit", "error", "declined"]
+
+
+class StopTurn(Exception):
+    """Raised while a call is approved: the user refused it and wants the turn to end there. The message is what
+    the model reads as that call's result; the calls after it are not run."""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from sii.events import (
     ToolCallStarted,
     ToolResult,
     TurnEnd,
+    UserMessage,
 )
 from sii.markdown_stream import MarkdownStream
+from sii.progress import Progress
 
 PREVIEW_LINES = 8
 
@@ -41,14 +43,21 @@ class Renderer:
     """Prints events as they come. With `stream=False` assistant text is not echoed (headless prints the
     final answer itself)."""
 
-    def __init__(self, console: Console, stream: bool = True) -> None:
+    def __init__(self, console: Console, stream: bool = True, progress: Progress | None = None) -> None:
         self.console = console
         self.stream = stream
+        self.progress = progress
         self._markdown = MarkdownStream(console)
         self._mid_line = False
 
+    def _wait(self, what: str) -> None:
+        if self.progress is not None:
+            self.progress.wait(what)
+
     def _end_line(self) -> None:
         """Close the text being streamed (markdown or reasoning) before anything else is printed."""
+        if self.progress is not None:
+            self.progress.stop()
         self._markdown.finish()
         if self._mid_line:
             self.console.print()
@@ -56,12 +65,18 @@ class Renderer:
 
     def __call__(self, event: Event) -> None:
         match event:
+            case UserMessage():
+                self._wait("waiting for the model")
             case TextDelta(text=text) if self.stream:
+                if self.progress is not None:
+                    self.progress.stop()
                 if self._mid_line:  # reasoning came first: end its line
                     self.console.print()
                     self._mid_line = False
                 self._markdown.feed(text)
             case ReasoningDelta(text=text) if self.stream:
+                if self.progress is not None:
+                    self.progress.stop()
                 self.console.print(Text(text, style="dim italic"), end="", soft_wrap=True)
                 self._mid_line = True
             case AssistantMessage():
@@ -70,8 +85,11 @@ class Renderer:
                 self._end_line()
                 function = call["function"]
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
+                self._wait(f"running {function['name']}")
             case ToolResult(observation=observation):
+                self._end_line()
                 self._render_observation(observation.text, observation.is_error, observation.data.get("diff"))
+                self._wait("waiting for the model")
             case Compacted(tokens_before=tokens):
                 self._end_line()
                 self.console.print(Text(f"[compacted the conversation ({tokens:,} tokens) into a summary]", "yellow"))
@@ -82,7 +100,11 @@ class Renderer:
                 self._end_line()
                 if reason == "done":
                     return
-                note = {"interrupted": "interrupted", "step_limit": f"stopped after {steps} steps"}.get(reason)
+                note = {
+                    "interrupted": "interrupted",
+                    "step_limit": f"stopped after {steps} steps",
+                    "declined": "stopped: you declined a call; say how to go on",
+                }.get(reason)
                 if note:
                     self.console.print(Text(f"[{note}]", "yellow"))
 

@@ -13,14 +13,39 @@ from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 from rich.text import Text
 
-from recordings.schema import ToolCall
 from sii import __version__
+from sii.approver import TerminalApprover
 from sii.config import Settings
-from sii.mentions import expand_mentions
-from sii.render import Renderer, describe_call
+from sii.mentions import expand_mentions, missing_mentions
+from sii.progress import Progress
+from sii.render import Renderer
 from sii.session import Session
-from sii.slash import COMMANDS, ReplState, run_slash_command
-from tools.base import Tool
+from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
+from sii.trust import ask_to_trust
+
+
+class SparingFileHistory(FileHistory):
+    """Prompt history on disk that a full or read-only SII_HOME only switches off (said once), never crashing
+    the prompt: the history of this REPL stays in memory."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
+        super().__init__(str(path))
+        self._warn: Callable[[str], None] | None = warn
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from super().load_history_strings()
+        except OSError:
+            return
+
+    def store_string(self, string: str) -> None:
+        try:
+            Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+            super().store_string(string)
+        except OSError as exc:
+            if self._warn is not None:
+                self._warn(f"prompt history is not saved: {self.filename} cannot be written ({exc.strerror or exc})")
+                self._warn = None
 
 
 def _key_bindings() -> KeyBindings:
@@ -51,24 +76,15 @@ class PromptCompleter(Completer):
             yield from self.paths.get_completions(Document(word[1:]), complete_event)
 
 
-class ShellApprover:
-    """Asks before each write or shell command; 'a' allows that tool for the rest of the session."""
-
-    def __init__(self, prompt: PromptSession) -> None:
-        self.prompt = prompt
-        self.always: set[str] = set()
-
-    def __call__(self, tool: Tool, call: ToolCall) -> bool:
-        if tool.name in self.always:
-            return True
-        summary = describe_call(tool.name, call["function"]["arguments"])
-        try:
-            answer = self.prompt.prompt(f"Allow {summary}? [y]es / [n]o / [a]lways: ").strip().lower()
-        except EOFError:
-            return False
-        if answer.startswith("a"):
-            self.always.add(tool.name)
-        return answer.startswith(("y", "a"))
+def run_user_shell(console: Console, session: Session, command: str) -> str | None:
+    """`!command`: run it in the session's shell, as the user (no approval: they typed it), show the output, and
+    return the note that tells the model about it with the next message."""
+    if not command:
+        console.print(Text("usage: !COMMAND runs COMMAND in the session's shell", "red"))
+        return None
+    observation = session.agent.registry.dispatch("run_shell", {"command": command}, session.context)
+    console.print(Text(observation.text, "red" if observation.is_error else ""), soft_wrap=True)
+    return f"I ran this in the shell:\n```\n$ {command}\n{observation.text}\n```"
 
 
 def _status_line(state: ReplState) -> str:
@@ -88,19 +104,26 @@ def run_repl(
     """The REPL. `first_message` is sent as the first turn (e.g. an annotation task's query); `on_session` is
     called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    approver = ShellApprover(PromptSession())
+    progress = Progress(console)
+    approver = TerminalApprover(PromptSession(), console, progress)
+    ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
-        session.agent.subscribe(Renderer(console))
+        session.agent.subscribe(Renderer(console, progress=progress))
         if on_session is not None:
             on_session(session)
         return session
 
-    state = ReplState(settings, console, open_session(resume, fork), open_session)
+    def confirm(question: str) -> bool:
+        try:
+            return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
+        except (EOFError, KeyboardInterrupt):
+            return False
+
+    state = ReplState(settings, console, open_session(resume, fork), open_session, confirm)
     prompt = PromptSession(
-        history=FileHistory(str(settings.home / "history")),
+        history=SparingFileHistory(settings.home / "history", console.print),
         key_bindings=_key_bindings(),
         completer=PromptCompleter(state.session.context.workspace),
         complete_while_typing=False,
@@ -108,8 +131,11 @@ def run_repl(
     )
     banner = f"[bold]sii {__version__}[/] · model [cyan]{state.session.client.model}[/] · session {state.session.id}"
     console.print(banner + " · /help", highlight=False)
+    if resume is not None:
+        show_restored(console, state.session)
     pending_exit = False
     queued = [first_message] if first_message else []
+    shell_notes: list[str] = []  # `!command` runs, told to the model with the next message
     try:
         while True:
             try:
@@ -125,17 +151,31 @@ def run_repl(
             pending_exit = False
             if not text:
                 continue
-            if text.startswith("/"):
+            if text.startswith("!"):
+                if note := run_user_shell(console, state.session, text[1:].strip()):
+                    shell_notes.append(note)
+                continue
+            if is_slash_command(text):
                 if not run_slash_command(state, text):
                     break
                 continue
             message, attached = expand_mentions(text, state.session.context)
             if attached:
                 console.print(Text(f"attached: {', '.join(attached)}", "dim"))
+            if missing := missing_mentions(text, attached):
+                shown = ", ".join("@" + name for name in missing)
+                console.print(
+                    Text(f"not attached: {shown} (no readable text file of that name in the workspace)", "yellow")
+                )
+            if shell_notes:
+                message = "\n\n".join([*shell_notes, message])
+                shell_notes.clear()
             try:
                 state.session.agent.run_turn(message)
             except KeyboardInterrupt:
                 console.print(Text("[interrupted]", "yellow"))
+            finally:
+                progress.stop()
     finally:
         state.session.close()
     console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))

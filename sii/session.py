@@ -23,6 +23,7 @@ from sii.client import ModelClient
 from sii.config import Settings
 from sii.events import Event, ToolCallStarted, UserMessage
 from sii.mcp import McpConnections
+from sii.mentions import strip_attachments
 from sii.prompts import system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, ToolRegistry
@@ -39,10 +40,22 @@ EMBEDDED_MAX_TOKENS = 512
 
 @dataclass(frozen=True)
 class TurnCheckpoint:
-    """A snapshot taken before a turn changed the workspace, and where that turn began in the conversation."""
+    """A snapshot taken before a turn changed the workspace, and where that turn began in the conversation. The
+    label and time are the turn's own: a turn that changed nothing shares its snapshot with the turn before."""
 
     checkpoint: Checkpoint
     message_index: int
+    label: str
+    time: float
+
+
+@dataclass(frozen=True)
+class RewindUndo:
+    """What `/rewind undo` puts back: the files as they were (a snapshot taken just before), and the conversation."""
+
+    checkpoint: Checkpoint | None
+    messages: list[Message]
+    turn_checkpoints: list[TurnCheckpoint]
 
 
 def session_redactor(settings: Settings) -> Redactor | None:
@@ -114,12 +127,18 @@ class Session:
         self.client = ModelClient(base_url, settings.model, settings.api_key)
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
-        self.mcp = McpConnections.start(settings.mcp_servers)
+        for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
+            notify(notice)
+        self.mcp = McpConnections.start(settings.mcp_servers)  # the user's, and the project's once trusted
         for error in self.mcp.errors:
             notify(error)
         registry = select_tools(default_registry(extra=self.mcp.tools()))
         self.policy = ApprovalPolicy(
-            mode=cast(Mode, settings.mode), allow=settings.shell_allow, deny=settings.shell_deny, ask=ask
+            mode=cast(Mode, settings.mode),
+            allow=settings.shell_allow,
+            deny=settings.shell_deny,
+            ask=ask,
+            workspace=settings.workspace.resolve(),
         )
         self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
         if settings.sandbox:
@@ -144,7 +163,7 @@ class Session:
             repairs = answer_unanswered_calls(seen)
             self.agent.messages = seen + repairs
         self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
-        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings))
+        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings), warn=notify)
         if previous is None or fork:
             meta = self._new_meta(face, model, base_url, sampling)
             meta.parent_session = previous.meta.session_id if previous else None
@@ -156,13 +175,24 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
-        self.checkpoints = CheckpointStore(
-            self.context.workspace, checkpoint_dir(settings.home, self.context.workspace)
+        self.checkpoints = (  # off: no copy of the workspace is kept
+            self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
+            if settings.checkpoints
+            else None
         )
         self.turn_checkpoints: list[TurnCheckpoint] = []
+        self.rewind_undo: RewindUndo | None = None
         self._turn_start = 0
         self._turn_checkpointed = False
         self.agent.subscribe(self._checkpoint_before_changes)
+
+    def _open_checkpoints(self, store: Path, notify: Callable[[str], None]) -> CheckpointStore | None:
+        """The shadow repository for /rewind; a full or read-only SII_HOME turns checkpoints off, not the session."""
+        try:
+            return CheckpointStore(self.context.workspace, store)
+        except (CheckpointError, OSError) as exc:
+            notify(f"checkpoints are off for this session: {store} cannot be written ({exc})")
+            return None
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""
@@ -176,31 +206,53 @@ class Session:
             self._turn_start = len(self.agent.messages) - 1
             self._turn_checkpointed = False
             return
-        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed:
+        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed or self.checkpoints is None:
             return
         tool = self.agent.registry.get(event.call["function"]["name"])
         if tool is None or not tool.mutates:
             return
         self._turn_checkpointed = True
-        prompt = self.agent.messages[self._turn_start]["content"] or ""
+        label = " ".join(strip_attachments(self.agent.messages[self._turn_start]["content"] or "").split())
         try:
-            checkpoint = self.checkpoints.snapshot(prompt[:72])
+            checkpoint = self.checkpoints.snapshot(label)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint
             self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
             return
-        self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start))
+        self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start, label, time.time()))
         self.recorder.writer.write(
             "checkpoint", id=checkpoint.id, label=checkpoint.label, message_index=self._turn_start
         )
 
+    def rewind_changes(self, checkpoint: TurnCheckpoint) -> dict[str, str]:
+        """What rewinding the files to before `checkpoint`'s turn would do, by path (see CheckpointStore.changes)."""
+        return self.checkpoints.changes(checkpoint.checkpoint.id) if self.checkpoints else {}
+
     def rewind(self, checkpoint: TurnCheckpoint, files: bool = True, conversation: bool = True) -> list[str]:
-        """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both."""
-        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if files else []
+        """Go back to the moment before `checkpoint`'s turn: its files, its conversation, or both. The state just
+        before is kept (files snapshotted, conversation held) so `undo_rewind` can put it back."""
+        before: Checkpoint | None = None
+        if files and self.checkpoints:
+            before = self.checkpoints.snapshot(f"before rewinding to: {checkpoint.label}")
+        self.rewind_undo = RewindUndo(before, list(self.agent.messages), list(self.turn_checkpoints))
+        restored = self.checkpoints.restore(checkpoint.checkpoint.id) if before is not None and self.checkpoints else []
         if conversation:
             self.agent.messages = self.agent.messages[: checkpoint.message_index]
             self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]
         self.recorder.writer.write(
             "rewind", sync=True, checkpoint=checkpoint.checkpoint.id, files=restored, messages=self.agent.messages
+        )
+        return restored
+
+    def undo_rewind(self) -> list[str]:
+        """Put back the files and the conversation as they were before the last rewind."""
+        undo, self.rewind_undo = self.rewind_undo, None
+        if undo is None:
+            raise ValueError("there is no rewind to undo")
+        restored = self.checkpoints.restore(undo.checkpoint.id) if undo.checkpoint and self.checkpoints else []
+        self.agent.messages, self.turn_checkpoints = undo.messages, undo.turn_checkpoints
+        checkpoint_id = undo.checkpoint.id if undo.checkpoint else None
+        self.recorder.writer.write(
+            "rewind", sync=True, checkpoint=checkpoint_id, files=restored, messages=self.agent.messages, undo=True
         )
         return restored
 

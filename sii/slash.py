@@ -18,7 +18,9 @@ from recordings.store import OUTCOMES, list_sessions
 from sii.approval import MODE_HELP, MODES
 from sii.client import ModelError
 from sii.config import Settings
-from sii.session import Session
+from sii.mentions import strip_attachments
+from sii.session import Session, TurnCheckpoint
+from tools.checkpoints import CheckpointError
 
 INIT_PROMPT = """Study this repository (layout, languages, how to build, test and lint it, conventions you can
 see in the code) and write AGENTS.md at its root: a concise guide for a coding agent working here, with
@@ -33,6 +35,7 @@ class ReplState:
     console: Console
     session: Session
     open_session: Callable[[Path | None], Session]  # a fresh session (None), or one resumed from a recording
+    confirm: Callable[[str], bool] = lambda question: False  # asks the user a yes/no question
 
     def switch_to(self, recording: Path | None) -> None:
         self.session.close()
@@ -137,26 +140,61 @@ def _compact(state: ReplState, argument: str) -> bool:
 
 
 REWIND_PARTS = {"both": (True, True), "files": (True, False), "chat": (False, True)}
+REWIND_USAGE = "usage: /rewind N [files|chat|both], N from the /rewind list; /rewind undo puts back the last rewind"
+
+
+def _list_rewind_points(state: ReplState, newest_first: list[TurnCheckpoint]) -> None:
+    if not newest_first:
+        state.console.print(Text("no checkpoints yet: one is taken before each turn that changes files", "dim"))
+    after = None  # the snapshot taken after each turn: the next turn's (a turn that changed nothing shares it)
+    for number, turn in enumerate(newest_first, start=1):
+        when = time.strftime("%H:%M:%S", time.localtime(turn.time))
+        if after is None:
+            changed = bool(state.session.rewind_changes(turn))
+        else:
+            changed = after.checkpoint.id != turn.checkpoint.id
+        note = "" if changed else "  (changed no files)"
+        state.console.print(f"{number:>3}  {when}  before: {turn.label[:72]}{note}", highlight=False)
+        after = turn
+    hint = "/rewind N [files|chat|both] goes back to before turn N"
+    if state.session.rewind_undo is not None:
+        hint += "; /rewind undo puts back the last rewind"
+    state.console.print(Text(hint, "dim"))
 
 
 def _rewind(state: ReplState, argument: str) -> bool:
     newest_first = list(reversed(state.session.turn_checkpoints))
     if not argument:
-        if not newest_first:
-            state.console.print(Text("no checkpoints yet: one is taken before each turn that changes files", "dim"))
-        for number, turn in enumerate(newest_first, start=1):
-            when = time.strftime("%H:%M:%S", time.localtime(turn.checkpoint.time))
-            state.console.print(f"{number:>3}  {when}  before: {turn.checkpoint.label}", highlight=False)
-        state.console.print(Text("/rewind N [files|chat|both] goes back to before turn N", "dim"))
+        _list_rewind_points(state, newest_first)
+        return True
+    if argument == "undo":
+        restored = state.session.undo_rewind()
+        state.console.print(Text(f"Rewind undone: {len(restored)} file(s) put back; conversation restored.", "green"))
         return True
     number, _, part = argument.partition(" ")
     if not number.isdigit() or not 1 <= int(number) <= len(newest_first) or (part or "both") not in REWIND_PARTS:
-        state.console.print(Text("usage: /rewind N [files|chat|both], N from the /rewind list", "red"))
+        state.console.print(Text(REWIND_USAGE, "red"))
         return True
     files, conversation = REWIND_PARTS[part or "both"]
-    restored = state.session.rewind(newest_first[int(number) - 1], files=files, conversation=conversation)
+    turn = newest_first[int(number) - 1]
+    changes = state.session.rewind_changes(turn) if files else {}
+    if changes:
+        for path, action in sorted(changes.items()):
+            style = "red" if action == "delete" else "yellow"
+            state.console.print(Text(f"  {action:<10} {path}", style), highlight=False)
+        if not state.confirm(f"Rewind {len(changes)} file(s) to before “{turn.label}”? (/rewind undo reverts it)"):
+            state.console.print(Text("Nothing rewound.", "dim"))
+            return True
+    restored = state.session.rewind(turn, files=files, conversation=conversation)
     what = f"{len(restored)} file(s) restored" if files else "files untouched"
     state.console.print(Text(f"Rewound: {what}; conversation {'rewound' if conversation else 'kept'}.", "green"))
+    return True
+
+
+def _permissions(state: ReplState, argument: str) -> bool:
+    from sii.permissions import show_permissions
+
+    show_permissions(state.console, state.session.policy, argument)
     return True
 
 
@@ -192,8 +230,45 @@ def _resume(state: ReplState, argument: str) -> bool:
         return True
     (path,) = find_sessions(directory, [argument])
     state.switch_to(path)
-    state.console.print(Text(f"Resumed {state.session.id} ({len(state.session.agent.messages)} messages).", "dim"))
+    show_restored(state.console, state.session)
     return True
+
+
+RESTORED_TURNS_SHOWN = 3
+
+
+def _first_lines(text: str, count: int = 2, width: int = 150) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    shown = "\n".join(line[:width] for line in lines[:count])
+    return shown + (" …" if len(lines) > count or any(len(line) > width for line in lines[:count]) else "")
+
+
+def show_restored(console: Console, session: Session) -> None:
+    """A resumed conversation: how much came back, and its last turns folded to a few lines each."""
+    messages = session.agent.messages
+    starts = [index for index, message in enumerate(messages) if message["role"] == "user"]
+    console.print(Text(f"Resumed session {session.id}: {len(messages)} messages restored.", "dim"))
+    shown = starts[-RESTORED_TURNS_SHOWN:]
+    if len(starts) > len(shown):
+        console.print(Text(f"  … {len(starts) - len(shown)} earlier turn(s)", "dim"))
+    for number, start in enumerate(shown):
+        end = shown[number + 1] if number + 1 < len(shown) else len(messages)
+        turn = messages[start:end]
+        console.print(Text("› " + _first_lines(strip_attachments(turn[0]["content"] or ""), 1), "bold"))
+        calls = sum(len(m.get("tool_calls", [])) for m in turn)
+        answer = next((m["content"] for m in reversed(turn) if m["role"] == "assistant" and m.get("content")), "")
+        if calls:
+            console.print(Text(f"  ⏺ {calls} tool call(s)", "cyan"))
+        if answer:
+            console.print(Text("  " + _first_lines(answer).replace("\n", "\n  "), "dim"))
+
+
+def is_slash_command(text: str) -> bool:
+    """A line starting with `/` is a command unless it reads as a path (`/src/app/calc.py has a bug`)."""
+    if not text.startswith("/"):
+        return False
+    name = text.split(maxsplit=1)[0]
+    return name in COMMANDS or name == "/quit" or ("/" not in name[1:] and "." not in name)
 
 
 COMMANDS: dict[str, SlashCommand] = {
@@ -201,11 +276,14 @@ COMMANDS: dict[str, SlashCommand] = {
     for command in [
         SlashCommand("/help", "/help", "this list", _help),
         SlashCommand("/mode", "/mode [MODE]", "show or set the approval mode", _mode),
+        SlashCommand(
+            "/permissions", "/permissions [revoke N | save N]", "what runs unasked; take back or keep", _permissions
+        ),
         SlashCommand("/model", "/model [NAME]", "show the served models, or switch", _model),
         SlashCommand("/clear", "/clear", "start a new conversation (and recording)", _clear),
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
         SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
-        SlashCommand("/rewind", "/rewind [N [files|chat|both]]", "go back to before an earlier turn", _rewind),
+        SlashCommand("/rewind", "/rewind [N [files|chat|both] | undo]", "go back to before an earlier turn", _rewind),
         SlashCommand("/output", "/output [N]", "the full text of the last (or Nth last) tool result", _output),
         SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
         SlashCommand("/compact", "/compact [FOCUS]", "replace the conversation by a summary of it", _compact),
@@ -231,6 +309,6 @@ def run_slash_command(state: ReplState, text: str) -> bool:
         return True
     try:
         return command.run(state, argument.strip())
-    except ValueError as exc:  # e.g. an unknown session id
+    except (ValueError, CheckpointError) as exc:  # e.g. an unknown session id, a checkpoint git refused
         state.console.print(Text(str(exc), "red"))
         return True

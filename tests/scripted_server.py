@@ -40,6 +40,7 @@ class ScriptedServer:
     def __init__(self, script: list[Reply] | None = None, max_model_len: int = 32768, port: int = 0) -> None:
         self.script = list(script or [])
         self.requests: list[dict[str, Any]] = []
+        self.received: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers) of every request
         self.max_model_len = max_model_len
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -80,6 +81,7 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                server.received.append((self.command, self.path, dict(self.headers)))
                 if self.path in ("/v1/models", "/models"):
                     model = {"id": MODEL, "object": "model", "max_model_len": server.max_model_len}
                     self._json(200, {"object": "list", "data": [model]})
@@ -89,6 +91,7 @@ class ScriptedServer:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
+                server.received.append((self.command, self.path, dict(self.headers)))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path not in ("/v1/chat/completions", "/chat/completions"):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})

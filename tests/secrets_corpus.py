@@ -348,10 +348,55 @@ SECRETS: list[Case] = [
     Case("mysql -p", "cli_password", fake(12), "$ mysql -h db -u root -p§ shop < dump.sql"),
     Case("curl -u", "cli_password", fake(12), "curl -u admin:§ https://jenkins.acme.dev/api/json"),
     Case("--password flag", "cli_password", fake(12), "docker login registry.acme.io --username bob --password §"),
+    # Passwords with `@` in URLs: the host follows the authority's last `@`.
+    Case("postgres url, @ in password", "database_url_password", "p@" + fake(12), "postgres://user:§@host/db"),
+    Case(
+        "mysql url, two @ in password",
+        "database_url_password",
+        f"{fake(5)}@{fake(6)}@{fake(3)}",
+        'DSN="mysql://app:§@db.acme.dev:3306/shop?charset=utf8"',
+    ),
+    Case("redis url, @ and : in password", "database_url_password", f"{fake(6)}:@{fake(8)}", "redis://:§@cache:6379/0"),
+    Case(
+        "https url, @ in password",
+        "url_password",
+        f"{fake(7)}@{fake(7)}",
+        "pip install git+https://ci:§@git.acme.dev/x",
+    ),
+    Case(
+        "json access token beside a page token",
+        "secret",
+        fake(40, URLSAFE),
+        '{"access_token": "§", "next_page_token": "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA3"}',
+    ),
+    Case("env password after pass counts", "password", fake(14), "tests pass: 3/5\nDB_PASSWORD=§\n"),
 ]
 
 # Must come out unchanged: code, hashes, ids, placeholders and docs that look like the secrets above.
 NEAR_MISSES: list[str] = [
+    # Pagination and listing tokens: opaque strings, but nobody's secret (and the API's shape is training data).
+    '{"items": [], "next_token": "page2"}',
+    '{"next_token": "eyJvZmZzZXQiOjIwfQ", "count": 20}',
+    "GET /v1/items?page_token=abc&limit=50",
+    "GET /v1/items?page_token=CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA3&limit=50",
+    'nextPageToken: "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA3"',
+    '"NextToken": "AYADeLh1X2tqY2N0bXZ2cnZ5dnE3NjY2"',
+    "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>",
+    "continuation_token=c2VjdGlvbj0zJm9mZnNldD0xMDA",
+    '"prev_page_token": "Q0FFU0FCZ0NJZ0lJQVE"',
+    '"sync_token": "s72594_4483_1934"',
+    "resume-token: 8a7b6c5d4e3f2a1b9c8d",
+    # Test results: `pass` is a verdict here, not a password.
+    "pass: 3/5",
+    "tests pass: 10/12 (83%), fail: 2",
+    "PASS: tests/test_api.py",
+    "pass=98.5% fail=1.5%",
+    "Pass: 3  Fail: 0  Skip: 1",
+    # URLs with `@` that hold no password.
+    "postgres://app@db.internal:5432/app",
+    "mongodb://db1.acme.dev:27017,db2.acme.dev:27017/app?replicaSet=rs0",
+    "https://github.com/acme/api/commit/3f78?author=jane@acme.test",
+    "ssh://git@github.com:22/acme/api.git",
     "commit 3f786850e387550fdab836ed7e6dc881de23001b\nMerge: 1a2b3c4 5d6e7f8",
     'request_id = "550e8400-e29b-41d4-a716-446655440000"',
     'data = base64.b64decode("SGVsbG8sIHdvcmxkLCB0aGlzIGlzIGp1c3QgdGV4dA==")',

@@ -10,7 +10,7 @@ import pytest
 
 from recordings.store import read_trajectory
 from sii.agent import Agent
-from sii.approval import ApprovalPolicy
+from sii.approval import Answer, ApprovalPolicy
 from sii.client import ModelClient, ModelError, to_wire
 from sii.config import Settings
 from sii.events import Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd
@@ -116,7 +116,7 @@ def test_step_limit_ends_the_turn_with_every_call_answered(scripted: ScriptedSer
 def test_declined_calls_are_answered_not_run(scripted: ScriptedServer, workspace: Path) -> None:
     scripted.script = [Reply("", [call("write_file", {"path": "x.txt", "content": "x"})]), Reply("ok")]
     client = ModelClient(scripted.base_url)
-    refuse = ApprovalPolicy(mode="ask", ask=lambda tool, c: False).check
+    refuse = ApprovalPolicy(mode="ask", ask=lambda question: Answer(allow=False, go_on=True)).check
     agent = Agent(client, default_registry(), ToolContext(workspace), "sys", {}, approve=refuse)
     events: list[Event] = []
     agent.subscribe(events.append)
@@ -124,6 +124,30 @@ def test_declined_calls_are_answered_not_run(scripted: ScriptedServer, workspace
     assert not (workspace / "x.txt").exists()
     assert any(isinstance(e, ToolCallStarted) for e in events)
     assert "declined" in agent.messages[3]["content"]
+
+
+def test_a_refusal_with_a_reason_stops_the_turn_and_tells_the_model_why(
+    scripted: ScriptedServer, workspace: Path
+) -> None:
+    scripted.script = [
+        Reply(
+            "",
+            [
+                call("write_file", {"path": "x.txt", "content": "x"}),
+                call("write_file", {"path": "y.txt", "content": "y"}),
+            ],
+        ),
+        Reply("should not be asked for"),
+    ]
+    client = ModelClient(scripted.base_url)
+    refuse = ApprovalPolicy(mode="ask", ask=lambda question: Answer(allow=False, reason="use notes/ instead")).check
+    agent = Agent(client, default_registry(), ToolContext(workspace), "sys", {}, approve=refuse)
+    end = agent.run_turn("write x and y")
+    assert end.reason == "declined" and len(scripted.requests) == 1, "the turn must stop at the refusal"
+    first, second = agent.messages[3], agent.messages[4]
+    assert "declined this call: use notes/ instead" in first["content"]
+    assert "stopped the turn" in second["content"] and second["tool_call_id"] != first["tool_call_id"]
+    assert not (workspace / "x.txt").exists() and not (workspace / "y.txt").exists()
 
 
 def test_server_that_goes_away_ends_the_turn_with_a_clear_error(workspace: Path) -> None:

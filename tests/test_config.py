@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recordings.schema import ToolCall
-from sii.approval import ApprovalPolicy, shell_segments
+from sii.approval import ApprovalPolicy
 from sii.config import ConfigError, Settings, project_config_file, user_config_file
 from tools.base import Observation, Tool
 from tools.files import EDIT_FILE, READ_FILE
@@ -60,7 +60,6 @@ def test_allow_and_deny_rules_match_every_simple_command() -> None:
     assert "deny rule 'rm -rf'" in ApprovalPolicy(mode="yolo", deny=["rm -rf"]).check(
         RUN_SHELL, shell("echo $(rm -rf /)")
     )
-    assert shell_segments("a && b || c; d | e & f\ng `h`") == ["a", "b", "c", "d", "e", "f", "g", "h"]
 
 
 def write(path: Path, text: str) -> None:
@@ -94,16 +93,15 @@ def test_api_key_from_a_named_environment_variable(tmp_path: Path, monkeypatch: 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("modle = 'x'\n", "unknown setting 'modle'"),
-        ("max_steps = 'ten'\n", "max_steps"),
+        ("modle = 'x'\n", "modle in .*: unknown setting"),
+        ("max_steps = 'ten'\n", "max_steps in .*: must be int"),
         ("[sampling\n", "not valid TOML"),
-        ("mode = 'reckless'\n", "a project may only choose ask or plan"),
-        ("mode = 'yolo'\n", "a project may only choose ask or plan"),
-        ("[shell]\nallow = ['rm']\n", "allow rules are only read from"),
+        ("mode = 'reckless'\n", "mode must be one of"),
     ],
 )
-def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
-    write(project_config_file(tmp_path), text)
+def test_bad_user_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    """The user's own file is theirs to fix; a repository's mistakes are warnings (tests/test_project_config.py)."""
+    write(user_config_file(), text)
     with pytest.raises(ConfigError, match=message):
         Settings.resolve(workspace=tmp_path)
 
@@ -124,9 +122,9 @@ def test_sii_config_shows_values_and_sources(tmp_path: Path) -> None:
         [sys.executable, "-m", "sii", "--mode", "plan", "config"], cwd=tmp_path, capture_output=True, text=True
     )
     assert broken.returncode == 0
-    write(project_config_file(tmp_path), "oops = 1\n")
+    write(user_config_file(), "oops = 1\n")
     failing = subprocess.run([sys.executable, "-m", "sii", "config"], cwd=tmp_path, capture_output=True, text=True)
-    assert failing.returncode == 2 and failing.stderr.startswith("sii: error: unknown setting 'oops'")
+    assert failing.returncode == 2 and failing.stderr.startswith("sii: error: oops in ")
 
 
 def test_an_unknown_mode_from_the_user_or_environment_is_an_error(

@@ -48,9 +48,19 @@ def test_headless_without_yolo_refuses_writes(scripted: ScriptedServer, workspac
         Reply("I could not write the file."),
     ]
     result = sii("-p", "write evil.txt", "--base-url", scripted.base_url, cwd=workspace)
-    assert result.returncode == 0
-    assert "only with --yolo" in result.stderr
+    assert result.returncode == 4, "a refused action must show in the exit code"
+    assert "only with --yolo" in result.stderr and "1 action(s) were refused" in result.stderr
     assert not (workspace / "evil.txt").exists()
+
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "evil.txt", "content": "x"}), call("git_status", {})]),
+        Reply("Done, I fixed everything."),
+    ]
+    result = sii("-p", "write evil.txt", "--output-format", "json", "--base-url", scripted.base_url, cwd=workspace)
+    (summary,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 4 and summary["reason"] == "refused" and summary["is_error"] is False
+    (denial,) = summary["permission_denials"]
+    assert denial["tool_name"] == "write_file" and "only with --yolo" in denial["reason"]
 
 
 def test_headless_json_formats_and_exit_codes(scripted: ScriptedServer, workspace: Path) -> None:
@@ -83,9 +93,39 @@ def test_project_memory_reaches_the_system_prompt(scripted: ScriptedServer, work
 
 def test_a_server_that_is_down_gives_one_clear_line(workspace: Path, sii_home: Path) -> None:
     result = sii("-p", "hi", "--base-url", "http://127.0.0.1:9/v1", cwd=workspace)
-    assert result.returncode == 2
+    assert result.returncode == 1, "a server that is down is a model server error"
     assert result.stderr.startswith("sii: error: cannot reach the model server at http://127.0.0.1:9/v1")
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    for output_format in ("json", "stream-json"):
+        result = sii("-p", "hi", "--output-format", output_format, "--base-url", "http://127.0.0.1:9/v1", cwd=workspace)
+        (summary,) = [json.loads(line) for line in result.stdout.splitlines()]
+        assert result.returncode == 1 and summary["type"] == "result" and summary["is_error"] is True
+        assert summary["reason"] == "error" and "cannot reach the model server" in summary["error"]
+
+
+def test_piped_stdin_is_the_task_or_its_context(scripted: ScriptedServer, workspace: Path) -> None:
+    run = [*SII, "--base-url", scripted.base_url]
+    result = subprocess.run([*run, "-p", "-"], input="say hello", cwd=workspace, capture_output=True, text=True)
+    assert result.returncode == 0 and scripted.requests[-1]["messages"][-1]["content"] == "say hello"
+    log = "ERROR 42: disk quota exceeded" + chr(10)
+    result = subprocess.run([*run, "-p", "explain"], input=log, cwd=workspace, capture_output=True, text=True)
+    assert result.returncode == 0
+    task = scripted.requests[-1]["messages"][-1]["content"]
+    assert task.startswith("explain") and "ERROR 42: disk quota exceeded" in task
+
+
+def test_stdin_left_open_and_silent_does_not_hang_a_run(scripted: ScriptedServer, workspace: Path) -> None:
+    """A harness that keeps stdin open and writes nothing: the task given with -p runs and the process ends."""
+    with subprocess.Popen(
+        [*SII, "--base-url", scripted.base_url, "-p", "hi"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=workspace,
+    ) as child:
+        assert child.wait(timeout=60) == 0
+        assert child.stdout is not None and child.stdout.read() == b"done." + bytes([10])
+    assert scripted.requests[-1]["messages"][-1]["content"] == "hi"
 
 
 def spawn_repl(base_url: str, workspace: Path, *flags: str) -> pexpect.spawn:
@@ -115,7 +155,7 @@ def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
     child.expect("›")
 
     child.sendline("write a note")
-    child.expect("Allow write_file\\(")
+    child.expect("Allow write_file\\?")
     child.sendline("y")
     child.expect("Created notes.txt")
     child.expect("Wrote notes.txt")

@@ -582,3 +582,22 @@ def test_paths_inside_the_workspace_are_accepted(workspace: Path, hostile: Path,
     through = ToolContext(workspace=tmp_path / "ws_link")
     assert not run(through, "read_file", path="calc.py").is_error
     assert not run(through, "read_file", path=str(tmp_path / "ws_link" / "calc.py")).is_error
+
+
+def test_writes_replace_the_file_atomically_and_keep_its_mode(ctx: ToolContext) -> None:
+    """A reader that has the file open keeps the old content, the new one appears whole under the same name
+    with the same permission bits, and neither a good nor a refused write leaves its temporary file behind."""
+    script = ctx.workspace / "run.sh"
+    script.write_text("echo old\n")
+    script.chmod(0o750)
+    inode = script.stat().st_ino
+    with script.open() as reader:
+        assert not run(ctx, "write_file", path="run.sh", content="echo new\n").is_error
+        assert reader.read() == "echo old\n"
+    assert script.read_text() == "echo new\n" and script.stat().st_ino != inode
+    assert script.stat().st_mode & 0o777 == 0o750
+    (ctx.workspace / "adir").mkdir()
+    refused = run(ctx, "write_file", path="adir", content="x")
+    assert refused.is_error and "is a directory" in refused.text
+    leftovers = [path for path in ctx.workspace.rglob(".sii-*") if ".git" not in path.parts]
+    assert leftovers == []

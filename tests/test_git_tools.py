@@ -43,7 +43,7 @@ def test_git_show_gives_header_and_capped_diff(ctx: ToolContext) -> None:
     first = run(ctx, "git_show", ref="HEAD~1").text
     assert "    initial" in first and "+    return a - b" in first
     missing = run(ctx, "git_show", ref="nope")
-    assert missing.is_error and "unknown revision" in missing.text
+    assert missing.is_error and "bad revision 'nope'" in missing.text
 
 
 def test_git_commit_stages_everything_and_adds_the_session_trailer(ctx: ToolContext) -> None:
@@ -63,6 +63,20 @@ def test_git_commit_stages_everything_and_adds_the_session_trailer(ctx: ToolCont
     empty = run(ctx, "git_commit", message="again")
     assert empty.is_error and "nothing to commit" in empty.text
     assert repo.head.commit == head
+
+
+def test_the_session_trailer_joins_a_trailer_block_the_message_ends_with(ctx: ToolContext) -> None:
+    (ctx.workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    signed = "Fix add\n\nSigned-off-by: A Person <a@sii.invalid>"
+    assert not run(ctx, "git_commit", message=signed).is_error
+    head = git.Repo(ctx.workspace).head.commit
+    assert head.message.rstrip("\n").endswith("Signed-off-by: A Person <a@sii.invalid>\nSii-Session: sess-42")
+    assert head.trailers_dict == {"Signed-off-by": ["A Person <a@sii.invalid>"], "Sii-Session": ["sess-42"]}
+    (ctx.workspace / "calc.py").write_text("x = 1\n")
+    assert not run(ctx, "git_commit", message="Subject: looks like a trailer").is_error
+    assert git.Repo(ctx.workspace).head.commit.message.rstrip("\n") == (
+        "Subject: looks like a trailer\n\nSii-Session: sess-42"
+    )
 
 
 def test_git_commit_only_the_given_paths(ctx: ToolContext) -> None:
@@ -134,5 +148,5 @@ def test_refs_cannot_smuggle_options(ctx: ToolContext) -> None:
     smuggled = [("git_show", {"ref": "--output=x"}), ("git_log", {"ref": "-p"}), ("git_branch", {"name": "-D"})]
     for tool, arguments in smuggled:
         obs = run(ctx, tool, **arguments)
-        assert obs.is_error and "is not a ref or branch name" in obs.text
+        assert obs.is_error and "refused" in obs.text
     assert not (ctx.workspace / "x").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -191,17 +192,21 @@ def test_mcp_servers_from_user_and_project_config(tmp_path: Path) -> None:
     )
     write(
         project_config_file(tmp_path),
-        '[[mcp_servers]]\nname = "files"\ncommand = "npx"\nargs = ["files-mcp", "."]\ncwd = "sub"\n'
+        '[[mcp_servers]]\nname = "files"\ncommand = "evil-files"\n'
+        '[[mcp_servers]]\nname = "lint"\ncommand = "npx"\nargs = ["lint-mcp", "."]\ncwd = "sub"\n'
         'trust = true\nenv = { TOKEN = "t" }\n',
     )
     settings = Settings.resolve(workspace=tmp_path)
-    assert settings.mcp_servers == [
-        McpServerConfig(
-            name="files", command="npx", args=("files-mcp", "."), env={"TOKEN": "t"}, cwd="sub", trust=False
-        ),  # a project cannot trust its own servers
+    assert settings.mcp_servers == [  # the user's, unchanged: a project's "files" cannot replace the user's
+        McpServerConfig(name="files", command="files-mcp"),
         McpServerConfig(name="docs", url="http://localhost:1/mcp"),
     ]
-    assert ("mcp_servers", "files, docs", str(project_config_file(tmp_path))) in settings.describe()
+    assert settings.project_mcp_servers == [  # waits for the user's trust, and cannot trust its own calls
+        McpServerConfig(name="lint", command="npx", args=("lint-mcp", "."), env={"TOKEN": "t"}, cwd="sub")
+    ]
+    assert [refusal.key for refusal in settings.refused] == ["mcp_servers.files", "mcp_servers.lint.trust"]
+    assert ("mcp_servers", "files, docs", str(user_config_file())) in settings.describe()
+    assert ("mcp_servers (not trusted)", "lint", str(project_config_file(tmp_path))) in settings.describe()
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,11 @@ def test_mcp_servers_from_user_and_project_config(tmp_path: Path) -> None:
     ],
 )
 def test_bad_mcp_server_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
-    write(project_config_file(tmp_path), text)
+    write(user_config_file(), text)
     with pytest.raises(ConfigError, match=message) as error:
         Settings.resolve(workspace=tmp_path)
-    assert str(project_config_file(tmp_path)) in str(error.value)
+    assert str(user_config_file()) in str(error.value)
+    write(user_config_file(), "")
+    write(project_config_file(tmp_path), text)  # in a repository's config: one warning, and sii starts
+    (refusal,) = Settings.resolve(workspace=tmp_path).refused
+    assert refusal.key == "mcp_servers" and re.search(message, refusal.reason)

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from recordings.store import RecordingWriter, read_trajectory
-from sii.config import ConfigError, Settings, project_config_file, user_config_file
+from sii.config import Settings, project_config_file, user_config_file
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer
 from tests.test_curation import record
@@ -57,8 +55,8 @@ def test_the_user_may_turn_redaction_off_but_a_project_may_not(workspace: Path) 
     assert "ACME-123456" not in text and "ACME-[REDACTED:ticket]" in text
     project_config_file(workspace).parent.mkdir(parents=True, exist_ok=True)
     project_config_file(workspace).write_text("[redaction]\nenabled = false\n")
-    with pytest.raises(ConfigError, match="turns redaction off"):
-        Settings.resolve(workspace=workspace)
+    settings = Settings.resolve(workspace=workspace)  # ignored with a warning (tests/test_project_config.py)
+    assert settings.redaction and [refusal.key for refusal in settings.refused] == ["redaction.enabled"]
 
 
 def test_exports_redact_recordings_written_without_redaction(sii_home: Path) -> None:

@@ -4,9 +4,11 @@ Readers take bounded windows and skip the holes. Standard library only: the watc
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
+import stat
 from dataclasses import dataclass
 
 _BLOCK = 1 << 16  # punch whole blocks only, so the hole really frees disk
@@ -42,11 +44,43 @@ def trim(fd: int, cap: Cap, size: int | None = None) -> None:
         os.ftruncate(fd, cap.head)
 
 
+def create(path: str, flags: int = os.O_WRONLY) -> int:
+    """Create `path` afresh and open it: whatever the (sandboxed) shell left at that name goes first, and the
+    open neither follows a link nor reuses a file, so no host file is truncated or written through it."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def open_regular(path: str) -> int | None:
+    """Open a file the shell may have replaced, for reading: never through a link, never blocking on a FIFO;
+    None unless it is a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def read_small(path: str, limit: int = 64) -> str:
+    """The first `limit` bytes of a small file the shell writes (a pid, an exit code), or ''."""
+    fd = open_regular(path)
+    if fd is None:
+        return ""
+    try:
+        return os.read(fd, limit).decode("ascii", "replace")
+    finally:
+        os.close(fd)
+
+
 class CappedWriter:
     """Writes a stream into a capped file, trimming as it goes: a hard bound, since the writer waits for it."""
 
     def __init__(self, path: str, cap: Cap) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.fd = create(path)
         self.cap = cap
         self.size = 0
 
@@ -106,7 +140,9 @@ def _take(fd: int, spans: list[tuple[int, int]], limit: int, from_end: bool) -> 
 def read_window(path: str, start: int, limit: int) -> Window:
     """Read [start, end of file) in at most `limit` bytes: all of it if it fits, else its first and last
     limit/2 bytes of data. Memory stays bounded by `limit` however large the file is."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = open_regular(path)
+    if fd is None:
+        return Window(b"", b"", 0, start)
     try:
         end = os.fstat(fd).st_size
         start = min(start, end)

@@ -6,9 +6,11 @@ in directories that are not git repositories."""
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.gitcmd import GitError, GitResult, git
+from tools.text import clip
 
 _REF = "refs/heads/checkpoints"
 _IDENTITY = {
@@ -27,6 +29,7 @@ _CONFIG = {
     "gc.auto": "0",
 }
 _FILES_CHANGED = "files-changed: "
+TIMEOUT = 300.0  # seconds for one git call on the shadow repository (`git add --all` of a large tree)
 
 
 class CheckpointError(Exception):
@@ -48,15 +51,8 @@ class CheckpointStore:
     def __init__(self, workspace: Path, store_dir: Path) -> None:
         self.workspace = workspace.resolve()
         self.store_dir = store_dir.resolve()
-        # Inherited GIT_* variables (a hook's GIT_INDEX_FILE, say) would point git at the user's repository.
-        clean = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-        self._env = {
-            **clean,
-            **_IDENTITY,
-            "GIT_DIR": str(self.store_dir),
-            "GIT_WORK_TREE": str(self.workspace),
-            "GIT_CONFIG_NOSYSTEM": "1",
-        }
+        # The helper drops inherited GIT_* variables (a hook's GIT_INDEX_FILE would point at the user's repository).
+        self._env = {**_IDENTITY, "GIT_DIR": str(self.store_dir), "GIT_WORK_TREE": str(self.workspace)}
         if not (self.store_dir / "HEAD").exists():
             self._init()
 
@@ -67,16 +63,19 @@ class CheckpointStore:
         for key, value in _CONFIG.items():
             self._git("config", key, value)
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # stdin closed: `git mktree` and friends would otherwise read the user's terminal
-            ["git", *args], cwd=self.workspace, env=self._env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
+    def _run(self, *args: str) -> GitResult:
+        """git on the shadow repository, reading neither the user's global config nor the workspace's programs:
+        the workspace's .gitattributes may name filters, but no config here defines one (and any would be off)."""
+        try:
+            return git(args, self.workspace, env=self._env, user_config=False, timeout=TIMEOUT)
+        except GitError as exc:
+            raise CheckpointError(f"git {args[0]} failed: {exc}") from exc
 
     def _git(self, *args: str) -> str:
-        proc = self._run(*args)
-        if proc.returncode != 0:
-            raise CheckpointError(f"git {args[0]} failed: {proc.stderr.strip()}")
-        return proc.stdout
+        result = self._run(*args)
+        if result.exit_code != 0 or result.truncated:
+            raise CheckpointError(f"git {args[0]} failed: {result.error or 'its output was too large'}")
+        return os.fsdecode(result.stdout)
 
     def _stage_workspace(self) -> None:
         """Make the shadow index mirror the workspace (new, changed and deleted files; ignored ones left out)."""
@@ -98,13 +97,13 @@ class CheckpointStore:
             exclude.write_bytes(content)
 
     def _head(self) -> str | None:
-        return self._run("rev-parse", "--verify", "--quiet", _REF).stdout.strip() or None
+        return self._run("rev-parse", "--verify", "--quiet", _REF).text.strip() or None
 
     def _resolve(self, checkpoint_id: str) -> str:
-        proc = self._run("rev-parse", "--verify", "--quiet", f"{checkpoint_id}^{{commit}}")
-        if proc.returncode != 0 or not checkpoint_id.strip():
+        proc = self._run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{checkpoint_id}^{{commit}}")
+        if proc.exit_code != 0 or not checkpoint_id.strip():
             raise CheckpointError(f"no checkpoint {checkpoint_id!r}")
-        return proc.stdout.strip()
+        return proc.text.strip()
 
     def snapshot(self, label: str) -> Checkpoint:
         """Record the working tree as it is now; if nothing changed since the last checkpoint, return that one."""
@@ -115,7 +114,7 @@ class CheckpointStore:
             return self._read(parent)
         base = f"{parent}^{{tree}}" if parent else self._git("mktree").strip()
         changed = len(self._git("diff-tree", "-r", "--name-only", "-z", base, tree).split("\0")) - 1
-        subject = " ".join(label.split()) or "checkpoint"
+        subject = " ".join(clip(label, 72).split()) or "checkpoint"  # a subject's length, never half a secret
         message = f"{subject}\n\n{_FILES_CHANGED}{changed}\n"
         parents = ["-p", parent] if parent else []
         commit = self._git("commit-tree", tree, *parents, "-m", message).strip()
@@ -129,20 +128,28 @@ class CheckpointStore:
         out = self._git("log", "-z", "--format=%H%x1f%ct%x1f%B", _REF)
         return [_parse(record) for record in out.split("\0") if record.strip()]
 
+    def changes(self, checkpoint_id: str) -> dict[str, str]:
+        """What restoring `checkpoint_id` would do, by path: `restore` (changed since), `bring back` (deleted
+        since) or `delete` (created since). Nothing is touched."""
+        commit = self._resolve(checkpoint_id)
+        self._stage_workspace()
+        out = self._git("diff", "--cached", "--name-status", "--no-renames", "-z", commit).split("\0")
+        actions = {"M": "restore", "T": "restore", "D": "bring back", "A": "delete"}
+        # `diff --cached COMMIT` compares the commit with the workspace: A means the workspace has it, the snapshot not.
+        return {path: actions.get(status[:1], "restore") for status, path in zip(out[0::2], out[1::2], strict=False)}
+
     def restore(self, checkpoint_id: str) -> list[str]:
         """Make the workspace exactly the snapshot: changed files rewritten, deleted ones brought back, files
         created since removed. Ignored files are untouched. Returns the paths that changed."""
-        commit = self._resolve(checkpoint_id)
-        self._stage_workspace()
-        changed = self._git("diff", "--cached", "--name-only", "--no-renames", "-z", commit).split("\0")
-        self._git("read-tree", "-u", "--reset", commit)
-        return sorted(path for path in changed if path)
+        changed = self.changes(checkpoint_id)
+        self._git("read-tree", "-u", "--reset", self._resolve(checkpoint_id))
+        return sorted(changed)
 
     def diff(self, checkpoint_id: str) -> str:
         """What changed in the workspace since the checkpoint, as a unified diff."""
         commit = self._resolve(checkpoint_id)
         self._stage_workspace()
-        return self._git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-renames", commit)
+        return self._git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", commit)
 
     def _read(self, commit: str) -> Checkpoint:
         return _parse(self._git("log", "-1", "--format=%H%x1f%ct%x1f%B", commit))

@@ -15,6 +15,7 @@ import re
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from operator import attrgetter, sub
 from pathlib import Path
@@ -65,8 +66,9 @@ class Index:
 
 
 def build_index(root: Path, cache_dir: Path) -> Index:
-    with TagCache(cache_dir) as cache:
-        snapshot = cache.snapshot(root, list_source_files(root))
+    """Tags of every supported file under `root`, read through a ToolContext so no link leads the index out."""
+    with closing(ToolContext(workspace=root)) as context, TagCache(cache_dir) as cache:
+        snapshot = cache.snapshot(context, list_source_files(root))
         return Index(cache.load(root, snapshot), snapshot.hashed, snapshot.parsed)
 
 
@@ -206,18 +208,19 @@ def render_map(ranked: list[Ranked], budget_tokens: int) -> str:
 
 
 def _cached_map(
-    root: Path, cache_dir: Path, paths: list[str], budget_tokens: int, files: set[str], names: set[str]
+    context: ToolContext, cache_dir: Path, paths: list[str], budget_tokens: int, files: set[str], names: set[str]
 ) -> tuple[str, int]:
     """The rendered map and the number of source files. The map is remembered under a key of everything it
     depends on (each file's content key, the mentions, the budget), so an unchanged workspace is not ranked
     again: what is left is listing and a stat per file."""
     with TagCache(cache_dir) as cache:
-        snapshot = cache.snapshot(root, paths)
+        snapshot = cache.snapshot(context, paths)
         material = repr((list(snapshot.keys.items()), sorted(files), sorted(names), budget_tokens))
         key = hashlib.sha1(material.encode("utf-8", "surrogateescape")).hexdigest()
         text = cache.get_map(key)
         if text is None:
-            text = render_map(rank_definitions(cache.load(root, snapshot), files, names), budget_tokens)
+            tags = cache.load(context.workspace, snapshot)
+            text = render_map(rank_definitions(tags, files, names), budget_tokens)
             cache.put_map(key, text)
         return text, len(snapshot.keys)
 
@@ -235,7 +238,8 @@ def repo_map(
     base = root.resolve()
     files = {os.path.relpath(Path(path).resolve(), base) if os.path.isabs(path) else path for path in mentioned_files}
     names = set(mentioned_names)
-    return _cached_map(root, cache_dir or default_cache_dir(), paths, budget_tokens, files, names)[0]
+    with closing(ToolContext(workspace=root)) as context:
+        return _cached_map(context, cache_dir or default_cache_dir(), paths, budget_tokens, files, names)[0]
 
 
 def _cache_dir(ctx: ToolContext) -> Path:
@@ -245,13 +249,14 @@ def _cache_dir(ctx: ToolContext) -> Path:
 
 def _split_focus(focus: Iterable[str], files: Iterable[str], ctx: ToolContext) -> tuple[set[str], set[str]]:
     """Focus entries naming a file or a directory of the workspace become mentioned files; the rest names."""
-    root = ctx.workspace.resolve()
     mentioned_files: set[str] = set()
     mentioned_names: set[str] = set()
     for entry in focus:
-        candidate = (root / entry).resolve()
-        if candidate.exists() and (candidate == root or root in candidate.parents):
-            relative = candidate.relative_to(root).as_posix()
+        try:
+            relative = ctx.locate(entry) if ctx.stat(entry) is not None else None
+        except ToolError:
+            relative = None
+        if relative is not None:
             prefix = "" if relative == "." else relative + "/"
             mentioned_files |= {path for path in files if path == relative or path.startswith(prefix)}
         else:
@@ -282,7 +287,7 @@ def code_map(args: dict[str, Any], ctx: ToolContext) -> Observation:
     paths = list_source_files(ctx.workspace)
     focus = [*(args.get("focus") or []), *ctx.resources.get("conversation_focus", [])]
     files, names = _split_focus(focus, paths, ctx)
-    text, total = _cached_map(ctx.workspace, _cache_dir(ctx), paths, budget, files, names)
+    text, total = _cached_map(ctx, _cache_dir(ctx), paths, budget, files, names)
     shown = text.count("│")
     data = {"source_files": total, "definitions_shown": shown}
     if not text:
@@ -291,11 +296,11 @@ def code_map(args: dict[str, Any], ctx: ToolContext) -> Observation:
     return Observation(f"{text}[{shown} definitions from {mapped} of {total} source files; line│signature]", data=data)
 
 
-def _context_lines(root: Path, path: str, cache: dict[str, list[str]]) -> list[str]:
+def _context_lines(ctx: ToolContext, path: str, cache: dict[str, list[str]]) -> list[str]:
     if path not in cache:
         try:
-            cache[path] = (root / path).read_text(errors="replace").splitlines()
-        except OSError:
+            cache[path] = ctx.read_bytes(path).decode(errors="replace").splitlines()
+        except ToolError:
             cache[path] = []
     return cache[path]
 
@@ -316,7 +321,7 @@ def find_symbol(args: dict[str, Any], ctx: ToolContext) -> Observation:
         sources: dict[str, list[str]] = {}
         lines = []
         for path, line in references[:MAX_SYMBOL_HITS]:
-            text = _context_lines(ctx.workspace, path, sources)
+            text = _context_lines(ctx, path, sources)
             lines.append(f"{path}:{line}: {text[line - 1].strip() if line <= len(text) else ''}")
         sections.append(_section(f"References to {name}", lines, len(references)))
     data = {"definitions": len(definitions), "references": len(references)}

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 from tree_sitter import Node, Parser, Query, QueryCursor
 
+from tools.base import ToolContext, ToolError
+
 QUERIES = Path(__file__).with_name("queries")
 EXTENSIONS = {
     ".py": "python",
@@ -213,10 +215,11 @@ class TagCache:
         prefix = str(root.resolve()) + os.sep
         return prefix, prefix[:-1] + chr(ord(os.sep) + 1)
 
-    def snapshot(self, root: Path, paths: list[str]) -> Snapshot:
-        """The content key of each of `paths` (relative to `root`; unsupported or oversized files are left
-        out), hashing only files whose mtime or size changed and parsing only content never seen before."""
-        bounds = self._range(root)
+    def snapshot(self, context: ToolContext, paths: list[str]) -> Snapshot:
+        """The content key of each of `paths` (relative to the workspace; unsupported or oversized files are left
+        out, and so is what the context will not read: symlinks out, hard links, other mounts), hashing only
+        files whose mtime or size changed and parsing only content never seen before."""
+        bounds = self._range(context.workspace)
         known = {
             path: (mtime_ns, size, key)
             for path, mtime_ns, size, key in self._db.execute(
@@ -230,18 +233,18 @@ class TagCache:
             language = language_for(relative)
             if language is None:
                 continue
-            absolute = bounds[0] + relative
+            absolute = bounds[0] + relative  # the row's key only: files are opened through the context
             try:
-                stat = os.stat(absolute)
-            except OSError:
+                stat = context.stat(relative)
+            except ToolError:
                 continue
-            if stat.st_size > MAX_FILE_BYTES:
+            if stat is None or stat.st_size > MAX_FILE_BYTES:
                 continue
             cached = known.get(absolute)
             if cached is not None and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
                 result.keys[relative] = cached[2]
                 continue
-            key = self._store(language, absolute, result)
+            key = self._store(language, context, relative, result)
             if key is None:
                 continue
             result.keys[relative] = key
@@ -255,11 +258,13 @@ class TagCache:
         self._db.commit()
         return result
 
-    def _store(self, language: str, absolute: str, result: Snapshot) -> str | None:
+    def _store(self, language: str, context: ToolContext, relative: str, result: Snapshot) -> str | None:
         """Hash the file; parse it unless its content is already cached. Returns its key."""
         try:
-            source = Path(absolute).read_bytes()
-        except OSError:
+            source = context.read_bytes(relative, MAX_FILE_BYTES + 1)
+        except ToolError:
+            return None
+        if len(source) > MAX_FILE_BYTES:  # grew since its stat
             return None
         result.hashed += 1
         key = f"{language}:{hashlib.sha1(source).hexdigest()}"

@@ -7,14 +7,15 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.listing import git_listed_files
 from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
+from tools.text import clip
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -57,21 +58,10 @@ def _human(size: int) -> str:
     return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size} bytes"
 
 
-def _check_regular(path: Path, shown: str) -> None:
-    if not path.exists():
-        raise ToolError(f"{shown} does not exist")
-    if path.is_dir():
-        raise ToolError(f"{shown} is a directory; use list_directory to see what it holds")
-    if not path.is_file():
-        raise ToolError(f"{shown} is not a regular file (a device, socket or pipe); it is not read")
-
-
-def _media_kind(path: Path) -> str | None:
+def _media_kind(name: str, head: bytes) -> str | None:
     """Images and PDFs are recognised by extension or magic bytes, so they are never dumped as text."""
-    if kind := MEDIA_SUFFIXES.get(path.suffix.lower()):
+    if kind := MEDIA_SUFFIXES.get(os.path.splitext(name)[1].lower()):
         return kind
-    with path.open("rb") as handle:
-        head = handle.read(16)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP image"
     if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":
@@ -79,9 +69,7 @@ def _media_kind(path: Path) -> str | None:
     return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
 
 
-def _read_text(path: Path, shown: str) -> str:
-    _check_regular(path, shown)
-    raw = path.read_bytes()
+def _decode(raw: bytes, shown: str) -> str:
     if b"\0" in raw[:8192]:
         raise ToolError(f"{shown} is a binary file ({len(raw)} bytes); it is not shown")
     try:
@@ -90,17 +78,20 @@ def _read_text(path: Path, shown: str) -> str:
         raise ToolError(f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
-def _stream_lines(path: Path, shown: str) -> Iterator[str]:
+def _read_text(ctx: ToolContext, shown: str) -> str:
+    return _decode(ctx.read_bytes(shown), shown)
+
+
+def _stream_lines(handle: BinaryIO, size: int, shown: str) -> Iterator[str]:
     """Lines of a file too large to load whole, decoded one at a time."""
-    with path.open("rb") as handle:
-        if b"\0" in handle.read(8192):
-            raise ToolError(f"{shown} is a binary file ({_human(path.stat().st_size)}); it is not shown")
-        handle.seek(0)
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8").removesuffix("\n")
-            except UnicodeDecodeError as exc:
-                raise ToolError(f"{shown} is not UTF-8 text ({exc.reason} on line {number})") from exc
+    if b"\0" in handle.read(8192):
+        raise ToolError(f"{shown} is a binary file ({_human(size)}); it is not shown")
+    handle.seek(0)
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8").removesuffix("\n")
+        except UnicodeDecodeError as exc:
+            raise ToolError(f"{shown} is not UTF-8 text ({exc.reason} on line {number})") from exc
 
 
 def _page(lines: Iterable[str], offset: int, limit: int) -> tuple[list[str], bool]:
@@ -108,7 +99,7 @@ def _page(lines: Iterable[str], offset: int, limit: int) -> tuple[list[str], boo
     numbered: list[str] = []
     used = 0
     for number, line in enumerate(islice(lines, offset - 1, None), start=offset):
-        entry = f"{number:6}\t{line.removesuffix(chr(13))[:MAX_LINE_CHARS]}"
+        entry = f"{number:6}\t{clip(line.removesuffix(chr(13)), MAX_LINE_CHARS)}"
         if len(numbered) >= limit or (numbered and used + len(entry) > MAX_READ_CHARS):
             return numbered, True
         numbered.append(entry)
@@ -118,28 +109,28 @@ def _page(lines: Iterable[str], offset: int, limit: int) -> tuple[list[str], boo
 
 def read_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
     shown = args["path"]
-    path = ctx.resolve(shown)
-    _check_regular(path, shown)
-    size = path.stat().st_size
-    if kind := _media_kind(path):
-        raise ToolError(
-            f"{shown} is a {kind} ({_human(size)}); read_file shows text only. "
-            "Inspect it with run_shell (e.g. `file`, `identify`, `pdftotext`) if you need its details."
-        )
     offset = max(int(args.get("offset", 1)), 1)
     limit = max(min(int(args.get("limit", MAX_READ_LINES)), MAX_READ_LINES), 1)
-    total: int | None = None
-    if size <= MAX_READ_BYTES:
-        lines: Iterable[str] = split_lines(_read_text(path, shown))[0]
-        total = len(lines)
-    elif "offset" in args or "limit" in args:
-        lines = _stream_lines(path, shown)
-    else:
-        raise ToolError(
-            f"{shown} is {_human(size)}, over the {_human(MAX_READ_BYTES)} read_file loads whole. Pass offset and "
-            "limit to read a range of lines, or use run_shell with head, tail or grep."
-        )
-    numbered, more = _page(lines, offset, limit)
+    with ctx.open_read(shown) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if kind := _media_kind(shown, handle.read(16)):
+            raise ToolError(
+                f"{shown} is a {kind} ({_human(size)}); read_file shows text only. "
+                "Inspect it with run_shell (e.g. `file`, `identify`, `pdftotext`) if you need its details."
+            )
+        handle.seek(0)
+        total: int | None = None
+        if size <= MAX_READ_BYTES:
+            lines: Iterable[str] = split_lines(_decode(handle.read(), shown))[0]
+            total = len(lines)
+        elif "offset" in args or "limit" in args:
+            lines = _stream_lines(handle, size, shown)
+        else:
+            raise ToolError(
+                f"{shown} is {_human(size)}, over the {_human(MAX_READ_BYTES)} read_file loads whole. Pass offset "
+                "and limit to read a range of lines, or use run_shell with head, tail or grep."
+            )
+        numbered, more = _page(lines, offset, limit)
     body = "\n".join(numbered) if numbered else "(no lines in this range)"
     if more:
         end = offset - 1 + len(numbered)
@@ -152,32 +143,31 @@ def _undo_history(ctx: ToolContext) -> dict[str, list[str | None]]:
     return ctx.resources.setdefault(UNDO_KEY, {})
 
 
-def record_undo(ctx: ToolContext, path: Path, before: str | None) -> None:
-    """Remember a file's content before a write (None: it did not exist) so undo_edit can restore it."""
-    stack = _undo_history(ctx).setdefault(str(path), [])
+def record_undo(ctx: ToolContext, relative: str, before: str | None) -> None:
+    """Remember a file's content before a write (None: it did not exist) so undo_edit can restore it; the key
+    is the canonical workspace-relative path, so two spellings of one file share one history."""
+    stack = _undo_history(ctx).setdefault(relative, [])
     stack.append(before)
     del stack[:-MAX_UNDO_PER_FILE]
 
 
-def _store(path: Path, content: str | None) -> None:
+def _store(ctx: ToolContext, path: str, content: str | None) -> None:
     """Write `content` byte for byte (no newline translation), or delete the file when it is None."""
     if content is None:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content.encode("utf-8"))
+        ctx.unlink(path)
+    else:
+        ctx.write_bytes(path, content.encode("utf-8"))
 
 
-def _existing_text(path: Path, shown: str) -> str | None:
-    return _read_text(path, shown) if path.exists() else None
+def _existing_text(ctx: ToolContext, path: str) -> str | None:
+    return None if ctx.stat(path) is None else _read_text(ctx, path)
 
 
 def write_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
     shown, content = args["path"], args["content"]
-    path = ctx.resolve(shown)
-    before = _existing_text(path, shown)
-    _store(path, content)
-    record_undo(ctx, path, before)
+    before = _existing_text(ctx, shown)
+    _store(ctx, shown, content)
+    record_undo(ctx, ctx.locate(shown), before)
     diff = unified_diff(shown, before or "", content)
     verb = "Created" if before is None else "Updated"
     return Observation(f"{verb} {shown}.", data={"path": shown, "diff": diff})
@@ -199,8 +189,7 @@ def _occurrences(text: str, needle: str) -> int:
 
 def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
     shown = args["path"]
-    path = ctx.resolve(shown)
-    before = _read_text(path, shown)
+    before = _read_text(ctx, shown)
     old, new = args["old_string"], args["new_string"]
     if old == new:
         raise ToolError("old_string and new_string are identical; nothing to change")
@@ -214,8 +203,8 @@ def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
         )
     count = before.count(old)
     after = before.replace(old, new)
-    _store(path, after)
-    record_undo(ctx, path, before)
+    _store(ctx, shown, after)
+    record_undo(ctx, ctx.locate(shown), before)
     diff = unified_diff(shown, before, after)
     return Observation(
         f"Edited {shown} ({count} replacement{'s' if count > 1 else ''}).", data={"path": shown, "diff": diff}
@@ -224,15 +213,16 @@ def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
 
 def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
     shown = args["path"]
-    path = ctx.resolve(shown)
-    stack = _undo_history(ctx).get(str(path))
+    stack = _undo_history(ctx).get(ctx.locate(shown))
     if not stack:
         raise ToolError(f"no edit of {shown} is recorded in this session; there is nothing to undo")
-    if path.is_dir():
+    info = ctx.stat(shown)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{shown} is now a directory; it is not replaced")
-    current = path.read_bytes().decode("utf-8", errors="replace") if path.exists() else None
-    previous = stack.pop()
-    _store(path, previous)
+    current = None if info is None else ctx.read_bytes(shown).decode("utf-8", errors="replace")
+    previous = stack[-1]
+    _store(ctx, shown, previous)
+    stack.pop()
     diff = unified_diff(shown, current or "", previous or "")
     state = "deleted it (it did not exist before)" if previous is None else "restored its previous content"
     left = f"{len(stack)} earlier edit{'s' if len(stack) != 1 else ''} of {shown} can still be undone"
@@ -241,7 +231,7 @@ def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
 
 def _workspace_relative(ctx: ToolContext, raw: str) -> str:
     """Normalise a patch path so that two spellings of one file are one key."""
-    relative = ctx.resolve(raw).relative_to(ctx.workspace.resolve()).as_posix()
+    relative = ctx.locate(raw)
     if relative == ".":
         raise ToolError(f"path {raw!r} is the workspace root, not a file")
     return relative
@@ -254,17 +244,17 @@ def _confine(operation: Any, ctx: ToolContext) -> Any:
     return dataclasses.replace(operation, **changes)
 
 
-def _store_all(root: Path, before: dict[str, str | None], changed: dict[str, str | None]) -> None:
+def _store_all(ctx: ToolContext, before: dict[str, str | None], changed: dict[str, str | None]) -> None:
     """Write every changed file; if one write fails, put back those already written so the patch stays atomic."""
     written: list[str] = []
     try:
         for relative, content in changed.items():
             written.append(relative)
-            _store(root / relative, content)
-    except OSError as exc:
+            _store(ctx, relative, content)
+    except (OSError, ToolError) as exc:
         for relative in written:
-            with contextlib.suppress(OSError):
-                _store(root / relative, before[relative])
+            with contextlib.suppress(OSError, ToolError):
+                _store(ctx, relative, before[relative])
         raise ToolError(f"apply_patch could not write {written[-1]} ({exc}); every file was restored") from exc
 
 
@@ -299,41 +289,50 @@ def _report(
 def apply_patch(args: dict[str, Any], ctx: ToolContext) -> Observation:
     try:
         operations = [_confine(operation, ctx) for operation in parse_patch(args["patch"])]
-        root = ctx.workspace.resolve()
-        before = {path: _existing_text(root / path, path) for path in touched_paths(operations)}
+        before = {path: _existing_text(ctx, path) for path in touched_paths(operations)}
         after = apply_operations(operations, before)
     except ToolError as exc:
         raise ToolError(f"the patch was not applied and no file was changed: {exc}") from exc
     changed = {path: content for path, content in after.items() if content != before[path]}
-    _store_all(root, before, changed)
+    _store_all(ctx, before, changed)
     for path in changed:
-        record_undo(ctx, root / path, before[path])
+        record_undo(ctx, path, before[path])
     moves = {op.path: op.move_to for op in operations if isinstance(op, UpdateFile) and op.move_to}
     summary, diffs = _report(before, after, moves)
     text = "Applied the patch:\n" + "\n".join(summary) if summary else "The patch applied but changed nothing."
     return Observation(text, data={"diff": "".join(diffs), "files": list(changed)})
 
 
-def _git_paths(target: Path, depth: int) -> list[str]:
-    """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository."""
+def _git_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:
+    """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository.
+    git runs in the directory as held open, and entries are checked through the context (links not followed)."""
+    with ctx.directory(target) as pinned:
+        listed = git_listed_files(pinned) or []
     paths = []
-    for path in git_listed_files(target) or []:
+    for path in listed:
         if path.count("/") >= depth or path.endswith("/"):
             paths.append(path)  # deeper than shown: only its directory appears, no need to stat it
-        elif os.path.lexists(target / path):  # --cached also lists tracked files deleted from disk
-            paths.append(path + "/" if (target / path).is_dir() else path)
+        elif info := _entry_stat(ctx, f"{target}/{path}"):  # --cached lists deleted files too
+            paths.append(path + "/" if stat.S_ISDIR(info.st_mode) else path)
     return paths
 
 
-def _walk_paths(target: Path, depth: int) -> list[str]:
+def _entry_stat(ctx: ToolContext, path: str) -> os.stat_result | None:
+    """A listed entry's lstat; None where it is gone or lies where the context does not go (another mount)."""
+    try:
+        return ctx.stat(path, follow_symlinks=False)
+    except ToolError:
+        return None
+
+
+def _walk_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:
     """The fallback outside git: walk to `depth`, skipping VCS, dependency and cache directories."""
     paths = []
-    for directory, dirnames, filenames in os.walk(target):
-        relative = Path(directory).relative_to(target)
+    for relative, dirnames, filenames in ctx.walk(target):
         dirnames[:] = [name for name in dirnames if name not in SKIPPED_DIRS]
-        paths += [(relative / name).as_posix() + "/" for name in dirnames]
-        paths += [(relative / name).as_posix() for name in filenames]
-        if len(relative.parts) + 1 >= depth:
+        paths += [relative + name + "/" for name in dirnames]
+        paths += [relative + name for name in filenames]
+        if relative.count("/") + 1 >= depth:
             dirnames[:] = []
     return paths
 
@@ -369,13 +368,14 @@ def _render(node: dict[str, Any], indent: int = 0) -> Iterator[str]:
 
 def list_directory(args: dict[str, Any], ctx: ToolContext) -> Observation:
     shown = args.get("path") or "."
-    target = ctx.resolve(shown)
-    if not target.exists():
+    target = ctx.locate(shown)
+    info = ctx.stat(target)
+    if info is None:
         raise ToolError(f"{shown} does not exist")
-    if not target.is_dir():
+    if not stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{shown} is a file, not a directory; use read_file to read it")
     depth = min(max(int(args.get("depth", LIST_DEFAULT_DEPTH)), 1), LIST_MAX_DEPTH)
-    entries = list(_render(_tree(_git_paths(target, depth) or _walk_paths(target, depth), depth)))
+    entries = list(_render(_tree(_git_paths(ctx, target, depth) or _walk_paths(ctx, target, depth), depth)))
     text = "\n".join(entries[:LIST_MAX_ENTRIES]) if entries else "(empty directory)"
     if len(entries) > LIST_MAX_ENTRIES:
         text += (
@@ -383,6 +383,18 @@ def list_directory(args: dict[str, Any], ctx: ToolContext) -> Observation:
             "list a subdirectory or use a smaller depth]"
         )
     return Observation(text, data={"path": shown, "entries": len(entries)})
+
+
+def _path_written(args: dict[str, Any]) -> list[str]:
+    return [args["path"]] if isinstance(args.get("path"), str) else []
+
+
+def _patch_paths_written(args: dict[str, Any]) -> list[str]:
+    """Every path the patch adds, deletes, updates or moves to; none if it does not parse (nothing is applied)."""
+    try:
+        return touched_paths(parse_patch(args["patch"])) if isinstance(args.get("patch"), str) else []
+    except ToolError:
+        return []
 
 
 PATH = {"type": "string", "description": "Path relative to the workspace root."}
@@ -424,6 +436,7 @@ WRITE_FILE = Tool(
     write_file,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )
 EDIT_FILE = Tool(
     "edit_file",
@@ -441,6 +454,7 @@ EDIT_FILE = Tool(
     edit_file,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )
 APPLY_PATCH = Tool(
     "apply_patch",
@@ -457,6 +471,7 @@ APPLY_PATCH = Tool(
     apply_patch,
     mutates=True,
     edits_files=True,
+    paths_written=_patch_paths_written,
 )
 UNDO_EDIT = Tool(
     "undo_edit",
@@ -466,4 +481,5 @@ UNDO_EDIT = Tool(
     undo_edit,
     mutates=True,
     edits_files=True,
+    paths_written=_path_written,
 )

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from tools.gitcmd import GitError, git
 
-def git_listed_files(root: Path) -> list[str] | None:
+
+def git_listed_files(root: Path, workspace: Path | None = None) -> list[str] | None:
     """Files under `root` that git tracks or would track (untracked but not ignored), relative to `root`;
-    None outside a repository. Tracked files deleted from disk are listed too: callers check when it matters."""
+    None outside a repository. git looks for the repository no further up than `workspace` (default: `root`
+    itself), so a workspace inside someone else's repository is listed as a plain directory. Tracked files deleted
+    from disk are listed too: callers check when it matters."""
     try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        listed = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root, boundary=workspace or root)
+    except GitError:
         return None
-    if listed.returncode != 0:
+    if listed.exit_code != 0 and not listed.truncated:
         return None
-    return [path for path in os.fsdecode(listed.stdout).split("\0") if path]
+    paths = os.fsdecode(listed.stdout).split("\0")
+    return [path for path in (paths[:-1] if listed.truncated else paths) if path]  # a cut list ends mid-path

@@ -71,20 +71,6 @@ def marked(variable: str, value: str) -> list[int]:
     return found
 
 
-def host_pid(mark: str, pid: int) -> int | None:
-    """The pid, as this machine sees it, of the session's process that calls itself `pid` ($! or $$ inside a
-    sandbox with its own pid namespace names another process out here). None if no such process runs."""
-    for candidate in marked(SESSION_MARK, mark):
-        try:
-            status = Path(f"/proc/{candidate}/status").read_text()
-        except OSError:
-            continue
-        nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
-        if nspids and nspids[-1] == str(pid):
-            return candidate
-    return None
-
-
 def signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal `pid`'s process group when it leads one (so its children go too), else just `pid`. Never our own
     process or group, and never pid 0 or below (which would name our group or every process)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +28,11 @@ def ripgrep_binary() -> str:
 
 
 def grep(args: dict[str, Any], ctx: ToolContext) -> Observation:
-    target = ctx.resolve(args.get("path", "."))
+    shown = args.get("path", ".")
+    target = ctx.locate(shown)
+    info = ctx.stat(target)
+    if info is None:
+        raise ToolError(f"{shown} does not exist")
     command = [ripgrep_binary(), "--line-number", "--no-heading", "--color=never", "--max-columns=300"]
     if args.get("ignore_case"):
         command.append("--ignore-case")
@@ -35,21 +41,49 @@ def grep(args: dict[str, Any], ctx: ToolContext) -> Observation:
     context_lines = int(args.get("context", 0))
     if context_lines:
         command += ["--context", str(min(context_lines, 10))]
-    command += ["--regexp", args["pattern"], str(target)]
-    proc = subprocess.run(
-        command, cwd=ctx.workspace, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
-    if proc.returncode == 2:
-        raise ToolError(f"grep failed: {proc.stderr.strip()}")
-    root = str(ctx.workspace.resolve()) + "/"
-    lines = [line.replace(root, "", 1) for line in proc.stdout.splitlines()]
+    command += [*_mount_excludes(ctx, target), "--regexp", args["pattern"]]
+    search = _search_directory if stat.S_ISDIR(info.st_mode) else _search_file
+    lines = search(ctx, target, command)
     if not lines:
         return Observation(f"No matches for {args['pattern']!r}.", data={"matches": 0})
-    shown = lines[:MAX_MATCHES]
-    text = "\n".join(shown)
+    text = "\n".join(lines[:MAX_MATCHES])
     if len(lines) > MAX_MATCHES:
         text += f"\n[{len(lines) - MAX_MATCHES} more lines not shown; narrow the pattern or the path]"
     return Observation(cap_output(text), data={"matches": len(lines)})
+
+
+def _mount_excludes(ctx: ToolContext, target: str) -> list[str]:
+    """rg globs leaving out the mounts under `target`: rg crosses bind mounts, which ToolContext refuses."""
+    excludes = []
+    for mount in ctx.mounts_inside():
+        relative = mount if target == "." else mount.removeprefix(target + "/")
+        if relative != mount or target == ".":
+            excludes += ["--glob", "!/" + re.sub(r"([\\*?\[\]{}!])", r"\\\1", relative)]
+    return excludes
+
+
+def _rg(command: list[str], cwd: Path, stdin: Any = subprocess.DEVNULL) -> list[str]:
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=stdin)
+    if proc.returncode == 2:
+        raise ToolError(f"grep failed: {proc.stderr.strip()}")
+    return proc.stdout.splitlines()
+
+
+def _search_directory(ctx: ToolContext, target: str, command: list[str]) -> list[str]:
+    """rg in the directory as held open (a swap of the path for a symlink cannot redirect it); rg itself
+    does not follow the symlinks it meets. Paths come back relative to the workspace."""
+    prefix = "" if target == "." else target + "/"
+    with ctx.directory(target) as cwd:
+        found = _rg([*command, "."], cwd)
+    return [line if line == "--" else prefix + line.removeprefix("./") for line in found]
+
+
+def _search_file(ctx: ToolContext, target: str, command: list[str]) -> list[str]:
+    """One file, opened through the context and searched on rg's stdin (rg follows a symlink it is named)."""
+    with ctx.open_read(target) as handle, ctx.directory(".") as cwd:
+        found = _rg([*command, "-"], cwd, stdin=handle)
+    numbered = re.compile(r"\d+[:-]")
+    return [f"{target}{line[match.end() - 1]}{line}" if (match := numbered.match(line)) else line for line in found]
 
 
 GREP = Tool(
@@ -74,20 +108,22 @@ def glob(args: dict[str, Any], ctx: ToolContext) -> Observation:
     """Files matching a glob, newest first: what was touched or generated last is usually what the model wants.
     rg lists the files (honouring .gitignore) and Python matches the glob: rg's own --glob would override
     .gitignore and list ignored files."""
-    target = ctx.resolve(args.get("path", "."))
-    if not target.is_dir():
+    target = ctx.locate(args.get("path", "."))
+    info = ctx.stat(target)
+    if info is None or not stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{args.get('path')!r} is not a directory")
     matches = glob_matcher(args["pattern"])
     command = [ripgrep_binary(), "--files", "--hidden", "--color=never", "--glob", "!.git"]
-    proc = subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    if proc.returncode == 2:
-        raise ToolError(f"glob failed: {proc.stderr.strip()}")
-    files = [target / name for name in proc.stdout.splitlines() if matches(name)]
+    command += _mount_excludes(ctx, target)
+    with ctx.directory(target) as cwd:  # rg and the stats run in the directory as held open
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        if proc.returncode == 2:
+            raise ToolError(f"glob failed: {proc.stderr.strip()}")
+        files = sorted((name for name in proc.stdout.splitlines() if matches(name)), key=_newest_first(cwd))
     if not files:
         return Observation(f"No files match {args['pattern']!r}.", data={"count": 0})
-    files.sort(key=_newest_first)
-    root = ctx.workspace.resolve()
-    shown = [str(path.relative_to(root)) for path in files[:MAX_FILES]]
+    prefix = "" if target == "." else target + "/"
+    shown = [prefix + name for name in files[:MAX_FILES]]
     text = "\n".join(shown)
     if len(files) > MAX_FILES:
         text += f"\n[{len(files) - MAX_FILES} more files not shown; narrow the pattern or the path]"
@@ -138,12 +174,15 @@ def _glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-def _newest_first(path: Path) -> tuple[float, str]:
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:  # deleted between listing and sorting
-        mtime = 0.0
-    return -mtime, str(path)
+def _newest_first(directory: Path) -> Callable[[str], tuple[float, str]]:
+    def key(name: str) -> tuple[float, str]:
+        try:
+            mtime = os.lstat(directory / name).st_mtime
+        except OSError:  # deleted between listing and sorting
+            mtime = 0.0
+        return -mtime, name
+
+    return key
 
 
 GLOB = Tool(

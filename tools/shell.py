@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any
 import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
-from tools.caplog import Cap, Window, read_window, trim
-from tools.processes import JOB_MARK, host_pid, process_alive, signal_group, terminate
+from tools.caplog import Cap, Window, create, read_small, read_window, trim
+from tools.processes import JOB_MARK, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
+from tools.sandbox import host_pid as sandbox_host_pid
 from tools.scratch import CLOSE_GRACE_S, Scratch
 from tools.text import strip_ansi
 
@@ -47,27 +49,46 @@ class ShellStartError(ToolError):
 
 class PersistentShell:
     """A bash kept alive across calls. Commands are sourced from a file so quoting and heredocs just work,
-    and a syntax error cannot leave bash waiting for more input. `tmp_dir` is the session's private folder:
-    scripts and output live there, so the sandbox binds it read-write."""
+    and a syntax error cannot leave bash waiting for more input. In the session's private folder, `scripts`
+    holds what sii writes for bash to run (read-only in the sandbox) and `tmp_dir` what bash writes: output,
+    job logs, its state snapshot (read-write in the sandbox; sii opens nothing there through a link)."""
 
     def __init__(self, cwd: Path, sandbox: Sandbox | None = None, session_id: str = "") -> None:
         self.cwd = cwd
         self.sandbox = sandbox
         self.scratch = Scratch(session_id)
-        # Only this part of the private folder is the shell's (its owner and marker files stay out of reach).
-        self.tmp_dir = self.scratch.path / "shell"
+        # Only these parts of the private folder are the shell's (its owner and marker files stay out of reach).
+        self.scripts, self.tmp_dir = self.scratch.path / "scripts", self.scratch.path / "shell"
+        self.scripts.mkdir(mode=0o700)
         self.tmp_dir.mkdir(mode=0o700)
         self.child: pexpect.spawn | None = None
         self.restarts = 0
         self._calls = 0
         self._pending = secrets.token_hex(8)  # the nonce of a sentinel not seen yet (after a timeout)
 
+    def _environment(self) -> dict[str, str]:
+        """What bash adds to its environment: quiet tools, no history file, the marker that finds its processes."""
+        return {**_QUIET_ENV, "HISTFILE": "/dev/null", **self.scratch.env()}
+
     def _spawn_command(self) -> list[str]:
         command = list(_BASH)
-        # The one place the sandbox applies (tools/sandbox.py). The private folder must be writable inside it.
+        # The one place the sandbox applies (tools/sandbox.py); it clears the environment, so ours goes in here.
         if self.sandbox is not None:
-            command = [*self.sandbox.command(self.cwd), "--bind", str(self.tmp_dir), str(self.tmp_dir), *command]
+            confined = self.sandbox.command(
+                self.cwd,
+                env=self._environment(),
+                read_only=[self.scripts],
+                writable=[self.tmp_dir],
+                own_terminal=True,
+            )
+            command = [*confined, *command]
         return command
+
+    def host_pid(self, inner: int) -> int | None:
+        """The host's number for a pid bash reports ($$, $!): a sandbox has a pid namespace of its own."""
+        if self.sandbox is None or self.child is None:
+            return inner
+        return sandbox_host_pid(self.child.pid, inner)
 
     def _file(self, name: str) -> Path:
         return self.tmp_dir / name
@@ -75,7 +96,7 @@ class PersistentShell:
     def _start(self, restore: bool) -> None:
         """Start bash; with `restore`, back in the last cwd with the exported variables of the last call."""
         command = self._spawn_command()
-        env = {**os.environ, **_QUIET_ENV, "HISTFILE": "/dev/null", **self.scratch.env()}
+        env = {**os.environ, **self._environment()}
         self.child = pexpect.spawn(
             command[0],
             command[1:],
@@ -156,10 +177,10 @@ class PersistentShell:
         and whether bash restarted (after an exit, or a command that ignored the interrupt)."""
         restarted = self._ensure_started()
         self._calls += 1
-        script, out = self._file("command.sh"), self._file(f"out-{self._calls}.log")
+        script, out = self.scripts / "command.sh", self._file(f"out-{self._calls}.log")
         script.write_text(command + "\n", encoding="utf-8")
         self._file(f"out-{self._calls - KEPT_OUTPUTS}.log").unlink(missing_ok=True)
-        fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = create(str(out), os.O_RDWR)
         body = f"{{ builtin . {quote(str(script))}; }} >{quote(str(out))} 2>&1; __sii_status=$?; {self._snapshot()}"
         started = time.monotonic()
         exit_code, timed_out, exited, recovered = None, False, False, True
@@ -218,9 +239,12 @@ class PersistentShell:
         if not self.child.isalive():  # reaped already: its pid may belong to someone else by now
             self.child.close(force=True)
             return
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            bash = host_pid(self.scratch.mark, int(self._file("bash.pid").read_text()))
-            self._file("cwd").write_text(os.readlink(f"/proc/{bash}/cwd") + "\n")
+        with contextlib.suppress(OSError, ValueError):
+            bash = self.host_pid(int(read_small(str(self._file("bash.pid")))))
+            if bash is not None:
+                cwd = create(str(self._file("cwd")))
+                os.write(cwd, os.readlink(f"/proc/{bash}/cwd").encode() + b"\n")
+                os.close(cwd)
         try:
             group = os.tcgetpgrp(self.child.child_fd)
         except OSError:
@@ -248,10 +272,11 @@ _DRAIN_S = 0.5  # how long a finished job's last output may take to reach its lo
 class Job:
     """One background command: its process group, marker, capped log, and how much of the log was read."""
 
-    def __init__(self, job_id: int, command: str, folder: Path) -> None:
+    def __init__(self, job_id: int, command: str, script: Path, folder: Path) -> None:
         self.id = job_id
         self.command = command
         self.mark = secrets.token_hex(8)
+        self.script = script
         self.log, self.exit_file, self.pid_file = folder / "log", folder / "exit", folder / "pid"
         self.pid = 0
         self.read_offset = 0
@@ -259,11 +284,8 @@ class Job:
 
     def exit_code(self) -> int | None:
         """The command's exit status, written by the wrapper when it finishes; None while running or if killed."""
-        try:
-            text = self.exit_file.read_text().strip()
-        except FileNotFoundError:
-            return None
-        return int(text) if text.lstrip("-").isdigit() else None
+        text = read_small(str(self.exit_file)).strip()  # the shell writes it: no link followed
+        return int(text) if text.isdigit() else None
 
     def running(self) -> bool:
         if self.exit_code() is not None:
@@ -291,25 +313,26 @@ class JobTable:
         shell = self._shell
         job_id = len(self._jobs) + 1
         folder = shell.tmp_dir / f"job-{job_id}"
+        shutil.rmtree(folder, ignore_errors=True)  # whatever the shell may have put there first (links not followed)
         folder.mkdir(mode=0o700)
-        job = Job(job_id, command, folder)
-        script, fifo = folder / "command.sh", folder / "fifo"
-        script.write_text(command + "\n", encoding="utf-8")
+        job = Job(job_id, command, shell.scripts / f"job-{job_id}.sh", folder)
+        job.script.write_text(command + "\n", encoding="utf-8")
+        fifo = folder / "fifo"
         os.mkfifo(fifo, 0o600)
-        job.log.touch(mode=0o600)  # job_output may come before the watchdog opens it
+        os.close(create(str(job.log)))  # job_output may come before the watchdog opens it
         shell.scratch.capture(fifo, job.log, JOB_CAP)
         # `exec 255>&-` drops bash's copy of the terminal, which would keep the pty open after the shell exits.
         launch = (
-            f"{{ exec 255>&-; ( export {JOB_MARK}={job.mark}; trap '' HUP; builtin . {quote(str(script))} ); "
+            f"{{ exec 255>&-; ( export {JOB_MARK}={job.mark}; trap '' HUP; builtin . {quote(str(job.script))} ); "
             f"builtin echo $? > {quote(str(job.exit_file))}; }} >> {quote(str(fifo))} 2>&1 < /dev/null & "
             f"builtin echo $! > {quote(str(job.pid_file))}; disown $!"
         )
         try:
             shell.launch(launch)
-            inner = int(job.pid_file.read_text())
+            inner = int(read_small(str(job.pid_file)))
         except (OSError, ValueError, pexpect.EOF):
             raise ToolError("could not start the background job: the shell did not answer") from None
-        job.pid = host_pid(shell.scratch.mark, inner) or 0  # 0: it has finished already
+        job.pid = shell.host_pid(inner) or 0  # 0: it has finished already
         self._jobs[job_id] = job
         return job
 
@@ -407,7 +430,7 @@ def job_output(args: dict[str, Any], ctx: ToolContext) -> Observation:
     if not running:
         job.settled()
     if args.get("tail_lines"):
-        size = job.log.stat().st_size
+        size = job.log.lstat().st_size
         window = read_window(str(job.log), max(0, size - _TAIL_BYTES), _TAIL_BYTES)
         text = "\n".join(_text(window).splitlines()[-int(args["tail_lines"]) :])
     else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import stat
 import sys
 import threading
 
-from tools.caplog import Cap, CappedWriter
+from tools.caplog import Cap, CappedWriter, create
 from tools.processes import SESSION_MARK, identity_alive, terminate
 
 _POLL_S = 0.5
@@ -21,16 +22,15 @@ def pump(fifo: str, log: str, cap: Cap) -> None:
     """Copy one job's output into its capped log, then leave `<log>.done` so readers know it is complete."""
     writer = CappedWriter(log, cap)
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_CLOEXEC)  # blocks until the job opens its end
+        fd = os.open(fifo, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # blocks until the job opens its end
         try:
-            while chunk := os.read(fd, 1 << 20):
+            while stat.S_ISFIFO(os.fstat(fd).st_mode) and (chunk := os.read(fd, 1 << 20)):
                 writer.write(chunk)
         finally:
             os.close(fd)
     finally:
         writer.close()
-        with open(f"{log}.done", "w"):
-            pass
+        os.close(create(f"{log}.done"))
 
 
 def serve(folder: str, mark: str, owner: str) -> None:

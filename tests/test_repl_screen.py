@@ -1,0 +1,267 @@
+"""The REPL as a person sees it: a real pty read through a terminal emulator (tests/terminal.py), 160x45."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.scripted_server import Reply, ScriptedServer, call
+from tests.terminal import Terminal
+
+PARAGRAPHS = [
+    "Fixed the sign error in add, which subtracted instead of adding.",
+    "The tests in test_calc now pass, and nothing else in the module changed.",
+    "Run pytest again whenever you like; the change is one character.",
+]
+
+
+@pytest.fixture
+def repl(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> Iterator[Terminal]:
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url], cwd=workspace, env={"SII_HOME": str(sii_home)}
+    )
+    try:
+        terminal.wait_for("›")
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def _ask(repl: Terminal, prompt: str, last_words: str) -> list[str]:
+    repl.sendline(prompt)
+    repl.wait_for(last_words)
+    repl.settle()
+    return repl.transcript()
+
+
+def _assert_once_and_no_stale_prefix(lines: list[str], expected: list[str]) -> None:
+    for text in expected:
+        shown = [line for line in lines if text in line]
+        assert len(shown) == 1, f"{text!r} is shown {len(shown)} times:\n" + "\n".join(lines)
+        stripped = [line.strip() for line in lines]
+        stale = [line for line in stripped if line and text.startswith(line) and line != text]
+        assert not stale, f"stale partial lines {stale} of {text!r}:\n" + "\n".join(lines)
+
+
+def test_a_streamed_three_paragraph_reply_shows_each_line_once(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("\n\n".join(PARAGRAPHS), chunk=3, delay=0.01)]
+    lines = _ask(repl, "fix it", "the change is one character.")
+    _assert_once_and_no_stale_prefix(lines, PARAGRAPHS)
+
+
+def test_a_code_block_taller_than_the_screen_is_shown_once(scripted: ScriptedServer, repl: Terminal) -> None:
+    code = [f"value_{n:03d} = compute({n})" for n in range(70)]
+    reply = "Here is the file:\n\n```python\n" + "\n".join(code) + "\n```\n\nThat is all of it."
+    scripted.script = [Reply(reply, chunk=12, delay=0.005)]
+    lines = _ask(repl, "show it", "That is all of it.")
+    _assert_once_and_no_stale_prefix(lines, [*code, "Here is the file:", "That is all of it."])
+
+
+def test_a_table_and_a_list_streamed_leave_no_partial_rows(scripted: ScriptedServer, repl: Terminal) -> None:
+    reply = (
+        "| file | change |\n|---|---|\n| calc.py | sign fixed |\n| test_calc.py | new test |\n\n"
+        "- first item of the list\n- second item of the list\n\nDone with the summary."
+    )
+    scripted.script = [Reply(reply, chunk=2, delay=0.005)]
+    lines = _ask(repl, "summarise", "Done with the summary.")
+    for text in ["sign fixed", "new test", "first item of the list", "second item of the list"]:
+        assert sum(text in line for line in lines) == 1, "\n".join(lines)
+
+
+def test_bang_runs_in_the_shell_and_the_model_hears_of_it(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("I see the output.")]
+    repl.sendline("!echo shell-says-$((6*7))")
+    repl.wait_for("shell-says-42")
+    repl.settle()
+    assert scripted.requests == [], "a ! command must not go to the model"
+    repl.sendline("what did it print?")
+    repl.wait_for("I see the output.")
+    sent = scripted.requests[-1]["messages"][-1]["content"]
+    assert "$ echo shell-says-$((6*7))" in sent and "shell-says-42" in sent and sent.endswith("what did it print?")
+
+
+def test_a_prompt_starting_with_a_path_is_a_message_not_a_command(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Looking at it.")]
+    repl.sendline("/src/app/calc.py has a bug")
+    repl.wait_for("Looking at it.")
+    assert scripted.requests[-1]["messages"][-1]["content"] == "/src/app/calc.py has a bug"
+    repl.sendline("/nosuchcommand")
+    repl.wait_for("unknown command /nosuchcommand")
+
+
+def test_a_mention_of_a_missing_file_is_reported(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Ok.")]
+    repl.sendline("look at @missing.py and @calc.py")
+    repl.wait_for("Ok.")
+    lines = repl.transcript()
+    assert any("not attached: @missing.py" in line for line in lines), "\n".join(lines)
+    assert any("attached: calc.py" in line for line in lines)
+
+
+def test_continue_shows_the_restored_conversation(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("The first answer."), Reply("The second answer.")]
+    base = [sys.executable, "-m", "sii", "--base-url", scripted.base_url]
+    for prompt in ("first question", "second question"):
+        done = subprocess.run(
+            [*base, "--continue", "-p", prompt] if prompt.startswith("second") else [*base, "-p", prompt],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+    terminal = Terminal([*base, "--continue"], cwd=workspace, env={"SII_HOME": str(sii_home)})
+    try:
+        terminal.wait_for("›")
+        terminal.settle()
+        lines = terminal.transcript()
+    finally:
+        terminal.close()
+    text = "\n".join(lines)
+    assert "5 messages restored" in text, text
+    assert "› first question" in text and "The first answer." in text
+    assert "› second question" in text and "The second answer." in text
+
+
+def test_rewind_lists_each_turn_confirms_and_can_be_undone(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "v1\n"})]),
+        Reply("Wrote v1."),
+        Reply("", [call("run_shell", {"command": "true"})]),
+        Reply("Ran true."),
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "v2\n"})]),
+        Reply("Wrote v2."),
+    ]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("write notes about @calc.py")
+        terminal.wait_for("Wrote v1.")
+        terminal.sendline("run true")
+        terminal.wait_for("Ran true.")
+        terminal.sendline("write v2")
+        terminal.wait_for("Wrote v2.")
+        terminal.sendline("/rewind")
+        terminal.wait_for("/rewind N")
+        terminal.settle()
+        listing = [line for line in terminal.transcript() if "before:" in line]
+        assert [line.split("before: ")[1] for line in listing] == [
+            "write v2",
+            "run true  (changed no files)",
+            "write notes about @calc.py",
+        ], listing
+        terminal.sendline("/rewind 3 files")
+        terminal.wait_for("[y/N]")
+        terminal.settle()
+        assert any("delete" in line and "notes.txt" in line for line in terminal.transcript())
+        terminal.sendline("n")
+        terminal.wait_for("Nothing rewound.")
+        assert (workspace / "notes.txt").read_text() == "v2\n"
+        terminal.sendline("/rewind 3 files")
+        terminal.wait_for("[y/N]")
+        terminal.sendline("y")
+        terminal.wait_for("Rewound: 1 file(s) restored")
+        assert not (workspace / "notes.txt").exists()
+        terminal.sendline("/rewind undo")
+        terminal.wait_for("Rewind undone")
+        assert (workspace / "notes.txt").read_text() == "v2\n"
+    finally:
+        terminal.close()
+
+
+def _seen_while_waiting(terminal: Terminal, text: str, until: str, timeout: float = 30.0) -> list[str]:
+    """Every screen line containing `text` shown before `until` appears (the spinner is transient: look while
+    it runs)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        terminal.pump(0.1)
+        lines = terminal.screen_lines()
+        seen += [line for line in lines if text in line]
+        if any(until in line for line in terminal.transcript()):
+            return seen
+    raise AssertionError(f"{until!r} never appeared")
+
+
+def test_a_running_shell_command_shows_elapsed_time(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("", [call("run_shell", {"command": "sleep 3"})]), Reply("Slept well.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("sleep a bit")
+        seen = _seen_while_waiting(terminal, "running run_shell", until="Slept well.")
+        assert any("running run_shell · 2s" in line for line in seen), seen
+        terminal.settle()
+        assert not any("running run_shell" in line for line in terminal.transcript()), "the spinner was left behind"
+    finally:
+        terminal.close()
+
+
+def test_waiting_for_the_first_token_shows_elapsed_time(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply("Slow but here.", chunk=100, delay=2.5)]
+    repl.sendline("hello")
+    seen = _seen_while_waiting(repl, "waiting for the model", until="Slow but here.")
+    assert any("waiting for the model · 1s" in line or "waiting for the model · 2s" in line for line in seen), seen
+    repl.settle()
+    assert not any("waiting for the model" in line for line in repl.transcript())
+
+
+def test_a_shell_command_is_shown_whole_before_asking(scripted: ScriptedServer, repl: Terminal) -> None:
+    command = "python - <<'EOF'\nimport pathlib\npathlib.Path('out.txt').write_text('ok')\nEOF"
+    scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Ran it.")]
+    repl.sendline("run it")
+    repl.wait_for("Allow run_shell?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow run_shell?" in line)
+    assert any("pathlib.Path('out.txt').write_text('ok')" in line for line in screen[:asked]), "\n".join(screen)
+    repl.sendline("y")
+    repl.wait_for("Ran it.")
+
+
+def test_always_on_one_command_still_asks_for_another(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("run_shell", {"command": "pytest -q"})]),
+        Reply("", [call("run_shell", {"command": "pytest -q tests"})]),
+        Reply("", [call("run_shell", {"command": "touch other.txt"})]),
+        Reply("Stopped."),
+    ]
+    repl.sendline("test it")
+    repl.wait_for("[a]lways allow commands starting with `pytest`")
+    repl.sendline("a")
+    repl.wait_for("Allow run_shell?", timeout=30)  # the second pytest ran unasked; `touch` asks
+    repl.settle()
+    assert sum("Allow run_shell?" in line for line in repl.transcript()) == 2
+    assert any("touch other.txt" in line for line in repl.transcript())
+    repl.sendline("n")
+    repl.wait_for("Why not?")
+    repl.sendline("no new files please")
+    repl.wait_for("stopped: you declined a call")
+    repl.settle()
+    assert not (workspace / "other.txt").exists()
+    assert len(scripted.requests) == 3, "the turn stops at the refusal: the model is not asked again"
+    repl.sendline("fine, what now?")
+    repl.wait_for("Stopped.")
+    told = [m["content"] for m in scripted.requests[-1]["messages"] if m["role"] == "tool"]
+    assert any("declined this call: no new files please" in text for text in told), told
+    repl.sendline("/permissions")
+    repl.wait_for("commands starting with pytest")
+    repl.sendline("/permissions revoke 1")
+    repl.wait_for("revoked: pytest asks again")
