@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recordings.schema import ToolCall
-from sii.approval import ApprovalPolicy
+from sii.approval import Answer, ApprovalPolicy, Question
 from sii.config import ConfigError, Settings, project_config_file, user_config_file
 from tools.base import Observation, Tool
 from tools.files import EDIT_FILE, READ_FILE
@@ -35,9 +35,9 @@ def test_read_only_tools_always_run() -> None:
 def test_modes_decide_writes_and_shell() -> None:
     asked: list[str] = []
 
-    def ask(tool, call) -> bool:
-        asked.append(tool.name)
-        return False
+    def ask(question: Question) -> Answer:
+        asked.append(question.tool.name)
+        return Answer(allow=False, go_on=True)
 
     assert ApprovalPolicy(mode="yolo", ask=ask).check(RUN_SHELL, shell("make")) is None
     assert "plan mode" in ApprovalPolicy(mode="plan", ask=ask).check(EDIT_FILE, EDIT)

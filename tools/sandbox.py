@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,11 @@ def _system_mounts() -> list[str]:
             mounts += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             mounts += ["--ro-bind", path, path]
+    # The Python sii itself runs on (a pyenv or a virtual environment outside /usr), read-only, so `python` and
+    # the tools installed with sii work inside; only those prefixes are shown, not the home they live in.
+    for prefix in dict.fromkeys((sys.base_prefix, sys.prefix)):
+        if os.path.isdir(prefix) and not any(prefix.startswith(f"/{name}/") for name in _SYSTEM_DIRS):
+            mounts += ["--ro-bind", prefix, prefix]
     mounts += ["--dir", "/etc", "--symlink", "/proc/self/mounts", "/etc/mtab"]
     for name in _ETC:
         path = f"/etc/{name}"
