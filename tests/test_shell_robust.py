@@ -161,8 +161,9 @@ class KilledSii:
         (folder,) = (self.sii_home / "tmp").iterdir()
         self.mark = (folder / "mark").read_text()
         wait_for(lambda: len(with_environment(f"SII_SESSION_MARK={self.mark}")) >= 4)
-        wait_for(lambda: (self.workspace / "unmarked.pid").read_text().strip().isdigit())
-        self.unmarked = int((self.workspace / "unmarked.pid").read_text())
+        written = self.workspace / "unmarked.pid"
+        wait_for(lambda: written.exists() and written.read_text().strip().isdigit())
+        self.unmarked = int(written.read_text())
         return folder
 
     def cleanup(self) -> None:

@@ -313,7 +313,9 @@ class JobTable:
         shell = self._shell
         job_id = len(self._jobs) + 1
         folder = shell.tmp_dir / f"job-{job_id}"
-        shutil.rmtree(folder, ignore_errors=True)  # whatever the shell may have put there first (links not followed)
+        if folder.is_symlink():  # whatever the shell may have put there first goes (links not followed)
+            folder.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(mode=0o700)
         job = Job(job_id, command, shell.scripts / f"job-{job_id}.sh", folder)
         job.script.write_text(command + "\n", encoding="utf-8")
