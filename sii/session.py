@@ -142,7 +142,9 @@ class Session:
             ask=ask,
             workspace=settings.workspace.resolve(),
         )
-        self.context = ToolContext(workspace=settings.workspace.resolve(), session_id=self.id)
+        self.context = ToolContext(
+            workspace=settings.workspace.resolve(), session_id=self.id, scratch=settings.home / "tmp"
+        )
         self.policy.preview = self._preview_call
         self.context.resources[GIT_HOOKS] = settings.git_hooks
         if settings.sandbox:

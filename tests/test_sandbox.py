@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sii.config import sii_home
 from tests.tooling import run
 from tools import ToolContext
 from tools.sandbox import Sandbox, SandboxError
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewra
 
 
 def sandboxed_context(workspace: Path, network: bool = False) -> ToolContext:
-    context = ToolContext(workspace=workspace, session_id="sandbox-test")
+    context = ToolContext(workspace=workspace, session_id="sandbox-test", scratch=sii_home() / "tmp")
     context.resources["sandbox"] = Sandbox(network=network)
     return context
 

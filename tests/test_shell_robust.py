@@ -209,7 +209,7 @@ def test_kill_9_of_sii_and_its_watchdog_is_cleaned_at_the_next_start(killed_sii:
     time.sleep(0.3)
     marked = f"SII_SESSION_MARK={killed_sii.mark}"
     assert with_environment(marked), "the jobs outlived both (bash dies with its terminal, the jobs ignore SIGHUP)"
-    Scratch("next").close()  # the next start
+    Scratch("next", killed_sii.sii_home / "tmp").close()  # the next start
     assert not with_environment(marked) and not alive(killed_sii.job) and not alive(killed_sii.unmarked)
     assert not folder.exists()
 
@@ -233,7 +233,7 @@ def leaked_into(folders: set[Path], token: bytes) -> list[Path]:
 def test_temporary_files_are_private_under_sii_home_and_removed_on_close(workspace: Path, sii_home: Path) -> None:
     shared = set(Path(tempfile.gettempdir()).iterdir())
     token = secrets.token_hex(8)
-    ctx = ToolContext(workspace=workspace, session_id="../../evil id")
+    ctx = ToolContext(workspace=workspace, session_id="../../evil id", scratch=sii_home / "tmp")
     try:
         run(ctx, "run_shell", command=f"echo command-{token}")
         run(ctx, "run_shell", command=f"echo job-{token}", background=True)
@@ -249,7 +249,7 @@ def test_temporary_files_are_private_under_sii_home_and_removed_on_close(workspa
 
 
 def test_orphaned_folders_are_swept_only_when_their_owner_is_gone(sii_home: Path, tmp_path: Path) -> None:
-    root = scratch_root()
+    root = scratch_root(sii_home / "tmp")
     root.mkdir(parents=True)
     live = subprocess.Popen(["sleep", "60"])
     dead = subprocess.Popen(["true"])
@@ -286,7 +286,7 @@ def test_a_linked_temporary_root_is_refused(sii_home: Path, tmp_path: Path) -> N
     sii_home.mkdir()
     (sii_home / "tmp").symlink_to(tmp_path)
     with pytest.raises(OSError, match="not a directory owned by this user"):
-        Scratch("s")
+        Scratch("s", sii_home / "tmp")
 
 
 # --- commands that break the shell's streams or fake its sentinels ---------------------------------------------

@@ -126,6 +126,9 @@ class ToolContext:
     workspace: Path
     session_id: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
+    # Where the tools keep their private temporary files (the shell's output and job logs): a folder of sii's own
+    # home, given by the session; None: a `sii` folder in the system's temporary directory.
+    scratch: Path | None = None
     _root: _Root | None = field(default=None, init=False, repr=False, compare=False)
 
     # --- the workspace handle and the walk -------------------------------------------------------------------

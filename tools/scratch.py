@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from sii.config import sii_home
 from tools.caplog import Cap
 from tools.processes import SESSION_MARK, identity, identity_alive, terminate
 
@@ -27,8 +26,10 @@ _YOUNG_S = 30.0  # a folder without its owner file yet may be being created righ
 CLOSE_GRACE_S = 0.05  # how long the session's processes get to exit on SIGTERM when it closes
 
 
-def scratch_root() -> Path:
-    return sii_home() / "tmp"
+def scratch_root(home: Path | None = None) -> Path:
+    """The folder that holds every session's private folder: `home` (sii's, from the session), else one in the
+    system's temporary directory."""
+    return home if home is not None else Path(tempfile.gettempdir()) / f"sii-{os.getuid()}"
 
 
 def _private_directory(path: Path) -> Path:
@@ -69,8 +70,8 @@ def clean_orphans(root: Path) -> list[Path]:
 class Scratch:
     """One session's private folder, the marker its processes carry, and the watchdog that cleans up after it."""
 
-    def __init__(self, session_id: str = "") -> None:
-        root = _private_directory(scratch_root())
+    def __init__(self, session_id: str = "", home: Path | None = None) -> None:
+        root = _private_directory(scratch_root(home))
         clean_orphans(root)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", session_id)[:64] or "session"
         self.path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))

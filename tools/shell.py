@@ -53,10 +53,12 @@ class PersistentShell:
     holds what sii writes for bash to run (read-only in the sandbox) and `tmp_dir` what bash writes: output,
     job logs, its state snapshot (read-write in the sandbox; sii opens nothing there through a link)."""
 
-    def __init__(self, cwd: Path, sandbox: Sandbox | None = None, session_id: str = "") -> None:
+    def __init__(
+        self, cwd: Path, sandbox: Sandbox | None = None, session_id: str = "", scratch: Path | None = None
+    ) -> None:
         self.cwd = cwd
         self.sandbox = sandbox
-        self.scratch = Scratch(session_id)
+        self.scratch = Scratch(session_id, scratch)
         # Only these parts of the private folder are the shell's (its owner and marker files stay out of reach).
         self.scripts, self.tmp_dir = self.scratch.path / "scripts", self.scratch.path / "shell"
         self.scripts.mkdir(mode=0o700)
@@ -362,7 +364,7 @@ def _shell(ctx: ToolContext) -> PersistentShell:
     shell = ctx.resources.get("shell")
     if shell is None:
         sandbox = ctx.resources.get("sandbox")
-        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace, sandbox, ctx.session_id)
+        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace, sandbox, ctx.session_id, ctx.scratch)
     return shell
 
 
