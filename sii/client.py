@@ -81,8 +81,14 @@ class ModelClient:
     describes; a reply is returned only when the server finished it."""
 
     def __init__(
-        self, base_url: str, model: str | None = None, api_key: str | None = None, timeouts: Timeouts | None = None
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeouts: Timeouts | None = None,
+        context_window: int | None = None,
     ) -> None:
+        """`context_window`: the window to assume when the server does not report one for the model."""
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -95,16 +101,20 @@ class ModelClient:
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         self._model = model
-        self.context_window: int | None = None
+        self._configured_window = context_window
+        self.context_window: int | None = context_window
+        self._listed = False
 
     @property
     def model(self) -> str:
-        """The served model name; when none was given, the first one the server lists."""
-        if self._model is None:
+        """The served model name; when none was given, the first one the server lists. The list is read once
+        either way: it holds the model's context window, which a named model needs as much as a default one."""
+        if self._model is None or not self._listed:
             models = self.list_models()
-            if not models:
-                raise ModelError(f"the server at {self.base_url} serves no models")
-            self._model = models[0]["id"]
+            if self._model is None:
+                if not models:
+                    raise ModelError(f"the server at {self.base_url} serves no models")
+                self._model = models[0]["id"]
         return self._model
 
     def use_model(self, name: str) -> None:
@@ -117,10 +127,13 @@ class ModelClient:
             models = response.json().get("data", [])
         except (ValueError, AttributeError) as exc:
             raise ModelError(f"the server at {self.base_url} sent an unreadable model list") from exc
-        for entry in models:
-            if entry.get("id") == self._model or self._model is None:
-                self.context_window = entry.get("max_model_len")
-                break
+        listed = models if isinstance(models, list) else []
+        models = [entry for entry in listed if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+        self._listed = True
+        entry = next((entry for entry in models if self._model in (None, entry["id"])), {})
+        reported = entry.get("max_model_len")
+        valid = isinstance(reported, int) and not isinstance(reported, bool) and reported > 0
+        self.context_window = reported if valid else self._configured_window
         return models
 
     def _call(self, method: str, path: str, read: Callable[[httpx.Response, Watchdog], T], **kwargs: Any) -> T:

@@ -59,6 +59,7 @@ KEYS: dict[str, Key] = {
     "model": Key(str, "free"),
     "mode": Key(str, "tighten-only", order=("yolo", "auto-edit", "ask", "plan")),
     "max_steps": Key(int, "free"),
+    "context_window": Key(int, "free"),  # tokens, for servers whose /v1/models does not say
     "sampling.temperature": Key((int, float), "free"),
     "sampling.top_p": Key((int, float), "free"),
     "sampling.max_tokens": Key(int, "free"),
@@ -298,6 +299,7 @@ class Settings:
     cache: Path = field(default_factory=sii_cache)
     mode: str = "ask"
     max_steps: int = 50
+    context_window: int | None = None  # assumed when the server does not report the model's window
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.7, "max_tokens": 4096})
     timeouts: dict[str, float] = field(default_factory=lambda: asdict(Timeouts()))  # [server], in seconds
     shell_allow: list[str] = field(default_factory=list)
@@ -448,6 +450,11 @@ class Settings:
             ("api_key", "set" if self.api_key else "not set", self.sources.get("api_key_env", "environment")),
             ("mode", self.mode, self.sources.get("mode", "default")),
             ("max_steps", str(self.max_steps), self.sources.get("max_steps", "default")),
+            (
+                "context_window",
+                str(self.context_window or "(from the server)"),
+                self.sources.get("context_window", "default"),
+            ),
         ]
         rows += [
             (f"sampling.{key}", str(value), self.sources.get(f"sampling.{key}", "default"))

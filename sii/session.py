@@ -126,7 +126,9 @@ class Session:
         else:
             base_url = embedded_base_url(settings, notify)
             sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
-        self.client = ModelClient(base_url, settings.model, settings.api_key, settings.server)
+        self.client = ModelClient(
+            base_url, settings.model, settings.api_key, settings.server, context_window=settings.context_window
+        )
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
         for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted

@@ -302,3 +302,44 @@ def test_an_edit_file_approval_shows_its_diff_and_nothing_is_written_on_no(
     repl.sendline("")
     repl.wait_for("stopped: you declined a call")
     assert "a - b" in (workspace / "calc.py").read_text()
+
+
+def _status_line(terminal: Terminal) -> str:
+    terminal.settle()
+    return next(line for line in reversed(terminal.screen_lines()) if "tokens" in line)
+
+
+def test_a_named_model_still_shows_the_context_window(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [Reply("Hello.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--model", "scripted-model"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("hi")
+        terminal.wait_for("Hello.")
+        assert "/32,768 tokens" in _status_line(terminal)
+    finally:
+        terminal.close()
+
+
+def test_a_server_that_reports_no_window_uses_the_configured_one(workspace: Path, sii_home: Path) -> None:
+    (sii_home / "config.toml").parent.mkdir(parents=True, exist_ok=True)
+    (sii_home / "config.toml").write_text("context_window = 8192\n")
+    with ScriptedServer([Reply("Hello.")], advertise_window=False) as server:
+        terminal = Terminal(
+            [sys.executable, "-m", "sii", "--base-url", server.base_url, "--model", "scripted-model"],
+            cwd=workspace,
+            env={"SII_HOME": str(sii_home)},
+        )
+        try:
+            terminal.wait_for("›")
+            terminal.sendline("hi")
+            terminal.wait_for("Hello.")
+            assert "/8,192 tokens" in _status_line(terminal)
+        finally:
+            terminal.close()
