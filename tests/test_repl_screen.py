@@ -343,3 +343,27 @@ def test_a_server_that_reports_no_window_uses_the_configured_one(workspace: Path
             assert "/8,192 tokens" in _status_line(terminal)
         finally:
             terminal.close()
+
+
+def test_a_running_command_shows_its_output_live_then_folds_it(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    command = "for n in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line-$n; sleep 0.3; done"
+    scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Counted.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("count")
+        live = _seen_while_waiting(terminal, "│ line-", until="Counted.")
+        assert any("│ line-3" in line for line in live), live  # seen while it ran
+        terminal.settle()
+        final = terminal.transcript()
+        assert not any("│ line-" in line for line in final), "the live view was left behind"
+        assert sum(line.strip().removeprefix("⎿").strip() == "line-1" for line in final) == 1, final
+        assert any("more lines (/output shows them)" in line for line in final)
+    finally:
+        terminal.close()

@@ -21,7 +21,7 @@ from typing import Any
 import pexpect
 
 from tools.base import Observation, Tool, ToolContext, ToolError
-from tools.caplog import Cap, Window, create, read_small, read_window, trim
+from tools.caplog import Cap, Window, create, open_regular, read_small, read_window, trim
 from tools.processes import JOB_MARK, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
 from tools.sandbox import host_pid as sandbox_host_pid
@@ -66,6 +66,7 @@ class PersistentShell:
         self.child: pexpect.spawn | None = None
         self.restarts = 0
         self._calls = 0
+        self.current_output: str | None = None  # the output file of the command running now, for a live view
         self._pending = secrets.token_hex(8)  # the nonce of a sentinel not seen yet (after a timeout)
 
     def _environment(self) -> dict[str, str]:
@@ -183,6 +184,7 @@ class PersistentShell:
         script.write_text(command + "\n", encoding="utf-8")
         self._file(f"out-{self._calls - KEPT_OUTPUTS}.log").unlink(missing_ok=True)
         fd = create(str(out), os.O_RDWR)
+        self.current_output = str(out)
         body = f"{{ builtin . {quote(str(script))}; }} >{quote(str(out))} 2>&1; __sii_status=$?; {self._snapshot()}"
         started = time.monotonic()
         exit_code, timed_out, exited, recovered = None, False, False, True
@@ -197,6 +199,7 @@ class PersistentShell:
             self._interrupt()
             raise
         finally:
+            self.current_output = None
             trim(fd, OUTPUT_CAP)
             os.close(fd)
         return {
@@ -501,3 +504,23 @@ KILL_JOB = Tool(
     kill_job,
     mutates=True,
 )
+
+
+LIVE_TAIL_BYTES = 8192
+
+
+def live_tail(ctx: ToolContext, lines: int = 5) -> list[str]:
+    """The last lines the running shell command has printed so far (none when no command runs), for a live
+    view while it runs; read through no link, a bounded number of bytes."""
+    shell = ctx.resources.get("shell")
+    path = getattr(shell, "current_output", None)
+    fd = open_regular(path) if path else None
+    if fd is None:
+        return []
+    try:
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, LIVE_TAIL_BYTES, max(0, size - LIVE_TAIL_BYTES))
+    finally:
+        os.close(fd)
+    text = strip_ansi(data.decode("utf-8", "replace")) if data else ""
+    return [line.replace("\r", "") for line in text.splitlines()[-lines:]]
