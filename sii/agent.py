@@ -83,6 +83,7 @@ class Agent:
         self._measured_upto = 0  # how many messages that request held
         self.completion_tokens = 0  # everything the model generated in this session
         self._listeners: list[Callable[[Event], None]] = []
+        self._streamed: dict[str, list[str]] = {"content": [], "reasoning": []}  # the reply being streamed
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
@@ -106,6 +107,7 @@ class Agent:
                 reason = "error"
                 break
             except KeyboardInterrupt:
+                self._keep_interrupted_reply()
                 reason = "interrupted"
                 break
             self.messages.append(completion.message)
@@ -146,13 +148,32 @@ class Agent:
 
     def _chat(self, sampling: dict[str, Any]) -> Completion:
         self._measured_upto = len(self.messages)
+        streamed = self._streamed = {"content": [], "reasoning": []}
+
+        def on_text(piece: str) -> None:
+            streamed["content"].append(piece)
+            self._emit(TextDelta(piece))
+
+        def on_reasoning(piece: str) -> None:
+            streamed["reasoning"].append(piece)
+            self._emit(ReasoningDelta(piece))
+
         return self.client.chat(
-            self.messages,
-            self.registry.schemas(),
-            sampling,
-            on_text=lambda piece: self._emit(TextDelta(piece)),
-            on_reasoning=lambda piece: self._emit(ReasoningDelta(piece)),
+            self.messages, self.registry.schemas(), sampling, on_text=on_text, on_reasoning=on_reasoning
         )
+
+    def _keep_interrupted_reply(self) -> None:
+        """A reply stopped by Ctrl-C mid-stream stays in the conversation as far as it got (the person saw it,
+        and the model should know what it had said), marked `interrupted`; its unfinished tool calls are dropped."""
+        content, reasoning = ("".join(self._streamed[part]) for part in ("content", "reasoning"))
+        self._streamed = {"content": [], "reasoning": []}
+        if not content.strip() and not reasoning.strip():
+            return
+        message: Message = {"role": "assistant", "content": content or None}
+        if reasoning:
+            message["reasoning"] = reasoning
+        self.messages.append(message)
+        self._emit(AssistantMessage(message, "interrupted", {}))
 
     def _estimate(self) -> int:
         return estimate_tokens(self.messages, self.registry.schemas(), self.prompt_tokens, self._measured_upto)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from recordings.store import read_trajectory
+from recordings.validate import problems
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.terminal import Terminal
 
@@ -367,3 +369,24 @@ def test_a_running_command_shows_its_output_live_then_folds_it(
         assert any("more lines (/output shows them)" in line for line in final)
     finally:
         terminal.close()
+
+
+def test_a_reply_stopped_by_ctrl_c_stays_in_the_conversation(
+    scripted: ScriptedServer, repl: Terminal, sii_home: Path
+) -> None:
+    story = "Once upon a time " + "there was a very long story " * 60
+    scripted.script = [Reply(story, chunk=8, delay=0.05), Reply("Back again.")]
+    repl.sendline("tell a story")
+    repl.wait_for("there was a very long story")
+    repl.send("\x03")
+    repl.wait_for("interrupted")
+    repl.sendline("shorter please")
+    repl.wait_for("Back again.")
+    messages = scripted.requests[-1]["messages"]
+    assert [m["role"] for m in messages[-3:]] == ["user", "assistant", "user"]
+    kept = messages[-2]["content"]
+    assert kept.startswith("Once upon a time") and len(kept) < len(story)
+    (recording,) = (sii_home / "recordings").glob("*.jsonl")
+    trajectory = read_trajectory(recording)
+    assert problems(trajectory) == []
+    assert any(extra.get("finish_reason") == "interrupted" for extra in trajectory.extras)
