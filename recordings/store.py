@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordings.schema import Message, SessionMeta, Trajectory
+from recordings.schema import Message, SessionMeta, Trajectory, unicode_safe
 
 if TYPE_CHECKING:  # the patterns compile on first use, not when `sii --help` imports the store
     from recordings.redact import Redactor
@@ -50,7 +50,7 @@ class RecordingWriter:
             if findings:
                 fields["redacted"] = summarize(findings)
         record = {"type": kind, "time": time.time(), **fields}
-        self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
+        self._pending.append(encode_record(record))
         try:
             if self._torn:  # a partial line may be on disk: end it, so it stays one skippable line
                 self._file.write("\n")
@@ -74,6 +74,13 @@ class RecordingWriter:
             self.last_error = exc
         finally:
             self._file.close()
+
+
+def encode_record(record: dict[str, Any]) -> str:
+    """One JSONL line that always encodes as UTF-8, so one bad string can never stop the writer: lone
+    surrogates become U+FFFD (what the file then reads back), and a value JSON has no form for is written as
+    its text."""
+    return unicode_safe(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
 
 
 OUTCOMES = ("success", "fail", "unknown")

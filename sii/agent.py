@@ -29,6 +29,10 @@ Approver = Callable[[Tool, ToolCall], str | None]
 INTERRUPTED = "Interrupted by the user before this call finished."
 
 
+class EmptySummary(ModelError):
+    """The model answered the compaction request without a summary."""
+
+
 def allow_all(tool: Tool, call: ToolCall) -> str | None:
     return None
 
@@ -89,7 +93,7 @@ class Agent:
             steps += 1
             try:
                 if self._window_nearly_full():
-                    self.compact(current_request=text)
+                    self._compact_or_go_on(text)
                 self._measured_upto = len(self.messages)
                 completion = self.client.chat(
                     self.messages,
@@ -105,6 +109,10 @@ class Agent:
             except KeyboardInterrupt:
                 reason = "interrupted"
                 break
+            if completion.problems:  # the model's (or server's) fault, not a failure: say so and go on
+                self._emit(
+                    ErrorEvent("the reply was malformed; sii used what it could: " + "; ".join(completion.problems))
+                )
             self.messages.append(completion.message)
             self.prompt_tokens = completion.usage.get("prompt_tokens", self.prompt_tokens)
             self.completion_tokens += completion.usage.get("completion_tokens", 0)
@@ -124,13 +132,21 @@ class Agent:
         estimated = estimate_tokens(self.messages, self.registry.schemas(), self.prompt_tokens, self._measured_upto)
         return needs_compaction(estimated, self.client.context_window, self.sampling.get("max_tokens", 0))
 
+    def _compact_or_go_on(self, current_request: str) -> None:
+        """Compact before a request that may not fit. A summary the model failed to write (an unusable reply)
+        leaves the conversation as it is: the request is still sent, and the server says if it is too long."""
+        try:
+            self.compact(current_request=current_request)
+        except EmptySummary as exc:
+            self._emit(ErrorEvent(str(exc)))
+
     def compact(self, instructions: str = "", current_request: str | None = None) -> Compacted:
         """Replace the conversation by the model's summary of it. Raises ModelError if the model fails."""
         request = f"{SUMMARY_PROMPT}\n\n{instructions}".strip()
         completion = self.client.chat([*self.messages, {"role": "user", "content": request}], [], self.sampling)
         summary = (completion.message.get("content") or "").strip()
         if not summary:
-            raise ModelError("the model returned an empty summary; the conversation was not compacted")
+            raise EmptySummary("the model returned an empty summary; the conversation was not compacted")
         event = Compacted(summary, compacted_view(self.messages, summary, current_request), self.prompt_tokens)
         self.messages = list(event.messages)
         self.prompt_tokens = self._measured_upto = 0
@@ -164,7 +180,4 @@ class Agent:
                 "cut off and not run. Make a smaller call (e.g. several small edits instead of one large write).",
                 is_error=True,
             )
-        tool = self.registry.get(name)
-        if tool is not None and (refusal := self.approve(tool, call)):
-            return Observation(f"Not run: {refusal}", is_error=True)
-        return self.registry.dispatch(name, arguments, self.context)
+        return self.registry.dispatch(name, arguments, self.context, approve=lambda tool: self.approve(tool, call))

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from recordings.schema import Message, ToolCall
+from recordings.schema import Message, ToolCall, json_type
+from sii.modeljson import parse_json
 from sii.textcalls import extract_text_tool_calls
 
 RETRY_DELAYS_S = (0.5, 1.5)
+TOKEN_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+MAX_PROBLEMS = 10  # named per reply; more would only repeat them
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class ModelError(Exception):
@@ -22,11 +28,13 @@ class ModelError(Exception):
 
 @dataclass
 class Completion:
-    """One assistant reply, assembled from the stream."""
+    """One assistant reply, assembled from the stream and normalised. `problems`: what was malformed in it
+    (and dropped or repaired), for the agent to report; empty for a well-formed reply."""
 
     message: Message
     finish_reason: str | None
     usage: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
 def to_wire(messages: list[Message]) -> list[dict[str, Any]]:
@@ -58,14 +66,31 @@ def encode_arguments(arguments: dict[str, Any] | str) -> str:
 
 
 def decode_arguments(raw: str) -> dict[str, Any] | str:
-    """Parse streamed arguments into an object; an unparsable string is kept as is (the tool reports it)."""
+    """Parse the model's argument text into an object (also when it encoded the object twice, as a JSON string);
+    text that holds no object is kept as it is, and the tool dispatcher answers it with a precise error."""
     if not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
+        parsed = parse_json(raw)
+        if isinstance(parsed, str):
+            parsed = parse_json(parsed)
+    except ValueError:
         return raw
     return parsed if isinstance(parsed, dict) else raw
+
+
+def _undecodable_body_is_a_model_error(method: Callable[P, T]) -> Callable[P, T]:
+    """A body whose Content-Encoding (gzip, deflate...) does not decode is the server's failure: a ModelError
+    that says so, wherever in the request it surfaces (httpx raises DecodingError, no TransportError)."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except httpx.DecodingError as exc:
+            raise ModelError(f"the model server sent a body that does not decode ({exc})") from exc
+
+    return guarded
 
 
 class ModelClient:
@@ -92,12 +117,22 @@ class ModelClient:
         self._model = name
         self.list_models()  # refresh the context window for the new model
 
+    @_undecodable_body_is_a_model_error
     def list_models(self) -> list[dict[str, Any]]:
+        """The served models, each with a string `id`; entries without one are left out."""
         response = self._request("GET", "/models")
-        models = response.json().get("data", [])
+        try:
+            listing = parse_json(response.text)
+        except ValueError as exc:
+            raise ModelError(f"the model list from {self.base_url} is not JSON: {response.text[:120]!r}") from exc
+        data = listing.get("data") if isinstance(listing, dict) else None
+        models = (
+            [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)] if isinstance(data, list) else []
+        )
         for entry in models:
-            if entry.get("id") == self._model or self._model is None:
-                self.context_window = entry.get("max_model_len")
+            if entry["id"] == self._model or self._model is None:
+                window = entry.get("max_model_len")
+                self.context_window = window if isinstance(window, int) and not isinstance(window, bool) else None
                 break
         return models
 
@@ -123,6 +158,7 @@ class ModelClient:
             response.read()
         return response
 
+    @_undecodable_body_is_a_model_error
     def chat(
         self,
         messages: list[Message],
@@ -142,69 +178,273 @@ class ModelClient:
         if tools:
             body["tools"] = tools
         response = self._request("POST", "/chat/completions", stream=True, json=body)
-        text, reasoning = [], []
-        calls: dict[int, dict[str, str]] = {}
-        finish_reason, usage = None, {}
+        reply = _ReplyBuilder(on_text, on_reasoning)
         try:
             for chunk in _sse_chunks(response):
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices", []):
-                    delta = choice.get("delta", {})
-                    if piece := delta.get("reasoning_content") or delta.get("reasoning"):
-                        reasoning.append(piece)
-                        on_reasoning(piece)
-                    if piece := delta.get("content"):
-                        text.append(piece)
-                        on_text(piece)
-                    for fragment in delta.get("tool_calls") or []:
-                        _merge_call_fragment(calls, fragment)
-                    finish_reason = choice.get("finish_reason") or finish_reason
+                reply.feed(chunk)
         except httpx.TransportError as exc:
             raise ModelError(f"the connection to {self.base_url} broke mid-reply ({exc})") from exc
         finally:
             response.close()
-        content = "".join(text)
-        tool_calls = [_finish_call(calls[i], i) for i in sorted(calls)]
-        if not tool_calls:  # a server without a tool-call parser leaves the calls in the text
-            content, tool_calls = extract_text_tool_calls(content)
-        message: Message = {"role": "assistant", "content": content or None}
-        if reasoning:
-            message["reasoning"] = "".join(reasoning)
-        if tool_calls:
-            message["tool_calls"] = tool_calls
-        return Completion(message=message, finish_reason=finish_reason, usage=usage)
+        return reply.completion(tools)
 
     def close(self) -> None:
         self._http.close()
 
 
-def _sse_chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
+def _sse_chunks(response: httpx.Response) -> Iterator[str]:
+    """The data of each server-sent event, up to `[DONE]`. A body that is no event stream at all (a server
+    that ignored `stream: true` and sent one JSON completion) comes out whole, as one item."""
+    data: list[str] = []
+    other: list[str] = []
+    streamed = False
     for line in response.iter_lines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return
+        if line.startswith("data:"):
+            streamed = True
+            data.append(line[5:].strip())
+        elif data and not line.strip():  # a blank line ends an event
+            if (event := "\n".join(data)) == "[DONE]":
+                return
+            yield event
+            data = []
+        elif not streamed and not line.startswith((":", "event:", "id:", "retry:")):
+            other.append(line)
+    if data and (event := "\n".join(data)) != "[DONE]":
+        yield event
+    if not streamed and "".join(other).strip():
+        yield "\n".join(other)
+
+
+@dataclass
+class _CallSlot:
+    """One tool call as its fragments arrive: the id, the name and the raw argument text so far."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class _ReplyBuilder:
+    """Turns whatever the server sent (stream chunks or one whole completion) into a well-typed reply, the one
+    place where replies are normalised. Every field is checked: text that is not text, tool calls with ids,
+    names or arguments of the wrong type, usage that is no counts, finish reasons that are no strings. What
+    can be used is kept (the raw argument text, a number's digits), what cannot is dropped, and each problem
+    is named in `Completion.problems`, so the agent can say what happened and go on. Only a reply with no
+    readable chunk at all, or an error the server reports inside it, is a ModelError."""
+
+    def __init__(self, on_text: Callable[[str], None], on_reasoning: Callable[[str], None]) -> None:
+        self._on_text = on_text
+        self._on_reasoning = on_reasoning
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, _CallSlot] = {}
+        self._last_call: int | None = None
+        self._finish_reason: str | None = None
+        self._usage: dict[str, Any] = {}
+        self._problems: dict[str, None] = {}  # an ordered set
+        self._readable = 0
+        self._first_unreadable = ""
+
+    def _problem(self, text: str) -> None:
+        if len(self._problems) < MAX_PROBLEMS:
+            self._problems[text] = None
+
+    def feed(self, payload: str) -> None:
+        """One event's data. An event of several JSON lines (a server that left out the blank lines between
+        its events) is read line by line."""
         try:
-            yield json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"the server sent a malformed stream chunk: {payload[:120]!r}") from exc
+            chunk = parse_json(payload)
+        except ValueError:
+            lines = payload.splitlines()
+            if len(lines) > 1:
+                for line in lines:
+                    self.feed(line)
+                return
+            self._first_unreadable = self._first_unreadable or payload
+            self._problem(f"a chunk that is not JSON was skipped: {payload[:80]!r}")
+            return
+        if not isinstance(chunk, dict):
+            self._problem(f"a chunk that is a JSON {json_type(chunk)}, not an object, was skipped")
+            return
+        self._readable += 1
+        self._chunk(chunk)
+
+    def _chunk(self, chunk: dict[str, Any]) -> None:
+        choices = chunk.get("choices")
+        if choices is None and (chunk.get("object") == "error" or "error" in chunk):
+            raise ModelError(f"the model server reported an error: {_error_message(chunk)}")
+        if "usage" in chunk:
+            self._read_usage(chunk["usage"])
+        if choices is None:
+            return
+        if not isinstance(choices, list):
+            self._problem(f"`choices` was a JSON {json_type(choices)}, not an array")
+            return
+        for choice in choices:
+            if not isinstance(choice, dict):
+                self._problem(f"a choice that is a JSON {json_type(choice)} was skipped")
+            elif choice.get("index", 0) != 0:
+                self._problem("a choice other than the first was ignored")
+            else:
+                self._choice(choice)
+
+    def _choice(self, choice: dict[str, Any]) -> None:
+        whole = "delta" not in choice and "message" in choice  # a non-streamed completion
+        delta = choice.get("message") if whole else choice.get("delta")
+        if isinstance(delta, dict):
+            self._delta(delta, whole)
+        elif delta is not None:
+            self._problem(f"a {'message' if whole else 'delta'} that is a JSON {json_type(delta)} was skipped")
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str):
+            self._finish_reason = finish
+        elif finish is not None:
+            self._problem(f"`finish_reason` was a JSON {json_type(finish)}, not a string")
+
+    def _delta(self, delta: dict[str, Any], whole: bool) -> None:
+        reasoning = delta.get("reasoning_content")
+        if piece := self._read_text(delta.get("reasoning") if reasoning is None else reasoning, "reasoning"):
+            self._reasoning.append(piece)
+            self._on_reasoning(piece)
+        if piece := self._read_text(delta.get("content"), "content"):
+            self._text.append(piece)
+            self._on_text(piece)
+        fragments = delta.get("tool_calls")
+        if fragments is None:
+            return
+        if isinstance(fragments, dict):
+            fragments = [fragments]
+        if not isinstance(fragments, list):
+            self._problem(f"`tool_calls` was a JSON {json_type(fragments)}, not an array")
+            return
+        for position, fragment in enumerate(fragments):
+            if isinstance(fragment, dict):
+                self._fragment(fragment, position if whole else None)
+            else:
+                self._problem(f"a tool call that is a JSON {json_type(fragment)} was skipped")
+
+    def _read_text(self, value: Any, field: str) -> str:
+        """Text as sent; content parts (`[{"type": "text", "text": ...}]`) joined; a number or boolean as its
+        JSON text. Anything else is dropped."""
+        if value is None or isinstance(value, str):
+            return value or ""
+        if isinstance(value, bool | int | float):
+            self._problem(f"`{field}` was a JSON {json_type(value)}; its text was kept")
+            return json.dumps(value)
+        if isinstance(value, list):
+            parts = [part.get("text") if isinstance(part, dict) else part for part in value]
+            if all(isinstance(part, str) for part in parts):
+                return "".join(parts)
+            self._problem(f"`{field}` parts without text were dropped")
+            return "".join(part for part in parts if isinstance(part, str))
+        self._problem(f"`{field}` was a JSON {json_type(value)}, not text, and was dropped")
+        return ""
+
+    def _fragment(self, fragment: dict[str, Any], position: int | None) -> None:
+        index = self._slot_index(fragment, position)
+        slot = self._calls.setdefault(index, _CallSlot())
+        self._last_call = index
+        call_id = fragment.get("id")
+        if isinstance(call_id, int) and not isinstance(call_id, bool):
+            call_id = str(call_id)
+        if isinstance(call_id, str):
+            slot.id = call_id or slot.id
+        elif call_id is not None:
+            self._problem(f"a tool call id that is a JSON {json_type(call_id)} was replaced")
+        function = fragment.get("function")
+        if not isinstance(function, dict):
+            if function is not None:
+                self._problem(f"a tool call's `function` that is a JSON {json_type(function)} was skipped")
+            return
+        name = function.get("name")
+        if isinstance(name, str):
+            slot.name += name
+        elif name is not None:
+            self._problem(f"a tool name that is a JSON {json_type(name)} was dropped")
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            slot.arguments += arguments
+        elif arguments is not None:  # an object (some servers send one), or a wrong type the tool will report
+            slot.arguments += json.dumps(arguments, ensure_ascii=False)
+
+    def _slot_index(self, fragment: dict[str, Any], position: int | None) -> int:
+        """Which call a fragment belongs to: its `index`; else its place in a whole message; else the call
+        with its id, or a new call if it starts one (an id or a name), or the call being streamed."""
+        index = fragment.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            return index
+        if position is not None:
+            return position
+        call_id = fragment.get("id")
+        for known, slot in self._calls.items():
+            if call_id and slot.id == call_id:
+                return known
+        function = fragment.get("function")
+        starts = bool(call_id) or (isinstance(function, dict) and bool(function.get("name")))
+        if self._last_call is None or starts:
+            return max(self._calls, default=-1) + 1
+        return self._last_call
+
+    def _read_usage(self, usage: Any) -> None:
+        """Token counts, the only part of `usage` sii reads: non-negative integers, or left out."""
+        if usage is None:
+            return
+        if not isinstance(usage, dict):
+            self._problem(f"`usage` was a JSON {json_type(usage)}, not an object, and was ignored")
+            return
+        for key, value in usage.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                self._usage[key] = value
+            elif key in TOKEN_COUNTS:
+                self._problem(f"`usage.{key}` was not a token count and was ignored")
+
+    def completion(self, tools: list[dict[str, Any]]) -> Completion:
+        if not self._readable:
+            if self._first_unreadable:
+                shown = self._first_unreadable[:120]
+                raise ModelError(f"the model server's reply is not an OpenAI chat completion: {shown!r}")
+            raise ModelError("the model server sent an empty reply")
+        content = "".join(self._text)
+        raw_calls: list[tuple[str, str, Any]] = [(s.id, s.name, s.arguments) for _, s in sorted(self._calls.items())]
+        if not raw_calls:  # a server without a tool-call parser leaves the calls in the text
+            content, text_calls = extract_text_tool_calls(content, _parameters_by_tool(tools))
+            raw_calls = [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in text_calls]
+        message: Message = {"role": "assistant", "content": content or None}
+        if self._reasoning:
+            message["reasoning"] = "".join(self._reasoning)
+        if raw_calls:
+            message["tool_calls"] = self._tool_calls(raw_calls)
+        return Completion(message, self._finish_reason, self._usage, list(self._problems))
+
+    def _tool_calls(self, raw_calls: list[tuple[str, str, Any]]) -> list[ToolCall]:
+        """Whole calls with unique ids (a missing one is made up, a repeated one made unique), arguments as an
+        object where they hold one, else as the raw text the model wrote (the tool answers it with an error)."""
+        calls: list[ToolCall] = []
+        seen: set[str] = set()
+        for position, (call_id, name, arguments) in enumerate(raw_calls):
+            unique = call_id or f"call_{position}"
+            if unique in seen:
+                self._problem(f"tool call id {call_id[:40]!r} was used twice; the second was renamed")
+            suffix = 1
+            while unique in seen:
+                unique, suffix = f"{call_id or 'call'}_{position}_{suffix}", suffix + 1
+            seen.add(unique)
+            if not isinstance(arguments, str | dict):  # text calls: a list or number the model wrote
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            decoded = decode_arguments(arguments) if isinstance(arguments, str) else arguments
+            calls.append({"id": unique, "type": "function", "function": {"name": name, "arguments": decoded}})
+        return calls
 
 
-def _merge_call_fragment(calls: dict[int, dict[str, str]], fragment: dict[str, Any]) -> None:
-    slot = calls.setdefault(fragment.get("index", len(calls)), {"id": "", "name": "", "arguments": ""})
-    slot["id"] = fragment.get("id") or slot["id"]
-    function = fragment.get("function") or {}
-    slot["name"] += function.get("name") or ""
-    slot["arguments"] += function.get("arguments") or ""
+def _parameters_by_tool(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each offered tool's parameter schema by name, so text-format calls are typed as the tool declares."""
+    functions = (tool.get("function") for tool in tools if isinstance(tool, dict))
+    return {f["name"]: f.get("parameters") for f in functions if isinstance(f, dict) and isinstance(f.get("name"), str)}
 
 
-def _finish_call(slot: dict[str, str], index: int) -> ToolCall:
-    return {
-        "id": slot["id"] or f"call_{index}",
-        "type": "function",
-        "function": {"name": slot["name"], "arguments": decode_arguments(slot["arguments"])},
-    }
+def _error_message(detail: dict[str, Any]) -> str:
+    error = detail.get("error", detail)
+    return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -212,5 +452,4 @@ def _error_text(response: httpx.Response) -> str:
         detail = response.json()
     except ValueError:
         return response.text[:300]
-    error = detail.get("error", detail) if isinstance(detail, dict) else detail
-    return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
+    return _error_message(detail) if isinstance(detail, dict) else str(detail)[:300]

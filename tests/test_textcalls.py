@@ -16,8 +16,11 @@ from tools import ToolContext
 from tools.default import default_registry
 
 
+PARAMETERS = {schema["function"]["name"]: schema["function"]["parameters"] for schema in default_registry().schemas()}
+
+
 def only_call(content: str) -> tuple[str, dict]:
-    prose, calls = extract_text_tool_calls(content)
+    prose, calls = extract_text_tool_calls(content, PARAMETERS)
     (one,) = calls
     return prose, one["function"]
 
@@ -48,9 +51,9 @@ def test_qwen3_coder_function_parameters_keep_multiline_values() -> None:
 
 def test_several_calls_and_plain_text() -> None:
     text = '<tool_call>{"name": "git_status", "arguments": {}}</tool_call><tool_call>{"name": "git_diff"}</tool_call>'
-    prose, calls = extract_text_tool_calls(text)
+    prose, calls = extract_text_tool_calls(text, PARAMETERS)
     assert prose == "" and [c["function"]["name"] for c in calls] == ["git_status", "git_diff"]
-    assert extract_text_tool_calls("just prose, no calls") == ("just prose, no calls", [])
+    assert extract_text_tool_calls("just prose, no calls", PARAMETERS) == ("just prose, no calls", [])
 
 
 def test_repair_is_conservative() -> None:
@@ -77,7 +80,7 @@ def test_unrepairable_arguments_stay_raw_for_a_precise_error() -> None:
     ).map("".join)
 )
 def test_fuzz_never_crashes(text: str) -> None:
-    prose, calls = extract_text_tool_calls(text)
+    prose, calls = extract_text_tool_calls(text, PARAMETERS)
     assert isinstance(prose, str)
     for call in calls:
         assert isinstance(call["function"]["name"], str)
