@@ -11,6 +11,7 @@ from typing import Any
 
 from recordings.schema import MESSAGE_SCHEMA, RECORD_SCHEMA, RECORD_SCHEMAS, Trajectory
 from recordings.store import iter_records, read_trajectory
+from recordings.strictjson import parse_json
 
 MAX_SHOWN = 120  # characters of a wrong value quoted in a finding
 
@@ -43,7 +44,8 @@ def _schema_findings(value: Any, record_type: str | None, where: str) -> list[st
 def record_problems(record: dict[str, Any], number: int) -> list[str]:
     """Type problems of one record (the `number`th of its file), for records of the types sii reads."""
     kind = record.get("type")
-    return _schema_findings(record, kind if kind in RECORD_SCHEMAS else "", f"record {number} ({str(kind)[:40]!r})")
+    known = kind if isinstance(kind, str) and kind in RECORD_SCHEMAS else ""
+    return _schema_findings(record, known, f"record {number} ({str(kind)[:40]!r})")
 
 
 def file_problems(path: Path) -> list[str]:
@@ -102,6 +104,6 @@ def _holds_an_object(arguments: dict[str, Any] | str) -> bool:
     if not isinstance(arguments, str):
         return False
     try:
-        return isinstance(json.loads(arguments), dict)
-    except (ValueError, RecursionError):
+        return isinstance(parse_json(arguments), dict)
+    except ValueError:
         return False

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 
 from recordings.schema import Message, ToolCall, json_type
-from sii.modeljson import parse_json
+from recordings.strictjson import parse_json
 from sii.textcalls import extract_text_tool_calls
 
 RETRY_DELAYS_S = (0.5, 1.5)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recordings.schema import ToolCall
-from sii.modeljson import parse_json
+from recordings.strictjson import parse_json
 
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
 _GLM_ARG = re.compile(r"<arg_key>(.*?)</arg_key>\s*<arg_value>(.*?)</arg_value>", re.DOTALL)

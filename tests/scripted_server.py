@@ -25,6 +25,13 @@ class Reply:
     chunk: int = 4
     delay: float = 0.0
     finish_reason: str | None = None  # default: "tool_calls" when there are calls, else "stop"
+    # A reply exactly as a faulty server would send it, in place of the above: `events`, the data of each
+    # server-sent event (any text: a malformed chunk is sent as is); or `body`, the whole response body,
+    # sent with `headers` (a non-streamed completion, a gzip body that does not decode...). Both are sent
+    # with a Content-Length, so the connection stays open for the next request.
+    events: list[str] | None = None
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def finish(self) -> str:
         return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
@@ -79,6 +86,16 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _raw(self, reply: Reply) -> None:
+                events = "".join(f"data: {event}\n\n" for event in reply.events or [])
+                data = reply.body if reply.body is not None else events.encode("utf-8", "surrogatepass")
+                self.send_response(200)
+                headers = {"Content-Type": "text/event-stream", **reply.headers, "Content-Length": str(len(data))}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_GET(self) -> None:
                 if self.path in ("/v1/models", "/models"):
                     model = {"id": MODEL, "object": "model", "max_model_len": server.max_model_len}
@@ -94,6 +111,9 @@ class ScriptedServer:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 reply = server.next_reply(body)
+                if reply.events is not None or reply.body is not None:
+                    self._raw(reply)
+                    return
                 if not body.get("stream"):
                     self._json(200, _completion(reply, body))
                     return

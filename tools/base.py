@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recordings.schema import json_type
+from recordings.schema import json_type, unicode_safe
+from recordings.strictjson import parse_json
 
 
 class ToolError(Exception):
@@ -124,7 +125,11 @@ class ToolRegistry:
         if approve is not None and (refusal := approve(tool)):
             return Observation(f"Not run: {refusal}", is_error=True)
         try:
-            return tool.run(arguments, context)
+            observation = tool.run(arguments, context)
+            # Tools pass on text they did not write (file names, command output), which may hold lone
+            # surrogates (undecodable bytes): the model, the server and the recording need valid Unicode.
+            observation.text = unicode_safe(observation.text)
+            return observation
         except ToolError as exc:
             return Observation(f"Error: {exc}", is_error=True)
         except (OSError, ValueError, TypeError) as exc:
@@ -166,8 +171,8 @@ MAX_VIOLATIONS = 5
 
 def _not_an_object(name: str, arguments: str) -> str:
     try:
-        kind = json_type(json.loads(arguments))
-    except (ValueError, RecursionError):
+        kind = json_type(parse_json(arguments))
+    except ValueError:
         return (
             f"Error: the arguments for {name} are not valid JSON: {arguments[:200]!r}. "
             "Send a JSON object matching the tool's schema."

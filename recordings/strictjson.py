@@ -1,6 +1,7 @@
-"""JSON written by the model or its server, parsed into values the rest of sii can always handle: strict JSON
-(no NaN or Infinity, which other readers of a recording reject), nested no deeper than the recursive code
-downstream can walk (redaction, encoding, validation), and valid Unicode (no lone surrogates from `\\udc80`)."""
+"""JSON as sii accepts it from the model, its server or a recording, parsed into values everything downstream can
+handle: strict JSON (no NaN or Infinity, which other readers of a recording reject), nested no deeper than the
+recursive code downstream can walk (redaction, encoding, validation), and valid Unicode (no lone surrogates from
+a `\\udc80` escape). The client reads replies with it, and `recordings.validate` judges recorded text by it."""
 
 from __future__ import annotations
 
