@@ -254,14 +254,14 @@ class _ReplyBuilder:
         its events) is read line by line."""
         try:
             chunk = parse_json(payload)
-        except ValueError:
+        except ValueError as exc:
             lines = payload.splitlines()
             if len(lines) > 1:
                 for line in lines:
                     self.feed(line)
                 return
             self._first_unreadable = self._first_unreadable or payload
-            self._problem(f"a chunk that is not JSON was skipped: {payload[:80]!r}")
+            self._problem(f"a chunk that is not JSON ({str(exc)[:60]}) was skipped: {payload[:80]!r}")
             return
         if not isinstance(chunk, dict):
             self._problem(f"a chunk that is a JSON {json_type(chunk)}, not an object, was skipped")
