@@ -1,4 +1,5 @@
-"""OpenAI-compatible chat client over httpx: streaming SSE, tool-call deltas assembled into whole calls."""
+"""OpenAI-compatible chat client over httpx: streaming SSE, tool-call deltas assembled into whole calls. Every
+reply is normalised here (`_ReplyBuilder`) before the agent sees it, whatever the server or model sent."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ T = TypeVar("T")
 
 
 class ModelError(Exception):
-    """The model server is unreachable or refused the request; str() is a one-line explanation."""
+    """The model server is unreachable, refused the request, or sent nothing a reply can be read from (an error
+    it reports, a body that does not decode or holds no JSON chunk); str() is a one-line explanation. What is
+    malformed inside a readable reply is no ModelError: see `Completion.problems`."""
 
 
 @dataclass
@@ -126,13 +129,13 @@ class ModelClient:
         except ValueError as exc:
             raise ModelError(f"the model list from {self.base_url} is not JSON: {response.text[:120]!r}") from exc
         data = listing.get("data") if isinstance(listing, dict) else None
-        models = (
-            [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)] if isinstance(data, list) else []
-        )
+        entries = data if isinstance(data, list) else []
+        models = [entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
         for entry in models:
             if entry["id"] == self._model or self._model is None:
                 window = entry.get("max_model_len")
-                self.context_window = window if isinstance(window, int) and not isinstance(window, bool) else None
+                valid = isinstance(window, int) and not isinstance(window, bool) and window > 0
+                self.context_window = window if valid else None
                 break
         return models
 
@@ -201,16 +204,17 @@ def _sse_chunks(response: httpx.Response) -> Iterator[str]:
     for line in response.iter_lines():
         if line.startswith("data:"):
             streamed = True
-            data.append(line[5:].strip())
-        elif data and not line.strip():  # a blank line ends an event
-            if (event := "\n".join(data)) == "[DONE]":
-                return
-            yield event
+            if (payload := line[5:].strip()) == "[DONE]":
+                break
+            data.append(payload)
+        elif not line.strip():  # a blank line ends an event
+            if data:
+                yield "\n".join(data)
             data = []
         elif not streamed and not line.startswith((":", "event:", "id:", "retry:")):
             other.append(line)
-    if data and (event := "\n".join(data)) != "[DONE]":
-        yield event
+    if data:
+        yield "\n".join(data)
     if not streamed and "".join(other).strip():
         yield "\n".join(other)
 
