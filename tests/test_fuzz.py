@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, read_trajectory
+from recordings.store import RecordingWriter, SessionSummary, read_trajectory
 from recordings.strictjson import MAX_DEPTH
 from recordings.validate import file_problems
 from sii.agent import Agent
@@ -338,3 +338,48 @@ def test_zz_report_the_count() -> None:
     """Not a check: prints how many replies the fuzz tried (pytest -s shows it)."""
     replies, sessions, seconds = tried["replies"], tried["sessions"], tried["seconds"]
     print(f"\nfuzz: {replies} malformed replies in {sessions} sessions, {seconds:.1f} s running them")
+
+
+json_leaves = st.sampled_from(WRONG_VALUES) | st.text(max_size=4) | st.integers()
+json_any = (
+    json_leaves | st.lists(json_leaves, max_size=3) | st.dictionaries(st.text(max_size=4), json_leaves, max_size=3)
+)
+calls_any = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"id": json_any | st.sampled_from(["c1", "c2"]), "type": json_any, "function": json_any}
+    )
+    | json_any,
+    max_size=3,
+)
+messages_any = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool"]) | json_any},
+    optional={"content": st.text(max_size=5) | json_any, "tool_calls": calls_any | json_any, "tool_call_id": json_any},
+)
+FIELDS = ["message", "messages", "meta", "usage", "tools", "tags", "message_index", "note", "outcome", "redacted"]
+records_any = st.one_of(
+    json_any,
+    st.builds(
+        lambda kind, fields: {"type": kind, **fields},
+        st.sampled_from(["session", "message", "compaction", "rewind", "tags", "exclude", "end", "label", "error"])
+        | json_any,
+        st.dictionaries(st.sampled_from(FIELDS), json_any | messages_any | st.lists(messages_any, max_size=3)),
+    ),
+)
+HEADER = {"type": "session", "tools": [], "meta": {"session_id": "s", "sii_version": "0", "face": "f", "model": "m"}}
+HEADER["meta"] |= {"base_url": "http://x", "sampling": {}, "workspace": "/w", "started_at": 0.0}
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(records_any | st.sampled_from(["{torn", "", "[DONE]"]), max_size=6), header=st.booleans())
+def test_validate_never_crashes_on_any_json(tmp_path: Path, records: list[Any], header: bool) -> None:
+    """Any JSON lines at all: `validate` answers with findings (strings), never an exception; and what it passes
+    is safe for everything that reads a trajectory (samples, token counts, listing)."""
+    path = tmp_path / "r.jsonl"
+    lines = [json.dumps(HEADER)] * header + [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8", "surrogatepass"))  # bytes no UTF-8
+    found = file_problems(path)
+    assert all(isinstance(problem, str) for problem in found)
+    if not found:
+        trajectory = read_trajectory(path)
+        trajectory.samples(), trajectory.token_count(), trajectory.tools_used()
+        SessionSummary.of(path, trajectory)
