@@ -369,7 +369,7 @@ HEADER = {"type": "session", "tools": [], "meta": {"session_id": "s", "sii_versi
 HEADER["meta"] |= {"base_url": "http://x", "sampling": {}, "workspace": "/w", "started_at": 0.0}
 
 
-@settings(max_examples=2000, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 @given(records=st.lists(records_any | st.sampled_from(["{torn", "", "[DONE]"]), max_size=6), header=st.booleans())
 def test_validate_never_crashes_on_any_json(tmp_path: Path, records: list[Any], header: bool) -> None:
     """Any JSON lines at all: `validate` answers with findings (strings), never an exception; and what it passes

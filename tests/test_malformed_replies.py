@@ -21,6 +21,7 @@ from sii.events import ErrorEvent, Event, ToolResult
 from sii.headless import run_headless
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
+from tools.base import Observation, Tool, ToolRegistry
 from tools.default import default_registry
 
 
@@ -383,3 +384,16 @@ def test_validate_command_on_hostile_recordings(sii_home: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.returncode == 1 and f"{len(HOSTILE_RECORDS) + 2} invalid session(s)" in result.stderr
     assert "record 2 ('message').message.tool_calls[0].id: type" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "objekt"},  # not a schema: the tool (an MCP server) judges its arguments itself
+        {"type": "object", "properties": {"a": {"$ref": "http://example.invalid/s.json"}}},  # never fetched
+        {"type": "object", "properties": {"a": {"type": "string", "pattern": "(unclosed"}}},
+    ],
+)
+def test_a_tool_schema_jsonschema_cannot_apply_leaves_the_call_to_the_tool(ctx: Any, parameters: dict) -> None:
+    tool = Tool("remote", "an MCP tool", parameters, lambda arguments, context: Observation(f"ran {arguments}"))
+    assert ToolRegistry([tool]).dispatch("remote", {"a": "x"}, ctx).text == "ran {'a': 'x'}"
