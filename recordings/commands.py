@@ -12,7 +12,7 @@ from pathlib import Path
 from recordings.export import find_sessions
 from recordings.select import SessionFilter, add_filter_arguments
 from recordings.store import OUTCOMES, RecordingWriter, SessionSummary, list_sessions, read_trajectory, write_label
-from recordings.validate import problems
+from recordings.validate import file_problems
 
 # rich and matplotlib are imported inside the handlers: `sii --help` registers these parsers and stays fast.
 
@@ -75,7 +75,7 @@ def validate_command(args: argparse.Namespace, directory: Path) -> int:
     invalid = 0
     for path in find_sessions(directory, args.ids):
         try:
-            found = problems(read_trajectory(path))
+            found = file_problems(path)
         except (ValueError, OSError) as exc:
             found = [str(exc)]
         invalid += bool(found)

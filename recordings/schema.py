@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import MISSING, Field, asdict, dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 SCHEMA_VERSION = 1
@@ -119,3 +120,120 @@ class Trajectory:
             if any(message["role"] == "assistant" for message in context[:cut]):
                 kept.append({"messages": context[:cut], "tools": self.tools})
         return kept
+
+
+def unicode_safe(text: str) -> str:
+    """`text` as valid Unicode, so it encodes as UTF-8 everywhere it goes: surrogate pairs are joined into the
+    character they stand for and lone surrogates (from a JSON `\\udc80` escape or undecodable file names)
+    become U+FFFD. Text without surrogates is returned as it is."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_type(value: object) -> str:
+    """The JSON Schema name of a parsed JSON value's type, for messages that say what came instead."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _is_required(spec: Field[Any]) -> bool:
+    return spec.default is MISSING and spec.default_factory is MISSING
+
+
+# JSON Schemas of what a recording holds, checked by `recordings.validate` before anything reads a record, so a
+# hostile or damaged file yields findings instead of crashes. Types only: the conversation rules (every call
+# answered...) are checked in `recordings.validate.problems`.
+TOOL_CALL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"const": "function"},
+        "function": {
+            "type": "object",
+            "required": ["name", "arguments"],
+            "properties": {"name": {"type": "string"}, "arguments": {"type": ["object", "string"]}},
+        },
+    },
+    "required": ["function"],
+}
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"enum": ["system", "user", "assistant", "tool"]},
+        "content": {"type": ["string", "null", "array"]},
+        "reasoning": {"type": "string"},
+        "tool_calls": {"type": "array", "items": TOOL_CALL_SCHEMA},
+        "tool_call_id": {"type": "string"},
+        "name": {"type": "string"},
+    },
+}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_META_PROPERTIES: dict[str, Any] = {
+    **{key: {"type": "string"} for key in ("session_id", "sii_version", "face", "model", "base_url", "workspace")},
+    "sampling": {"type": "object"},
+    "started_at": {"type": "number"},
+    "ended_at": {"type": ["number", "null"]},
+    **dict.fromkeys(
+        ("git_head_start", "git_remote", "git_head_end", "outcome", "parent_session", "chat_template"), _TEXT_OR_NULL
+    ),
+    "notes": _STRINGS,
+    "tags": _STRINGS,
+    "redacted": {"type": "boolean"},
+    "schema_version": {"type": "integer"},
+}
+_MESSAGES = {"type": "array", "items": MESSAGE_SCHEMA}
+RECORD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "session": {
+        "required": ["meta"],
+        "properties": {
+            "meta": {
+                "type": "object",
+                "required": [name for name, f in SessionMeta.__dataclass_fields__.items() if _is_required(f)],
+                "properties": _META_PROPERTIES,
+            },
+            "tools": {"type": "array"},
+        },
+    },
+    "message": {
+        "required": ["message"],
+        "properties": {
+            "message": MESSAGE_SCHEMA,
+            "finish_reason": _TEXT_OR_NULL,
+            "usage": {
+                "type": "object",
+                "properties": {key: {"type": "integer"} for key in ("prompt_tokens", "completion_tokens")},
+            },
+            "is_error": {"type": "boolean"},
+            "data": {"type": "object"},
+        },
+    },
+    "compaction": {"required": ["messages"], "properties": {"messages": _MESSAGES, "summary": {"type": "string"}}},
+    "rewind": {"required": ["messages"], "properties": {"messages": _MESSAGES}},
+    "tags": {"properties": {"tags": _STRINGS}},
+    "exclude": {"required": ["message_index"], "properties": {"message_index": {"type": "integer"}}},
+    "end": {"properties": {"meta": {"type": "object", "properties": _META_PROPERTIES}}},
+    "label": {"properties": {"outcome": _TEXT_OR_NULL, "note": _TEXT_OR_NULL}},
+}
+# What every record has, whatever its type; records of other types (checkpoints, errors...) are free-form.
+RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string"},
+        "time": {"type": "number"},
+        "redacted": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from recordings.schema import Message, SessionMeta, Trajectory
+from recordings.schema import Message, SessionMeta, Trajectory, unicode_safe
 
 if TYPE_CHECKING:  # the patterns compile on first use, not when `sii --help` imports the store
     from recordings.redact import Redactor
@@ -87,7 +87,7 @@ class RecordingWriter:
                 fields["redacted"] = summarize(findings)
         if self._pending or self._lost:  # make room first: the disk may have space again
             self._drain(sync=False)
-        line = _encode({"type": kind, "time": time.time(), **fields})
+        line = _line({"type": kind, "time": time.time(), **fields})
         if self._pending and self._pending_bytes + len(line) > self.max_pending:
             self._lost += 1
         else:
@@ -114,7 +114,7 @@ class RecordingWriter:
                     self._pending_bytes -= len(line)
                     self._written = 0
                 if not self._pending and self._lost:
-                    self._push(_encode({"type": "gap", "time": time.time(), "records_lost": self._lost}))
+                    self._push(_line({"type": "gap", "time": time.time(), "records_lost": self._lost}))
                     self._lost = 0
             if sync:
                 os.fsync(self._fd)
@@ -144,8 +144,15 @@ class RecordingWriter:
             self._fd = None
 
 
-def _encode(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+def _line(record: dict[str, Any]) -> bytes:
+    return encode_record(record).encode("utf-8")
+
+
+def encode_record(record: dict[str, Any]) -> str:
+    """One JSONL line that always encodes as UTF-8, so one bad string can never stop the writer: lone
+    surrogates become U+FFFD (what the file then reads back), and a value JSON has no form for is written as
+    its text."""
+    return unicode_safe(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
 
 
 OUTCOMES = ("success", "fail", "unknown")

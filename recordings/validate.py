@@ -1,11 +1,66 @@
 """Checks that a recording is usable training data: readable, well-formed messages, every tool call answered
-by exactly one result in the same context, and no result without its call."""
+by exactly one result in the same context, and no result without its call. Any JSON at all can be checked:
+wrong types anywhere are findings (from the JSON Schemas in `recordings.schema`), never a crash."""
 
 from __future__ import annotations
 
-from recordings.schema import Trajectory
+import functools
+import json
+from pathlib import Path
+from typing import Any
 
-ROLES = {"system", "user", "assistant", "tool"}
+from recordings.schema import MESSAGE_SCHEMA, RECORD_SCHEMA, RECORD_SCHEMAS, Trajectory
+from recordings.store import iter_records, read_trajectory
+from recordings.strictjson import parse_json
+
+MAX_SHOWN = 120  # characters of a wrong value quoted in a finding
+
+
+@functools.cache
+def _validator(record_type: str | None) -> Any:
+    """The validator of a record of `record_type` (any other type: the fields every record has), or of one
+    message for None."""
+    from jsonschema import Draft202012Validator
+
+    if record_type is None:
+        return Draft202012Validator(MESSAGE_SCHEMA)
+    return Draft202012Validator({"allOf": [RECORD_SCHEMA, RECORD_SCHEMAS.get(record_type, {})]})
+
+
+def _schema_findings(value: Any, record_type: str | None, where: str) -> list[str]:
+    """Where `value` breaks the schema, one finding per error: the path inside it, and what is wrong."""
+    found = []
+    errors = _validator(record_type).iter_errors(value)
+    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        shown = json.dumps(error.instance, ensure_ascii=False, default=repr)
+        shown = shown if len(shown) <= MAX_SHOWN else shown[:MAX_SHOWN] + "…"
+        found.append(
+            f"{where}{path}: {error.validator} {json.dumps(error.validator_value)[:MAX_SHOWN]} fails on {shown}"
+        )
+    return found
+
+
+def record_problems(record: dict[str, Any], number: int) -> list[str]:
+    """Type problems of one record (the `number`th of its file), for records of the types sii reads."""
+    kind = record.get("type")
+    known = kind if isinstance(kind, str) and kind in RECORD_SCHEMAS else ""
+    return _schema_findings(record, known, f"record {number} ({str(kind)[:40]!r})")
+
+
+def file_problems(path: Path) -> list[str]:
+    """Everything wrong with a recording file. Records are type-checked first; only a file whose records are
+    all well-typed is read as a trajectory and checked against the conversation rules (`problems`)."""
+    found: list[str] = []
+    for number, record in enumerate(iter_records(path), start=1):
+        if record is not None:  # an unreadable line is counted by read_trajectory, below
+            found += record_problems(record, number)
+    if found:
+        return found
+    try:
+        return problems(read_trajectory(path))
+    except ValueError as exc:
+        return [str(exc)]
 
 
 def problems(trajectory: Trajectory) -> list[str]:
@@ -17,26 +72,38 @@ def problems(trajectory: Trajectory) -> list[str]:
         where = f"context {number}" if len(trajectory.contexts) > 1 else "conversation"
         pending: dict[str, int] = {}
         for index, message in enumerate(context):
-            role = message.get("role")
-            if role not in ROLES:
-                found.append(f"{where}, message {index}: unknown role {role!r}")
+            if malformed := _schema_findings(message, None, f"{where}, message {index}"):
+                found += malformed
                 continue
+            role = message["role"]
             if role == "assistant":
                 for call in message.get("tool_calls", []):
-                    if not call.get("id"):
+                    call_id = call.get("id")
+                    if not call_id:
                         found.append(f"{where}, message {index}: a tool call without an id")
-                    elif call["id"] in pending:
-                        found.append(f"{where}, message {index}: tool call id {call['id']!r} used twice")
-                    if not isinstance(call.get("function", {}).get("arguments"), dict):
-                        found.append(f"{where}, message {index}: arguments of {call['id']!r} are not a JSON object")
-                    pending[call.get("id", "")] = index
+                    elif call_id in pending:
+                        found.append(f"{where}, message {index}: tool call id {call_id!r} used twice")
+                    if _holds_an_object(call["function"]["arguments"]):
+                        found.append(f"{where}, message {index}: arguments of {call_id!r} are JSON text, not an object")
+                    pending[call_id or ""] = index
             elif role == "tool":
                 call_id = message.get("tool_call_id")
                 if call_id not in pending:
                     found.append(f"{where}, message {index}: result for unknown tool call {call_id!r}")
-                pending.pop(call_id, None)
+                pending.pop(call_id or "", None)
             elif pending:
                 found.append(f"{where}, message {index}: {role} message before tool calls were answered")
                 pending.clear()
         found += [f"{where}: tool call {call_id!r} was never answered" for call_id in pending]
     return found
+
+
+def _holds_an_object(arguments: dict[str, Any] | str) -> bool:
+    """Arguments are recorded as an object; as a string only when the model's text held none (see
+    `recordings.schema.FunctionCall`). A string that parses to an object was recorded wrong."""
+    if not isinstance(arguments, str):
+        return False
+    try:
+        return isinstance(parse_json(arguments), dict)
+    except ValueError:
+        return False

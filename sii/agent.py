@@ -41,6 +41,10 @@ INTERRUPTED = "Interrupted by the user before this call finished."
 NOT_RUN_AFTER_REFUSAL = "Not run: the user declined an earlier call of this reply and stopped the turn."
 
 
+class EmptySummary(ModelError):
+    """The model answered the compaction request without a summary."""
+
+
 def allow_all(tool: Tool, call: ToolCall) -> str | None:
     return None
 
@@ -110,6 +114,10 @@ class Agent:
                 self._keep_interrupted_reply()
                 reason = "interrupted"
                 break
+            if completion.problems:  # the model's (or server's) fault, not a failure: say so and go on
+                self._emit(
+                    ErrorEvent("the reply was malformed; sii used what it could: " + "; ".join(completion.problems))
+                )
             self.messages.append(completion.message)
             self.prompt_tokens = completion.usage.get("prompt_tokens", self.prompt_tokens)
             self.completion_tokens += completion.usage.get("completion_tokens", 0)
@@ -130,7 +138,7 @@ class Agent:
         context-length refusal, learns the window, compacts (when that can help) and tries once more: the
         second refusal is the turn's error, so this never loops."""
         if self._window_nearly_full() and self._compaction_helps():
-            self.compact(current_request=request)
+            self._compact_or_go_on(request)
         sampling = self._sized_sampling()
         try:
             return self._chat(sampling)
@@ -204,6 +212,14 @@ class Agent:
         guess = estimate_tokens(refused, tools, 0, 0) // 2
         self.client.context_window = min(self.client.context_window or guess, guess)
 
+    def _compact_or_go_on(self, current_request: str) -> None:
+        """Compact before a request that may not fit. A summary the model failed to write (an unusable reply)
+        leaves the conversation as it is: the request is still sent, and the server says if it is too long."""
+        try:
+            self.compact(current_request=current_request)
+        except EmptySummary as exc:
+            self._emit(ErrorEvent(str(exc)))
+
     def compact(self, instructions: str = "", current_request: str | None = None) -> Compacted:
         """Replace the conversation by the model's summary of it. Raises ModelError if the model fails. A
         conversation too long for the summary request itself is sent with its oldest middle left out; if the
@@ -219,7 +235,7 @@ class Agent:
             completion = self.client.chat(summary_request(self.messages, prompt, budget), [], sampling)
         summary = (completion.message.get("content") or "").strip()
         if not summary:
-            raise ModelError("the model returned an empty summary; the conversation was not compacted")
+            raise EmptySummary("the model returned an empty summary; the conversation was not compacted")
         event = Compacted(summary, compacted_view(self.messages, summary, current_request), self._estimate())
         self.messages = list(event.messages)
         self.prompt_tokens = self._measured_upto = 0
@@ -270,7 +286,4 @@ class Agent:
                 "cut off and not run. Make a smaller call (e.g. several small edits instead of one large write).",
                 is_error=True,
             )
-        tool = self.registry.get(name)
-        if tool is not None and (refusal := self.approve(tool, call)):
-            return Observation(f"Not run: {refusal}", is_error=True, data={"refused": refusal})
-        return self.registry.dispatch(name, arguments, self.context)
+        return self.registry.dispatch(name, arguments, self.context, approve=lambda tool: self.approve(tool, call))

@@ -67,10 +67,15 @@ def read_piped_input(stream: IO[bytes], wait_for_first: float | None) -> str:
 
 def prompt_with_stdin(prompt: str, stdin: IO[bytes] | None = None) -> str:
     """`-p -` takes the task from stdin; `cat log | sii -p "explain"` adds what was piped to the task."""
-    stream = stdin if stdin is not None else sys.stdin.buffer
+    stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+    try:
+        terminal = stream.isatty()
+        stream.fileno()
+    except (OSError, ValueError, AttributeError):  # no real stdin (closed, or replaced in-process): nothing piped
+        return "" if prompt == "-" else prompt
     if prompt == "-":
         return read_piped_input(stream, wait_for_first=None).strip()
-    if stream.isatty():
+    if terminal:
         return prompt
     piped = read_piped_input(stream, wait_for_first=STDIN_FIRST_BYTE_S)
     return f"{prompt}\n\n<stdin>\n{piped.rstrip()}\n</stdin>" if piped.strip() else prompt

@@ -40,6 +40,12 @@ class Reply:
     filler: str | None = None  # a raw line sent every FILLER_EVERY_S while paused, e.g. ": keep-alive"
     cut_after: int | None = None  # hang up after this many chunks: no finish_reason, no [DONE]
     stream_error: dict[str, Any] | None = None  # a chunk sent after the first one, ending the stream
+    # A reply exactly as a faulty server would send it, in place of the above: `events`, the data of each
+    # server-sent event (any text: a malformed chunk is sent as is); or `body`, the whole response body,
+    # sent with `headers` (a non-streamed completion, a gzip body that does not decode...). Both are sent
+    # with a Content-Length.
+    events: list[str] | None = None
+    body: bytes | None = None
 
     def finish(self) -> str:
         return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
@@ -117,6 +123,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart on keep-alive
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -128,6 +135,16 @@ class ScriptedServer:
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _raw(self, reply: Reply) -> None:
+                events = "".join(f"data: {event}\n\n" for event in reply.events or [])
+                data = reply.body if reply.body is not None else events.encode("utf-8", "surrogatepass")
+                self.send_response(200)
+                headers = {"Content-Type": "text/event-stream", **reply.headers, "Content-Length": str(len(data))}
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -153,6 +170,9 @@ class ScriptedServer:
                 self.close_connection = True
                 if reply.silent:
                     server.closing.wait()
+                    return
+                if reply.events is not None or reply.body is not None:
+                    self._raw(reply)
                     return
                 if reply.status != 200:
                     self._json(reply.status, {"error": reply.error or {"message": "scripted failure"}}, reply.headers)

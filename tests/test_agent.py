@@ -183,3 +183,20 @@ def test_client_reads_the_context_window_and_refuses_a_dead_server(scripted: Scr
     assert client.context_window == 32768
     with pytest.raises(ModelError, match="cannot reach"):
         ModelClient("http://127.0.0.1:9/v1").list_models()
+
+
+def test_an_unusable_summary_leaves_the_conversation_and_the_turn_goes_on(workspace: Path) -> None:
+    """A compaction answered with an unusable reply (here: content that is a JSON object) is said, the
+    conversation stays whole, and the request it was made for is still sent."""
+    (workspace / "big.txt").write_text(("x" * 59 + "\n") * 100)
+    unusable = Reply(events=[json.dumps({"choices": [{"index": 0, "delta": {"content": {"summary": 1}}}]}), "[DONE]"])
+    script = [Reply("", [call("read_file", {"path": "big.txt"})]), Reply("", [call("read_file", {"path": "big.txt"})])]
+    with ScriptedServer([*script, unusable, Reply("All x.")], max_model_len=6000) as server:
+        session, events = start_session(server, workspace)
+        session.agent.sampling["max_tokens"] = 500
+        end = session.agent.run_turn("what is in big.txt?")
+        session.close()
+    assert end.reason == "done" and session.agent.messages[-1]["content"] == "All x."
+    assert [m["role"] for m in server.requests[3]["messages"]] == ["system", "user", *["assistant", "tool"] * 2]
+    errors = [e.message for e in events if type(e).__name__ == "ErrorEvent"]
+    assert errors == ["the model returned an empty summary; the conversation was not compacted"]

@@ -15,9 +15,11 @@ from tests.scripted_server import Reply, ScriptedServer
 from tools import ToolContext
 from tools.default import default_registry
 
+PARAMETERS = {schema["function"]["name"]: schema["function"]["parameters"] for schema in default_registry().schemas()}
+
 
 def only_call(content: str) -> tuple[str, dict]:
-    prose, calls = extract_text_tool_calls(content)
+    prose, calls = extract_text_tool_calls(content, PARAMETERS)
     (one,) = calls
     return prose, one["function"]
 
@@ -48,9 +50,9 @@ def test_qwen3_coder_function_parameters_keep_multiline_values() -> None:
 
 def test_several_calls_and_plain_text() -> None:
     text = '<tool_call>{"name": "git_status", "arguments": {}}</tool_call><tool_call>{"name": "git_diff"}</tool_call>'
-    prose, calls = extract_text_tool_calls(text)
+    prose, calls = extract_text_tool_calls(text, PARAMETERS)
     assert prose == "" and [c["function"]["name"] for c in calls] == ["git_status", "git_diff"]
-    assert extract_text_tool_calls("just prose, no calls") == ("just prose, no calls", [])
+    assert extract_text_tool_calls("just prose, no calls", PARAMETERS) == ("just prose, no calls", [])
 
 
 def test_repair_is_conservative() -> None:
@@ -77,7 +79,7 @@ def test_unrepairable_arguments_stay_raw_for_a_precise_error() -> None:
     ).map("".join)
 )
 def test_fuzz_never_crashes(text: str) -> None:
-    prose, calls = extract_text_tool_calls(text)
+    prose, calls = extract_text_tool_calls(text, PARAMETERS)
     assert isinstance(prose, str)
     for call in calls:
         assert isinstance(call["function"]["name"], str)
@@ -101,3 +103,37 @@ def test_a_call_cut_off_by_max_tokens_gets_a_precise_answer(workspace: Path) -> 
         agent.run_turn("write a big file")
     assert "hit the token limit" in agent.messages[3]["content"]
     assert not (workspace / "big.py").exists()
+
+
+def test_text_arguments_are_typed_by_the_tool_schema() -> None:
+    """GLM/Qwen3-Coder write every value as text: only what the schema says is no string is decoded."""
+    _, function = only_call(
+        "<tool_call>read_file\n<arg_key>path</arg_key>\n<arg_value>123</arg_value>\n"
+        "<arg_key>offset</arg_key>\n<arg_value> 5 </arg_value>\n<arg_key>extra</arg_key>\n<arg_value>[1]</arg_value>\n"
+        "</tool_call>"
+    )
+    assert function["arguments"] == {"path": "123", "offset": 5, "extra": "[1]"}  # unknown: kept as text
+    _, function = only_call(
+        '<function=edit_file>\n<parameter=path>\na.json\n</parameter>\n<parameter=old_string>\n{"a": 1}\n</parameter>\n'
+        "<parameter=new_string>\nnull\n</parameter>\n<parameter=replace_all>\nTrue\n</parameter>\n</function>"
+    )
+    assert function["arguments"] == {
+        "path": "a.json",
+        "old_string": '{"a": 1}',
+        "new_string": "null",
+        "replace_all": True,
+    }
+
+
+def test_text_arguments_of_unknown_tools_and_untyped_schemas_stay_text() -> None:
+    schemas = {"t": {"properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "s": {"type": "bogus"}}}}
+    _, calls = extract_text_tool_calls(
+        "<tool_call>t\n<arg_key>n</arg_key>\n<arg_value>7</arg_value>\n<arg_key>s</arg_key>\n<arg_value>7</arg_value>\n"
+        "</tool_call>",
+        schemas,
+    )
+    assert calls[0]["function"]["arguments"] == {"n": 7, "s": 7}  # declared non-string types are decoded
+    _, calls = extract_text_tool_calls("<function=nope>\n<parameter=n>\n7\n</parameter>\n</function>", schemas)
+    assert calls[0]["function"]["arguments"] == {"n": "7"}
+    _, calls = extract_text_tool_calls("<function=t>\n<parameter=n>\nNaN\n</parameter>\n</function>", schemas)
+    assert calls[0]["function"]["arguments"] == {"n": "NaN"}  # not JSON: the schema check names it

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from recordings.schema import json_type, unicode_safe
+from recordings.strictjson import parse_json
 from tools.text import clip
 
 
@@ -477,6 +479,7 @@ class ToolRegistry:
 
     def __init__(self, tools: list[Tool]) -> None:
         self._tools = {tool.name: tool for tool in tools}
+        self._validators: dict[str, Any] = {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -487,28 +490,100 @@ class ToolRegistry:
     def schemas(self) -> list[dict[str, Any]]:
         return [tool.schema() for tool in self._tools.values()]
 
-    def dispatch(self, name: str, arguments: dict[str, Any] | str, context: ToolContext) -> Observation:
-        """Run one call. Unknown tools, unparsable arguments and tool errors become observations, never raise."""
+    def dispatch(
+        self,
+        name: str,
+        arguments: dict[str, Any] | str,
+        context: ToolContext,
+        approve: Callable[[Tool], str | None] | None = None,
+    ) -> Observation:
+        """Run one call. Unknown tools, arguments that are no JSON object or break the tool's schema, refusals
+        and tool errors become observations, never raise. `approve` is asked only about a valid call: it
+        returns None to run it, or why it may not run."""
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self._tools))
             return Observation(f"Error: unknown tool {name!r}. Available tools: {known}.", is_error=True)
         if isinstance(arguments, str):
+            return Observation(_not_an_object(name, arguments), is_error=True)
+        if violations := self._violations(tool, arguments):
+            listed = "; ".join(violations[:MAX_VIOLATIONS])
             return Observation(
-                f"Error: the arguments for {name} are not valid JSON: {clip(arguments, 200)!r}. "
-                "Send a JSON object matching the tool's schema.",
-                is_error=True,
+                f"Error: invalid arguments for {name}: {listed}. Schema: {json.dumps(tool.parameters)}", is_error=True
             )
-        missing = [key for key in tool.parameters.get("required", []) if key not in arguments]
-        if missing:
-            return Observation(
-                f"Error: {name} is missing required argument(s): {', '.join(missing)}. "
-                f"Schema: {json.dumps(tool.parameters)}",
-                is_error=True,
-            )
+        if approve is not None and (refusal := approve(tool)):
+            return Observation(f"Not run: {refusal}", is_error=True, data={"refused": refusal})
         try:
-            return tool.run(arguments, context)
+            observation = tool.run(arguments, context)
+            # Tools pass on text they did not write (file names, command output), which may hold lone
+            # surrogates (undecodable bytes): the model, the server and the recording need valid Unicode.
+            observation.text = unicode_safe(observation.text)
+            return observation
         except ToolError as exc:
             return Observation(f"Error: {exc}", is_error=True)
         except (OSError, ValueError, TypeError) as exc:
             return Observation(f"Error: {name} failed: {type(exc).__name__}: {exc}", is_error=True)
+
+    def _violations(self, tool: Tool, arguments: object) -> list[str]:
+        """How `arguments` break the schema the model was shown, checked by jsonschema, one line each."""
+        validator = self._validator(tool)
+        if validator is None:
+            return []
+        from jsonschema.exceptions import relevance
+        from referencing.exceptions import Unresolvable
+
+        try:
+            errors = sorted(validator.iter_errors(arguments), key=relevance)
+        except (Unresolvable, re.error, RecursionError):  # a schema jsonschema cannot apply: the tool judges
+            return []
+        return [_describe_violation(error) for error in errors]
+
+    def _validator(self, tool: Tool) -> Any:
+        """One validator per tool, built on first use (jsonschema is imported only then); None when the tool's
+        schema is itself invalid (an MCP server's), so the call goes to the tool as it came."""
+        if tool.name not in self._validators:
+            from jsonschema import Draft202012Validator, validators
+            from jsonschema.exceptions import SchemaError
+
+            schema = tool.schema()["function"]["parameters"]
+            cls = validators.validator_for(schema, default=Draft202012Validator)
+            try:
+                cls.check_schema(schema)
+                self._validators[tool.name] = cls(schema)
+            except SchemaError:
+                self._validators[tool.name] = None
+        return self._validators[tool.name]
+
+
+MAX_VIOLATIONS = 5
+
+
+def _not_an_object(name: str, arguments: str) -> str:
+    try:
+        kind = json_type(parse_json(arguments))
+    except ValueError:
+        return (
+            f"Error: the arguments for {name} are not valid JSON: {clip(arguments, 200)!r}. "
+            "Send a JSON object matching the tool's schema."
+        )
+    return f"Error: the arguments for {name} must be a JSON object, not a JSON {kind}: {clip(arguments, 200)!r}."
+
+
+def _describe_violation(error: Any) -> str:
+    """One jsonschema error as the model should read it: which argument, what was expected, what came."""
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)[1:]
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [key for key in error.validator_value if key not in instance]
+        return f"missing required argument {', '.join(map(repr, missing))}" + (f" in {where}" if where else "")
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties", {})
+        unexpected = ", ".join(repr(key) for key in instance if key not in known)
+        return f"unexpected argument {unexpected}" + (f" in {where}" if where else "")
+    came = f"{json_type(instance)} {json.dumps(instance, ensure_ascii=False, default=repr)[:80]}"
+    subject = f"argument {where!r}" if where else "the arguments"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{subject} must be of type {expected}, got {came}"
+    return f"{subject}: {error.message[:200]} (got {came})"
