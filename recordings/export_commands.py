@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recordings.export import FORMATS, Export, Selection, export
 from recordings.importer import IMPORT_FORMATS, import_file
+from recordings.importers import AGENT_FORMATS, AgentImport, detect, import_logs, logs_under
 from recordings.store import OUTCOMES
 
 LABELS = (*OUTCOMES, "unlabelled", "all")
@@ -56,14 +57,39 @@ def summary(result: Export, out: Path | None) -> str:
 
 
 def import_command(args: argparse.Namespace, directory: Path) -> int:
-    if not args.file.is_file():
-        raise ValueError(f"no file {args.file}")
-    result = import_file(args.file, directory, args.format, args.outcome)
-    ids = result.session_ids
-    span = f" ({ids[0]} … {ids[-1]})" if len(ids) > 1 else f" ({ids[0]})" if ids else ""
-    again = f"; {result.already_there} were imported before" if result.already_there else ""
-    print(f"imported {len(ids)} samples from {args.file} as sessions{span}{again}", file=sys.stderr)
-    return 0
+    """Agent logs become one recording each; datasets (JSONL, Parquet, ShareGPT) one recording per sample."""
+    paths = list(args.paths)
+    if args.dir is not None:
+        if not args.dir.is_dir():
+            raise ValueError(f"no directory {args.dir}")
+        paths += list(logs_under(args.dir))
+    if not paths:
+        raise ValueError("name files to import, or --dir DIR")
+    agent = AgentImport()
+    samples = before = 0
+    for path in paths:
+        if not path.is_file():
+            agent.failed.append((path, "no such file"))
+            continue
+        fmt = None if args.source == "auto" else args.source
+        if fmt in AGENT_FORMATS or (fmt is None and detect(path) is not None):
+            import_logs([path], directory, fmt, args.outcome, agent)
+        elif args.dir is None or fmt is not None:  # a folder holds logs; its other JSON is not a dataset
+            done = import_file(path, directory, fmt or "auto", args.outcome or "success")
+            samples, before = samples + len(done.session_ids), before + done.already_there
+    print(import_summary(agent, samples, before), file=sys.stderr)
+    for path, why in agent.failed:
+        print(f"  not imported: {path}: {why}", file=sys.stderr)
+    return 1 if agent.failed and args.dir is None else 0
+
+
+def import_summary(agent: AgentImport, samples: int, before: int) -> str:
+    parts = [f"{len(agent.session_ids)} session log(s)"] if agent.session_ids or agent.already_there else []
+    parts += [f"{samples} samples as sessions"] if samples or before or not parts else []
+    line = "imported " + " and ".join(parts)
+    again = len(agent.already_there) + before
+    line += f"; {again} were imported before" if again else ""
+    return line + (f"; {len(agent.failed)} failed" if agent.failed else "")
 
 
 def register(actions: argparse._SubParsersAction) -> None:
@@ -90,10 +116,24 @@ def register(actions: argparse._SubParsersAction) -> None:
     export_parser.add_argument("--no-dedupe", action="store_true", help="keep duplicates and near-duplicates")
     export_parser.add_argument("--no-redact", action="store_true", help="keep secrets (they are redacted by default)")
     export_parser.set_defaults(handler=export_command)
-    import_parser = actions.add_parser("import", help="import a dataset (JSONL, Parquet, ShareGPT) as recordings")
-    import_parser.add_argument("file", type=Path)
-    import_parser.add_argument("--format", choices=IMPORT_FORMATS, default="auto")
+    import_parser = actions.add_parser(
+        "import", help="import agent session logs, or a dataset (JSONL, Parquet, ShareGPT), as recordings"
+    )
+    import_parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
     import_parser.add_argument(
-        "--outcome", choices=OUTCOMES, default="success", help="label for records without one (default: success)"
+        "--from",
+        "--format",
+        dest="source",
+        choices=("auto", *AGENT_FORMATS, *IMPORT_FORMATS[1:]),
+        default="auto",
+        help="the format (default: detected from each file)",
+    )
+    import_parser.add_argument(
+        "--dir", type=Path, help="also import every session log under this folder not imported yet"
+    )
+    import_parser.add_argument(
+        "--outcome",
+        choices=OUTCOMES,
+        help="label for what has none (default: datasets success, session logs unlabelled)",
     )
     import_parser.set_defaults(handler=import_command)
