@@ -16,8 +16,10 @@ LABELS = (*OUTCOMES, "unlabelled", "all")
 
 
 def export_command(args: argparse.Namespace, directory: Path) -> int:
-    if args.format == "parquet" and args.out is None:
-        raise ValueError("--format parquet needs --out FILE")
+    if args.format in ("parquet", "slime", "hf") and args.out is None:
+        raise ValueError(f"--format {args.format} needs --out {'DIR' if args.format == 'hf' else 'FILE'}")
+    if args.duplicate_times < 1 or (args.duplicate_times > 1 and args.format != "slime"):
+        raise ValueError("--duplicate-times is a positive count, for --format slime")
     if args.max_tokens is not None and args.tokenizer is None:
         raise ValueError("--max-tokens needs --tokenizer to measure with")
     selection = Selection(
@@ -28,6 +30,7 @@ def export_command(args: argparse.Namespace, directory: Path) -> int:
         too_long=args.too_long,
         dedupe=not args.no_dedupe,
         redact=not args.no_redact,
+        duplicate_times=args.duplicate_times,
     )
     result = export(directory, args.format, args.out, selection, args.ids, sys.stdout)
     print(summary(result, args.out), file=sys.stderr)
@@ -37,6 +40,12 @@ def export_command(args: argparse.Namespace, directory: Path) -> int:
 def summary(result: Export, out: Path | None) -> str:
     counts, selection = result.counts, result.selection
     where = f" to {out} (manifest: {out}.manifest.json)" if out else ""
+    if result.fmt == "sharegpt" and out:
+        where += f"; LLaMA-Factory entry {out.stem!r} in {out.with_name('dataset_info.json')}"
+    if result.fmt == "hf" and out:
+        where += f"; card {out / 'README.md'}, TRL recipe {out / 'train_trl.py'}"
+    if result.fmt == "slime" and selection.duplicate_times > 1:
+        where += f", each {selection.duplicate_times} times"
     line = f"exported {counts.written} samples from {counts.sessions} sessions as {result.fmt}{where}"
     if selection.max_tokens is not None:
         line += f"; {counts.too_long} dropped as longer than {selection.max_tokens} tokens"
@@ -51,6 +60,7 @@ def summary(result: Export, out: Path | None) -> str:
         "unreadable": counts.unreadable,
         "no assistant message": counts.no_assistant,
         "measured as JSON (chat template failed)": counts.template_failures,
+        "dropped for argument types that disagree with earlier samples": counts.type_conflicts,
     }
     details = ", ".join(f"{count} {why}" for why, count in skipped.items() if count)
     return line + (f"; {details}" if details else "")
@@ -58,29 +68,28 @@ def summary(result: Export, out: Path | None) -> str:
 
 def import_command(args: argparse.Namespace, directory: Path) -> int:
     """Agent logs become one recording each; datasets (JSONL, Parquet, ShareGPT) one recording per sample."""
-    paths = list(args.paths)
-    if args.dir is not None:
-        if not args.dir.is_dir():
-            raise ValueError(f"no directory {args.dir}")
-        paths += list(logs_under(args.dir))
-    if not paths:
+    if args.dir is not None and not args.dir.is_dir():
+        raise ValueError(f"no directory {args.dir}")
+    if not args.paths and args.dir is None:
         raise ValueError("name files to import, or --dir DIR")
+    fmt = None if args.source == "auto" else args.source
     agent = AgentImport()
     samples = before = 0
-    for path in paths:
+    for path in args.paths:
         if not path.is_file():
             agent.failed.append((path, "no such file"))
-            continue
-        fmt = None if args.source == "auto" else args.source
-        if fmt in AGENT_FORMATS or (fmt is None and detect(path) is not None):
+        elif fmt in AGENT_FORMATS or (fmt is None and detect(path) is not None):
             import_logs([path], directory, fmt, args.outcome, agent)
-        elif args.dir is None or fmt is not None:  # a folder holds logs; its other JSON is not a dataset
+        else:  # not an agent's log: a dataset
             done = import_file(path, directory, fmt or "auto", args.outcome or "success")
             samples, before = samples + len(done.session_ids), before + done.already_there
+    if args.dir is not None:  # a folder's logs of the wanted format; its other files are left alone
+        found = [path for path in logs_under(args.dir) if (detected := detect(path)) and fmt in (None, detected)]
+        import_logs(found, directory, None, args.outcome, agent)
     print(import_summary(agent, samples, before), file=sys.stderr)
     for path, why in agent.failed:
         print(f"  not imported: {path}: {why}", file=sys.stderr)
-    return 1 if agent.failed and args.dir is None else 0
+    return 1 if agent.failed else 0
 
 
 def import_summary(agent: AgentImport, samples: int, before: int) -> str:
@@ -93,10 +102,21 @@ def import_summary(agent: AgentImport, samples: int, before: int) -> str:
 
 
 def register(actions: argparse._SubParsersAction) -> None:
-    export_parser = actions.add_parser("export", help="write training samples (JSONL, Parquet or ShareGPT)")
+    export_parser = actions.add_parser(
+        "export", help="write training samples (JSONL, Parquet, ShareGPT, slime Parquet, Hugging Face folder)"
+    )
     export_parser.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
-    export_parser.add_argument("--format", choices=FORMATS, default="jsonl", help="default: jsonl (LIMI/OpenAI)")
-    export_parser.add_argument("--out", type=Path, help="output file (default: stdout, line formats only)")
+    export_parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jsonl",
+        help="jsonl (LIMI/OpenAI, the default), parquet (JSON text columns), sharegpt (LLaMA-Factory, with "
+        "dataset_info.json), slime (LIMI's nested Parquet), hf (datasets folder with a card and a TRL recipe)",
+    )
+    export_parser.add_argument("--out", type=Path, help="output file, or folder for hf (default: stdout, line formats)")
+    export_parser.add_argument(
+        "--duplicate-times", type=int, default=1, help="slime: write each sample this many times (LIMI's default: 10)"
+    )
     export_parser.add_argument(
         "--label",
         nargs="?",
