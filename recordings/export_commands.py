@@ -78,18 +78,28 @@ def import_command(args: argparse.Namespace, directory: Path) -> int:
     for path in args.paths:
         if not path.is_file():
             agent.failed.append((path, "no such file"))
-        elif fmt in AGENT_FORMATS or (fmt is None and detect(path) is not None):
+        elif fmt in AGENT_FORMATS or (fmt is None and _is_log(path)):
             import_logs([path], directory, fmt, args.outcome, agent)
         else:  # not an agent's log: a dataset
             done = import_file(path, directory, fmt or "auto", args.outcome or "success")
             samples, before = samples + len(done.session_ids), before + done.already_there
     if args.dir is not None:  # a folder's logs of the wanted format; its other files are left alone
-        found = [path for path in logs_under(args.dir) if (detected := detect(path)) and fmt in (None, detected)]
+        found = [path for path in logs_under(args.dir) if _is_log(path, fmt)]
         import_logs(found, directory, None, args.outcome, agent)
     print(import_summary(agent, samples, before), file=sys.stderr)
     for path, why in agent.failed:
         print(f"  not imported: {path}: {why}", file=sys.stderr)
     return 1 if agent.failed else 0
+
+
+def _is_log(path: Path, fmt: str | None = None) -> bool:
+    """Whether `path` is an agent's session log (of format `fmt`, if given); one too large to look at counts,
+    so that importing it reports why it was refused."""
+    try:
+        detected = detect(path)
+    except ValueError:
+        return True
+    return detected is not None and fmt in (None, detected)
 
 
 def import_summary(agent: AgentImport, samples: int, before: int) -> str:

@@ -5,13 +5,14 @@ recording (`face` "import", a `source:<format>` tag, a note naming the file), re
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recordings.importers import claude, codex, gemini, miniswe
-from recordings.importers.common import MAX_SOURCE_BYTES, ImportedSession, json_lines, source_key, write_session
+from recordings.importers.common import ImportedSession, load_json, source_key, write_session
 
 READERS: dict[str, Callable[[Path], ImportedSession]] = {
     "sii-cli": gemini.read_sii_cli,
@@ -25,16 +26,18 @@ AGENT_FORMATS = tuple(READERS)
 
 
 def detect(path: Path) -> str | None:
-    """The agent format of `path` from its contents, or None when it is none of them (a dataset, say)."""
-    if path.suffix not in (".json", ".jsonl") or path.stat().st_size > MAX_SOURCE_BYTES:
-        return None
+    """The agent format of `path` from its contents, or None when it is none of them (a dataset, say). A JSON
+    document is parsed whole (ValueError past MAX_SOURCE_BYTES); of JSON lines, the first 50 are looked at."""
     if path.suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+            data = load_json(path)
         except json.JSONDecodeError:
             return None
         return "mini-swe-agent" if miniswe.looks_like(data) else gemini.looks_like(data)
-    records = json_lines(path)[:50]
+    if path.suffix != ".jsonl":
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        records = [r for r in (_record(line) for line in itertools.islice(handle, 50)) if r is not None]
     if any(isinstance(r.get("message"), dict) and "parts" in r["message"] for r in records):
         return "qwen"
     if codex.looks_like(records):
@@ -42,6 +45,14 @@ def detect(path: Path) -> str | None:
     if claude.looks_like(records):
         return "claude"
     return None
+
+
+def _record(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 @dataclass
@@ -55,11 +66,11 @@ def import_logs(paths: list[Path], directory: Path, fmt: str | None, outcome: st
     """Import each file of `paths` (its format detected unless `fmt` names it). A file that cannot be read is
     noted in `result.failed` and the rest go on."""
     for path in paths:
-        name = fmt or detect(path)
-        if name is None:
-            result.failed.append((path, "not a session log of a known agent"))
-            continue
         try:
+            name = fmt or detect(path)
+            if name is None:
+                result.failed.append((path, "not a session log of a known agent"))
+                continue
             if (directory / f"{source_key(path, name)}.jsonl").exists():
                 result.already_there.append(path)
                 continue
