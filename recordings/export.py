@@ -92,7 +92,7 @@ class Counts:
     redacted: int = 0  # secrets redacted in the written samples
     template_failures: int = 0  # samples the chat template rejected, measured as JSON text instead
     type_conflicts: int = 0  # slime: samples whose argument types disagree with earlier ones (LIMI's check)
-    redacted_kinds: dict[str, int] = field(default_factory=dict)  # the redacted secrets, by kind
+    redacted_kinds: dict[str, int] = field(default_factory=dict)  # secrets redacted, on disk or now, by kind
 
 
 @dataclass
@@ -205,6 +205,8 @@ def select(
             counts.other_model += 1
             continue
         counts.sessions += 1
+        for kind, count in trajectory.redactions.items():  # redacted as it was recorded (or imported)
+            counts.redacted_kinds[kind] = counts.redacted_kinds.get(kind, 0) + count
         for context, data in enumerate(trajectory.samples()):
             if not any(message["role"] == "assistant" for message in data["messages"]):
                 counts.no_assistant += 1

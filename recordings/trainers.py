@@ -80,7 +80,7 @@ def write_hf(rows: list[dict[str, Any]], out: Path, card: str) -> None:
     """A `datasets` folder (`save_to_disk`): messages and tools as JSON features, so every message keeps its
     own keys (no struct that merges every tool's arguments), with the card as README.md and the TRL recipe."""
     try:
-        from datasets import Dataset, Features, Json, List, Value
+        from datasets import Dataset, Features, Json, List, Value, disable_progress_bars
     except ImportError as exc:
         raise ValueError("--format hf needs the datasets package (pip install 'sii[data]')") from exc
     if out.exists() and any(out.iterdir()) and not (out / "dataset_info.json").exists():
@@ -96,6 +96,7 @@ def write_hf(rows: list[dict[str, Any]], out: Path, card: str) -> None:
         }
     )
     columns = {name: [row[name] for row in rows] for name in features}
+    disable_progress_bars()  # the export prints its own summary
     Dataset.from_dict(columns, features=features).save_to_disk(str(out))
     (out / "README.md").write_text(card, encoding="utf-8")
     (out / TRL_RECIPE).write_text(_trl_recipe(), encoding="utf-8")
