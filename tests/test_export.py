@@ -499,7 +499,7 @@ def test_slime_without_the_type_check_would_not_be_writable(tmp_path: Path) -> N
     pd = pytest.importorskip("pandas")
     pa = pytest.importorskip("pyarrow")
     rows = [{"tools": TOOLS, "messages": row["messages"]} for row in limi_rows({"path": "a.py"}, {"path": 3})]
-    with pytest.raises(pa.ArrowInvalid, match="Could not convert 'a.py' with type str"):
+    with pytest.raises(pa.ArrowInvalid, match=r"Could not convert 'a\.py' with type str"):
         pd.DataFrame(rows).to_parquet(tmp_path / "x.parquet")
 
 
