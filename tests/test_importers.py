@@ -750,14 +750,18 @@ def test_a_bad_file_is_reported_and_the_rest_imported(
 ) -> None:
     good = write(tmp_path / "cc.jsonl", CLAUDE, lines=True)
     empty = write(tmp_path / "empty.json", sii_cli_log([{"messages": []}]))
-    huge = write(tmp_path / "huge.json", SII_CLI)
-    monkeypatch.setattr(common, "MAX_SOURCE_BYTES", huge.stat().st_size - 1)
+    huge = write(tmp_path / "huge.json", {**SII_CLI, "padding": "x" * good.stat().st_size})
+    huge_lines = write(
+        tmp_path / "huge.jsonl", [*CLAUDE, {"type": "summary", "summary": "x" * good.stat().st_size}], True
+    )
+    monkeypatch.setattr(common, "MAX_SOURCE_BYTES", good.stat().st_size)
     recordings = tmp_path / "recordings"
-    assert run(recordings, "import", str(good), str(empty), str(huge), "--from", "auto") == 1
+    assert run(recordings, "import", str(good), str(empty), str(huge), str(huge_lines), "--from", "auto") == 1
     err = capsys.readouterr().err
-    assert "imported 1 session log(s)" in err and "2 failed" in err
+    assert "imported 1 session log(s)" in err and "3 failed" in err
     assert f"{empty}: {empty}: no messages to import" in err
-    assert f"{huge}: {huge}: {huge.stat().st_size} bytes is more than the" in err
+    for big in (huge, huge_lines):
+        assert f"{big}: {big}: {big.stat().st_size} bytes is more than the {good.stat().st_size} an import reads" in err
     assert len(list(recordings.glob("*.jsonl"))) == 1 and not list(recordings.glob("*.partial"))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recordings.importers import claude, codex, gemini, miniswe
-from recordings.importers.common import ImportedSession, load_json, source_key, write_session
+from recordings.importers.common import ImportedSession, check_size, load_json, source_key, write_session
 
 READERS: dict[str, Callable[[Path], ImportedSession]] = {
     "sii-cli": gemini.read_sii_cli,
@@ -23,11 +23,13 @@ READERS: dict[str, Callable[[Path], ImportedSession]] = {
     "mini-swe-agent": miniswe.read_miniswe,
 }
 AGENT_FORMATS = tuple(READERS)
+SNIFF_LINES = 200  # Claude Code files can open with many file-history snapshots before the first message
 
 
 def detect(path: Path) -> str | None:
-    """The agent format of `path` from its contents, or None when it is none of them (a dataset, say). A JSON
-    document is parsed whole (ValueError past MAX_SOURCE_BYTES); of JSON lines, the first 50 are looked at."""
+    """The agent format of `path` from its contents, or None when it is none of them (a dataset, say). A file
+    past MAX_SOURCE_BYTES is refused (ValueError); a JSON document is parsed whole, of JSON lines the first
+    SNIFF_LINES are read."""
     if path.suffix == ".json":
         try:
             data = load_json(path)
@@ -36,8 +38,9 @@ def detect(path: Path) -> str | None:
         return "mini-swe-agent" if miniswe.looks_like(data) else gemini.looks_like(data)
     if path.suffix != ".jsonl":
         return None
+    check_size(path)
     with open(path, encoding="utf-8", errors="replace") as handle:
-        records = [r for r in (_record(line) for line in itertools.islice(handle, 50)) if r is not None]
+        records = [r for r in (_record(line) for line in itertools.islice(handle, SNIFF_LINES)) if r is not None]
     if any(isinstance(r.get("message"), dict) and "parts" in r["message"] for r in records):
         return "qwen"
     if codex.looks_like(records):

@@ -4,8 +4,8 @@ names the model; `response_item` payloads are the conversation: `message` (role 
 content `input_text`/`output_text` items), `function_call` (name, JSON-text `arguments`, `call_id`) and
 `custom_tool_call` (free-text `input`), their `*_output` (`output`: text, or an object with `content`),
 `local_shell_call`, and `reasoning` (`summary` texts, `content` when not encrypted). A `compacted` line
-replaces the history with its summary: a new context starts. Files from before `payload` existed (the first
-line is the meta, the rest bare items) are read too."""
+replaces the history with its summary: a new context starts. (Rollouts from before the `payload` wrapper are
+not read: their lines are skipped.)"""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def read_codex(path: Path) -> ImportedSession:
     reasoning: list[str] = []  # reasoning items wait for the assistant message or call that follows them
     for record in records:
         kind, payload = record.get("type"), record.get("payload")
-        if not isinstance(payload, dict):  # the old layout: bare items, the meta first
-            kind, payload = ("session_meta" if "instructions" in record or "cwd" in record else "response_item"), record
+        if not isinstance(payload, dict):
+            continue
         if kind == "session_meta":
             session.workspace = str(payload.get("cwd") or session.workspace)
             session.source_id = str(payload.get("id") or "") or session.source_id

@@ -36,10 +36,14 @@ def load_json(path: Path) -> Any:
     return json.loads(read_text(path))
 
 
-def read_text(path: Path) -> str:
+def check_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_SOURCE_BYTES:
         raise ValueError(f"{path}: {size} bytes is more than the {MAX_SOURCE_BYTES} an import reads")
+
+
+def read_text(path: Path) -> str:
+    check_size(path)
     return path.read_text(encoding="utf-8", errors="replace")
 
 
