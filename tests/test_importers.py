@@ -770,3 +770,132 @@ def test_forcing_the_wrong_format_fails_cleanly(tmp_path: Path, capsys: pytest.C
     assert run(tmp_path / "recordings", "import", str(source), "--from", "sii-cli") == 1
     assert "not imported" in capsys.readouterr().err
     assert not list((tmp_path / "recordings").glob("*"))
+
+
+def openhands_metadata(call_id: str, response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "function_name": "execute_bash",
+        "tool_call_id": call_id,
+        "model_response": response,
+        "total_calls_in_response": 2,
+    }
+
+
+BASH_CALLS = {
+    "id": "resp-1",
+    "choices": [
+        {
+            "message": {
+                "role": "assistant",
+                "content": "Count them.",
+                "reasoning_content": "Use ls.",
+                "tool_calls": [
+                    {
+                        "id": "toolu_a",
+                        "type": "function",
+                        "function": {"name": "execute_bash", "arguments": '{"command": "ls *.py | wc -l"}'},
+                    },
+                    {
+                        "id": "toolu_b",
+                        "type": "function",
+                        "function": {"name": "execute_bash", "arguments": '{"command": "ls nope"}'},
+                    },
+                ],
+            }
+        }
+    ],
+}
+BASH_TOOL_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "execute_bash",
+        "description": "Run bash",
+        "parameters": {"type": "object", "properties": {"command": {"type": "string"}}},
+    },
+}
+FINISH = {"id": "resp-2", "choices": [{"message": {"role": "assistant", "content": "", "tool_calls": []}}]}
+OPENHANDS = [
+    {
+        "id": 0,
+        "timestamp": "2026-01-02T03:04:05",
+        "source": "agent",
+        "message": "system",
+        "action": "system",
+        "args": {
+            "content": "You are OpenHands agent.",
+            "tools": [BASH_TOOL_SCHEMA],
+            "openhands_version": "0.50.0",
+            "agent_class": "CodeActAgent",
+        },
+    },
+    {"id": 1, "source": "user", "action": "message", "args": {"content": "How many py files?", "image_urls": None}},
+    {
+        "id": 2,
+        "source": "environment",
+        "observation": "agent_state_changed",
+        "content": "",
+        "extras": {"agent_state": "running"},
+    },
+    {
+        "id": 3,
+        "source": "agent",
+        "action": "run",
+        "args": {"command": "ls *.py | wc -l"},
+        "tool_call_metadata": openhands_metadata("toolu_a", BASH_CALLS),
+    },
+    {
+        "id": 4,
+        "source": "agent",
+        "action": "run",
+        "args": {"command": "ls nope"},
+        "tool_call_metadata": openhands_metadata("toolu_b", BASH_CALLS),
+    },
+    {
+        "id": 5,
+        "cause": 3,
+        "source": "agent",
+        "observation": "run",
+        "content": "3",
+        "extras": {"metadata": {"exit_code": 0}},
+        "tool_call_metadata": openhands_metadata("toolu_a", BASH_CALLS),
+    },
+    {
+        "id": 6,
+        "cause": 4,
+        "source": "agent",
+        "observation": "error",
+        "content": "ls: cannot access 'nope'",
+        "extras": {},
+        "tool_call_metadata": openhands_metadata("toolu_b", BASH_CALLS),
+    },
+    {
+        "id": 7,
+        "source": "agent",
+        "action": "finish",
+        "args": {"final_thought": "", "thought": "There are 3."},
+        "tool_call_metadata": openhands_metadata("toolu_c", FINISH),
+    },
+]
+
+
+def test_openhands_event_stream(tmp_path: Path) -> None:
+    source = write(tmp_path / "trajectory.json", OPENHANDS)
+    assert detect(source) == "openhands"
+    trajectory = imported(source, tmp_path)
+    assert trajectory.messages == [
+        {"role": "system", "content": "You are OpenHands agent."},
+        {"role": "user", "content": "How many py files?"},
+        {
+            "role": "assistant",
+            "content": "Count them.",
+            "reasoning": "Use ls.",
+            "tool_calls": [
+                call("toolu_a", "execute_bash", {"command": "ls *.py | wc -l"}),
+                call("toolu_b", "execute_bash", {"command": "ls nope"}),
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_a", "content": "3"},
+        {"role": "tool", "tool_call_id": "toolu_b", "content": "ls: cannot access 'nope'"},
+        {"role": "assistant", "content": "There are 3."},
+    ]
+    assert trajectory.tools == [BASH_TOOL_SCHEMA]

@@ -1,7 +1,8 @@
 """Other agents' session logs as sii recordings: SII CLI conversation logs, Gemini CLI chats, Qwen Code chat
-records, Claude Code transcripts, Codex CLI rollouts and mini-swe-agent trajectories. Each file becomes one
-recording (`face` "import", a `source:<format>` tag, a note naming the file), redacted as it is written, so
-`sii recordings list/show/validate/export` and finetuning treat it like a session recorded here."""
+records, Claude Code transcripts, Codex CLI rollouts, mini-swe-agent trajectories and OpenHands event streams.
+Each file becomes one recording (`face` "import", a `source:<format>` tag, a note naming the file), redacted as
+it is written, so `sii recordings list/show/validate/export` and finetuning treat it like a session recorded
+here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recordings.importers import claude, codex, gemini, miniswe
+from recordings.importers import claude, codex, gemini, miniswe, openhands
 from recordings.importers.common import ImportedSession, check_size, load_json, source_key, write_session
 
 READERS: dict[str, Callable[[Path], ImportedSession]] = {
@@ -21,6 +22,7 @@ READERS: dict[str, Callable[[Path], ImportedSession]] = {
     "claude": claude.read_claude,
     "codex": codex.read_codex,
     "mini-swe-agent": miniswe.read_miniswe,
+    "openhands": openhands.read_openhands,
 }
 AGENT_FORMATS = tuple(READERS)
 SNIFF_LINES = 200  # Claude Code files can open with many file-history snapshots before the first message
@@ -35,7 +37,9 @@ def detect(path: Path) -> str | None:
             data = load_json(path)
         except json.JSONDecodeError:
             return None
-        return "mini-swe-agent" if miniswe.looks_like(data) else gemini.looks_like(data)
+        if miniswe.looks_like(data):
+            return "mini-swe-agent"
+        return "openhands" if openhands.looks_like(data) else gemini.looks_like(data)
     if path.suffix != ".jsonl":
         return None
     check_size(path)
