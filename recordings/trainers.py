@@ -109,12 +109,14 @@ Written by `sii recordings export --format hf`. Needs: pip install trl datasets"
 import sys
 from pathlib import Path
 
+import torch
 from datasets import load_from_disk
 from trl import SFTConfig, SFTTrainer
 
 model = sys.argv[1]
 dataset = load_from_disk(str(Path(__file__).parent)).select_columns(["messages", "tools"])
-config = SFTConfig(output_dir=sys.argv[2] if len(sys.argv) > 2 else "sft-out")
+gpu = torch.cuda.is_available()  # TRL trains in bf16 by default, which needs a GPU
+config = SFTConfig(output_dir=sys.argv[2] if len(sys.argv) > 2 else "sft-out", bf16=gpu, use_cpu=not gpu)
 SFTTrainer(model=model, train_dataset=dataset, args=config).train()
 '''
 
