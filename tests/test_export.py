@@ -478,6 +478,12 @@ def test_an_sii_cli_log_exports_to_slime_exactly_as_limi_writes_it(tmp_path: Pat
     assert messages[2]["tool_calls"][0]["function"]["arguments"]["command"] == "ls"
     assert messages[3]["tool_call_id"] == "c1" and messages[3]["content"] == "a.py\nb.py"
     assert frame.iloc[0]["tools"][1]["function"]["parameters"]["properties"]["path"]["type"] == "string"
+    datasets = pytest.importorskip("datasets")  # slime's read_file: Dataset.from_parquet, then data["messages"]
+    row = datasets.Dataset.from_parquet(str(out), cache_dir=str(tmp_path / "hf-cache"))[0]
+    assert row["messages"][4]["tool_calls"][0]["function"] == {
+        "name": "read_file",
+        "arguments": {"command": None, "path": "a.py"},
+    }
 
 
 def test_slime_drops_argument_type_conflicts_as_limi_does(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
