@@ -899,3 +899,17 @@ def test_openhands_event_stream(tmp_path: Path) -> None:
         {"role": "assistant", "content": "There are 3."},
     ]
     assert trajectory.tools == [BASH_TOOL_SCHEMA]
+
+
+def test_json_nested_too_deep_is_refused_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    lines = write(tmp_path / "cc.jsonl", CLAUDE, lines=True)
+    with open(lines, "a") as handle:  # a hostile line among good ones is skipped like a torn one
+        handle.write('{"type": "user", "message": ' + "[" * 200_000 + "]" * 200_000 + "}\n")
+    recordings = tmp_path / "recordings"
+    assert run(recordings, "import", str(deep), str(lines)) == 1
+    err = capsys.readouterr().err
+    assert f"{deep}: JSON nested too deeply to read" in err and "imported 1 session log(s)" in err
+    (path,) = recordings.glob("*.jsonl")
+    assert len(read_trajectory(path).messages) == 6

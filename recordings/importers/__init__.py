@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recordings.importers import claude, codex, gemini, miniswe, openhands
-from recordings.importers.common import ImportedSession, check_size, load_json, source_key, write_session
+from recordings.importers.common import ImportedSession, check_size, load_json, parse_json, source_key, write_session
 
 READERS: dict[str, Callable[[Path], ImportedSession]] = {
     "sii-cli": gemini.read_sii_cli,
@@ -35,7 +35,7 @@ def detect(path: Path) -> str | None:
     if path.suffix == ".json":
         try:
             data = load_json(path)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError:  # not JSON: not a log (one nested too deep is refused: ValueError)
             return None
         if miniswe.looks_like(data):
             return "mini-swe-agent"
@@ -56,8 +56,8 @@ def detect(path: Path) -> str | None:
 
 def _record(line: str) -> dict | None:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
+        record = parse_json(line)
+    except ValueError:
         return None
     return record if isinstance(record, dict) else None
 
@@ -82,7 +82,7 @@ def import_logs(paths: list[Path], directory: Path, fmt: str | None, outcome: st
                 result.already_there.append(path)
                 continue
             session_id = write_session(READERS[name](path), path, directory, outcome)
-        except (ValueError, OSError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, OSError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             result.failed.append((path, str(exc)))
             continue
         if session_id is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,17 @@ class ImportedSession:
     notes: list[str] = field(default_factory=list)
 
 
+def parse_json(text: str) -> Any:
+    """JSON text, or ValueError: a document nested too deep for the parser (a hostile `[[[[...`) says so instead
+    of raising RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply to read") from exc
+
+
 def load_json(path: Path) -> Any:
-    return json.loads(read_text(path))
+    return parse_json(read_text(path))
 
 
 def check_size(path: Path) -> None:
@@ -48,12 +58,12 @@ def read_text(path: Path) -> str:
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON-lines file; a torn or non-object line (a crash mid-write) is skipped."""
+    """The objects of a JSON-lines file; a torn, non-object or unreadably deep line is skipped."""
     records = []
     for line in read_text(path).splitlines():
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = parse_json(line)
+        except ValueError:  # JSONDecodeError included
             continue
         if isinstance(record, dict):
             records.append(record)
@@ -196,17 +206,20 @@ def write_session(session: ImportedSession, path: Path, directory: Path, outcome
     partial = target.with_name(target.name + ".partial")  # not *.jsonl: never listed half-written
     partial.unlink(missing_ok=True)
     writer = RecordingWriter(partial)
-    writer.write("session", meta=meta.to_dict(), tools=session.tools)
-    for number, context in enumerate(contexts):
-        start = 0 if number == 0 else _carried(context)
-        if number:  # the agent compacted: the model's view starts over from these messages
-            writer.write("compaction", summary=None, messages=context[:start], tokens_before=None)
-        for message in context[start:]:
-            writer.write("message", message=message)
-    writer.write("end", meta={"ended_at": started})
-    writer.close()
+    try:
+        writer.write("session", meta=meta.to_dict(), tools=session.tools)
+        for number, context in enumerate(contexts):
+            start = 0 if number == 0 else _carried(context)
+            if number:  # the agent compacted: the model's view starts over from these messages
+                writer.write("compaction", summary=None, messages=context[:start], tokens_before=None)
+            for message in context[start:]:
+                writer.write("message", message=message)
+        writer.write("end", meta={"ended_at": started})
+    finally:
+        writer.close()
+        if writer.last_error is not None or sys.exc_info()[0] is not None:
+            partial.unlink(missing_ok=True)
     if writer.last_error is not None:
-        partial.unlink(missing_ok=True)
         raise ValueError(f"cannot write {partial}: {writer.last_error}")
     partial.rename(target)
     return session_id
