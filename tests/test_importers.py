@@ -913,3 +913,33 @@ def test_json_nested_too_deep_is_refused_not_a_crash(tmp_path: Path, capsys: pyt
     assert f"{deep}: JSON nested too deeply to read" in err and "imported 1 session log(s)" in err
     (path,) = recordings.glob("*.jsonl")
     assert len(read_trajectory(path).messages) == 6
+
+
+def test_claude_code_compact_boundary_starts_a_new_context(tmp_path: Path) -> None:
+    boundary = {
+        "type": "system",
+        "subtype": "compact_boundary",
+        "content": "Conversation compacted",
+        "sessionId": "cc-1",
+    }
+    summary = {
+        "type": "user",
+        "sessionId": "cc-1",
+        "isCompactSummary": True,
+        "message": {"role": "user", "content": "This session is being continued: tests were fixed."},
+    }
+    after = {
+        "type": "assistant",
+        "sessionId": "cc-1",
+        "message": {"id": "msg_9", "role": "assistant", "content": [{"type": "text", "text": "Continuing."}]},
+    }
+    trajectory = imported(write(tmp_path / "cc.jsonl", [*CLAUDE, boundary, summary, after], lines=True), tmp_path)
+    first, second = (sample["messages"] for sample in trajectory.samples())
+    assert first[0] == {"role": "user", "content": "run the tests"} and first[-1] == {
+        "role": "assistant",
+        "content": "Fixed.",
+    }
+    assert second == [
+        {"role": "user", "content": "This session is being continued: tests were fixed."},
+        {"role": "assistant", "content": "Continuing."},
+    ]
