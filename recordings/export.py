@@ -1,5 +1,6 @@
-"""Export recorded sessions as training samples: LIMI/OpenAI `{"messages", "tools"}` JSONL, Parquet or
-LLaMA-Factory ShareGPT, filtered by label, model and token length, deduplicated, with a manifest that says
+"""Export recorded sessions as training samples: LIMI/OpenAI `{"messages", "tools"}` JSONL, Parquet,
+LLaMA-Factory ShareGPT (with its dataset_info.json), slime/LIMI nested Parquet or a Hugging Face datasets folder
+(see recordings.trainers), filtered by label, model and token length, deduplicated, with a manifest that says
 what went in and why the rest did not.
 
 Duplicates: a sample whose canonical JSON (messages + tools, keys sorted) hashes like an earlier one, and a
@@ -22,8 +23,18 @@ from typing import Any, Literal, TextIO
 from recordings.formats import canonical_json, to_parquet_row, to_sharegpt
 from recordings.schema import Trajectory, producer_version
 from recordings.store import default_redactor, read_trajectory
+from recordings.trainers import (
+    ArgumentTypes,
+    dataset_card,
+    llamafactory_ready,
+    trainer_messages,
+    write_dataset_info,
+    write_hf,
+    write_slime,
+)
 
-FORMATS = ("jsonl", "parquet", "sharegpt")
+FORMATS = ("jsonl", "parquet", "sharegpt", "slime", "hf")
+WHOLE_FORMATS = ("slime", "hf")  # written at once from every sample (pandas, save_to_disk), to a path
 TooLong = Literal["drop", "truncate"]
 
 
@@ -63,6 +74,7 @@ class Selection:
     too_long: TooLong = "drop"
     dedupe: bool = True
     redact: bool = True  # secrets are redacted before anything leaves the machine
+    duplicate_times: int = 1  # slime: each sample written this many times (LIMI's --duplicate_times)
 
 
 @dataclass
@@ -79,6 +91,8 @@ class Counts:
     written: int = 0
     redacted: int = 0  # secrets redacted in the written samples
     template_failures: int = 0  # samples the chat template rejected, measured as JSON text instead
+    type_conflicts: int = 0  # slime: samples whose argument types disagree with earlier ones (LIMI's check)
+    redacted_kinds: dict[str, int] = field(default_factory=dict)  # secrets redacted, on disk or now, by kind
 
 
 @dataclass
@@ -191,6 +205,8 @@ def select(
             counts.other_model += 1
             continue
         counts.sessions += 1
+        for kind, count in trajectory.redactions.items():  # redacted as it was recorded (or imported)
+            counts.redacted_kinds[kind] = counts.redacted_kinds.get(kind, 0) + count
         for context, data in enumerate(trajectory.samples()):
             if not any(message["role"] == "assistant" for message in data["messages"]):
                 counts.no_assistant += 1
@@ -206,6 +222,8 @@ def select(
             if selection.redact and trajectory.needs_redaction:  # redacted on disk already: skip the cost
                 data, findings = default_redactor().redact(data)
                 counts.redacted += len(findings)
+                for finding in findings:
+                    counts.redacted_kinds[finding.kind] = counts.redacted_kinds.get(finding.kind, 0) + 1
             digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()
             if selection.dedupe:
                 if digest in hashes:
@@ -254,11 +272,13 @@ def write(chosen: Iterable[Sample], fmt: str, out: Path | None, stream: TextIO |
             if fmt == "parquet":
                 provenance = {"session_id": sample.session_id, "context": sample.context, "label": sample.label}
                 yield {**to_parquet_row(sample.data), **provenance, "model": sample.model}
+            elif fmt == "sharegpt":
+                yield to_sharegpt({**sample.data, "messages": llamafactory_ready(sample.data["messages"])})
             else:
-                yield to_sharegpt(sample.data) if fmt == "sharegpt" else sample.data
+                yield sample.data
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt not in FORMATS or fmt in WHOLE_FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS[:3])})")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
@@ -270,7 +290,36 @@ def write(chosen: Iterable[Sample], fmt: str, out: Path | None, stream: TextIO |
     else:
         with open(out, "w", encoding="utf-8") as handle:
             write_jsonl(rows(), handle)
+        if fmt == "sharegpt":
+            write_dataset_info(out)
     return entries
+
+
+def write_whole(chosen: Iterable[Sample], result: Export, out: Path | None) -> None:
+    """slime Parquet or an hf folder: every sample at once, in the trainer's message shape. slime drops the
+    samples LIMI's argument-type check rejects and repeats the rest `duplicate_times` times."""
+    if out is None:
+        raise ValueError(f"--format {result.fmt} needs --out {'FILE' if result.fmt == 'slime' else 'DIR'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    types, samples = ArgumentTypes(), []
+    for sample in chosen:
+        messages = trainer_messages(sample.data["messages"])
+        if result.fmt == "slime" and not types.agree(messages):
+            result.counts.type_conflicts += 1
+            result.counts.written -= 1
+            continue
+        samples.append((sample, {"tools": sample.data["tools"], "messages": messages}))
+    result.entries = [sample.entry() for sample, _ in samples]
+    if result.fmt == "slime":
+        write_slime([row for _, row in samples], out, result.selection.duplicate_times)
+        return
+    rows = [
+        {**row, "session_id": s.session_id, "context": s.context, "model": s.model, "label": s.label}
+        for s, row in samples
+    ]
+    measured = all(s.tokens is not None for s, _ in samples)
+    tokens = [s.tokens if measured else len(canonical_json(s.data)) // 4 for s, _ in samples]
+    write_hf(rows, out, dataset_card(result.manifest(), tokens, measured))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -310,7 +359,11 @@ def export(
     result = Export(fmt, selection, list(ids))
     counter = TokenCounter(selection.tokenizer) if selection.tokenizer else None
     paths = find_sessions(directory, result.ids)
-    result.entries = write(select(paths, selection, result.counts, counter), fmt, out, stream)
+    chosen = select(paths, selection, result.counts, counter)
+    if fmt in WHOLE_FORMATS:
+        write_whole(chosen, result, out)
+    else:
+        result.entries = write(chosen, fmt, out, stream)
     if out is not None:
         manifest = out.with_name(out.name + ".manifest.json")
         manifest.write_text(json.dumps(result.manifest(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -416,3 +416,188 @@ def test_sharegpt_keeps_everything_but_ids_and_is_stable(sample: dict[str, Any])
         )
         functions = [c["function"] for c in original.get("tool_calls", [])]
         assert [c["function"] for c in copy.get("tool_calls", [])] == functions
+
+
+# --- trainer formats: slime/LIMI parquet, Hugging Face folder, LLaMA-Factory --------------------------------
+
+
+def limi_rows(*arguments: dict[str, Any] | str) -> list[dict[str, Any]]:
+    """One LIMI sample per `arguments`, each a read_file call with them (different prompts: no duplicates)."""
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": f"task {number}"},
+                {"role": "assistant", "content": None, "tool_calls": [call(f"c{number}", "read_file", args)]},
+                {"role": "tool", "tool_call_id": f"c{number}", "content": "text"},
+                {"role": "assistant", "content": f"done {number}"},
+            ],
+            "tools": TOOLS,
+        }
+        for number, args in enumerate(arguments)
+    ]
+
+
+def imported_dataset(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
+    source, recordings = tmp_path / "rows.jsonl", tmp_path / "recordings"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert run(recordings, "import", str(source)) == 0
+    return recordings
+
+
+def test_an_sii_cli_log_exports_to_slime_exactly_as_limi_writes_it(tmp_path: Path, tokenizer: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from tests.test_importers import LIMI_SAMPLE, SII_CLI
+
+    source, recordings = tmp_path / "conversation_logs" / "conv-1.json", tmp_path / "recordings"
+    source.parent.mkdir()
+    source.write_text(json.dumps(SII_CLI), encoding="utf-8")
+    assert run(recordings, "import", str(source)) == 0
+    out = tmp_path / "slime" / "train.parquet"
+    limits = ["--tokenizer", str(tokenizer), "--max-tokens", "128000", "--duplicate-times", "3"]
+    assert run(recordings, "export", "--format", "slime", "--out", str(out), *limits) == 0
+    limi = tmp_path / "limi.parquet"
+    pd.DataFrame([LIMI_SAMPLE] * 3).to_parquet(limi)  # the last step of messages_json2parquet_128k.py
+    mine, theirs = pq.read_table(out), pq.read_table(limi)
+    assert mine.schema.equals(theirs.schema) and mine.to_pylist() == theirs.to_pylist()
+
+    frame = pd.read_parquet(out)  # how slime reads it
+    assert list(frame.columns) == ["tools", "messages"] and len(frame) == 3
+    assert all(str(dtype) == "object" for dtype in frame.dtypes)
+    messages = frame.iloc[0]["messages"]
+    assert [m["role"] for m in messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert messages[2]["tool_calls"][0]["function"]["arguments"]["command"] == "ls"
+    assert messages[3]["tool_call_id"] == "c1" and messages[3]["content"] == "a.py\nb.py"
+    assert frame.iloc[0]["tools"][1]["function"]["parameters"]["properties"]["path"]["type"] == "string"
+    datasets = pytest.importorskip("datasets")  # slime's read_file: Dataset.from_parquet, then data["messages"]
+    row = datasets.Dataset.from_parquet(str(out), cache_dir=str(tmp_path / "hf-cache"))[0]
+    assert row["messages"][4]["tool_calls"][0]["function"] == {
+        "name": "read_file",
+        "arguments": {"command": None, "path": "a.py"},
+    }
+
+
+def test_slime_drops_argument_type_conflicts_as_limi_does(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pd = pytest.importorskip("pandas")
+    recordings = imported_dataset(tmp_path, limi_rows({"path": "a.py"}, {"path": 3}, '{"path": broken', {"path": "b"}))
+    out = tmp_path / "train.parquet"
+    assert run(recordings, "export", "--format", "slime", "--out", str(out)) == 0
+    assert "3 samples" in capsys.readouterr().err.split(";")[0]
+    frame = pd.read_parquet(out)
+    calls = [row[1]["tool_calls"][0]["function"]["arguments"]["path"] for row in frame["messages"]]
+    assert calls == ["a.py", None, "b"]  # the int path is dropped; unparsable arguments become {} (LIMI's fix)
+    manifest = json.loads(out.with_name("train.parquet.manifest.json").read_text())
+    assert manifest["counts"]["type_conflicts"] == 1 and manifest["counts"]["written"] == 3
+    assert len(manifest["samples"]) == 3
+
+
+def test_slime_without_the_type_check_would_not_be_writable(tmp_path: Path) -> None:
+    """Why the check exists: Arrow refuses one argument name holding two types."""
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    rows = [{"tools": TOOLS, "messages": row["messages"]} for row in limi_rows({"path": "a.py"}, {"path": 3})]
+    with pytest.raises(pa.ArrowInvalid, match=r"Could not convert 'a\.py' with type str"):
+        pd.DataFrame(rows).to_parquet(tmp_path / "x.parquet")
+
+
+def test_slime_over_the_token_limit_is_dropped_and_the_file_keeps_its_columns(tmp_path: Path, tokenizer: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    recordings = imported_dataset(tmp_path, limi_rows({"path": "a.py"}))
+    out = tmp_path / "train.parquet"
+    limits = ["--tokenizer", str(tokenizer), "--max-tokens", "3"]
+    assert run(recordings, "export", "--format", "slime", "--out", str(out), *limits) == 0
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == ["tools", "messages"] and len(frame) == 0
+
+
+def test_duplicate_times_is_for_slime_only(recordings: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--duplicate-times"):
+        run(recordings, "export", "--out", str(tmp_path / "x.jsonl"), "--duplicate-times", "2")
+    with pytest.raises(ValueError, match="--duplicate-times"):
+        run(recordings, "export", "--format", "slime", "--out", str(tmp_path / "x.parquet"), "--duplicate-times", "0")
+    with pytest.raises(ValueError, match="needs --out DIR"):
+        run(recordings, "export", "--format", "hf")
+
+
+def test_hf_folder_loads_with_datasets_and_has_a_card(recordings: Path, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from tests.test_importers import TOKEN
+
+    writer = RecordingWriter(recordings / "20260101-000004-dddddd.jsonl", redactor=None)  # a secret left in
+    meta = SessionMeta("20260101-000004-dddddd", "test", "repl", "qwen3-8b", "", {}, "/w", 4.0, outcome="success")
+    writer.write("session", meta=meta.to_dict(), tools=[])
+    writer.write("message", message={"role": "user", "content": f"deploy with {TOKEN}"})
+    writer.write("message", message={"role": "assistant", "content": "Deployed."})
+    writer.close()
+    out = tmp_path / "hf"
+    assert run(recordings, "export", "--format", "hf", "--out", str(out)) == 0
+    loaded = datasets.load_from_disk(str(out))
+    assert loaded.num_rows == 5
+    first = loaded[0]
+    assert first["tools"] == TOOLS  # each tool keeps its own parameters: no struct merged over every tool
+    assert first["messages"][2]["tool_calls"][0]["function"]["arguments"] == {"path": "calc.py"}
+    assert first["messages"][2]["reasoning_content"] == "Look at the code and the tests first."
+    assert "reasoning" not in first["messages"][2]
+    assert (first["session_id"], first["context"], first["label"]) == ("20260101-000001-aaaaaa", 0, "success")
+    assert (
+        TOKEN not in json.dumps(loaded[4]["messages"])
+        and "[REDACTED:github_token]" in loaded[4]["messages"][0]["content"]
+    )
+    card = (out / "README.md").read_text()
+    assert "5 samples from 4 sessions" in card
+    assert "Labels: fail 1, success 3, unlabelled 1" in card
+    assert "estimated as JSON characters / 4" in card and "github_token 1" in card
+    compile((out / "train_trl.py").read_text(), "train_trl.py", "exec")
+    assert run(recordings, "export", "--format", "hf", "--out", str(out), "--label") == 0  # replaces its own export
+    assert datasets.load_from_disk(str(out)).num_rows == 3
+
+
+def test_hf_refuses_a_folder_that_holds_something_else(recordings: Path, tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="other than a dataset"):
+        run(recordings, "export", "--format", "hf", "--out", str(tmp_path / "work"))
+    assert (tmp_path / "work" / "notes.txt").read_text() == "mine"
+
+
+def test_sharegpt_is_what_llamafactory_accepts_with_its_dataset_info(recordings: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    theirs = {"alpaca_en": {"file_name": "alpaca_en.json"}}
+    (data / "dataset_info.json").write_text(json.dumps(theirs))
+    out = data / "sii_agent.json"
+    assert run(recordings, "export", "--format", "sharegpt", "--out", str(out)) == 0
+    info = json.loads((data / "dataset_info.json").read_text())
+    assert info["alpaca_en"] == theirs["alpaca_en"]
+    entry = info["sii_agent"]
+    assert (entry["file_name"], entry["formatting"], entry["columns"]["messages"]) == (
+        "sii_agent.json",
+        "sharegpt",
+        "conversations",
+    )
+    assert entry["tags"]["function_tag"] == "function_call" and entry["tags"]["observation_tag"] == "observation"
+    records = lines(out)
+    for record in records:  # LLaMA-Factory's rule: (human|observation) then (gpt|function_call), an even count
+        kinds = [turn["from"] for turn in record["conversations"]]
+        assert all(kind in ("human", "observation") for kind in kinds[0::2]), kinds
+        assert all(kind in ("gpt", "function_call") for kind in kinds[1::2]), kinds
+        assert len(kinds) % 2 == 0
+    compacted = records[1]["conversations"][0]  # summary and the next prompt: merged, nothing dropped
+    assert compacted == {"from": "human", "value": "Summary: add() was fixed in calc.py.\n\nnow check util.py too"}
+
+
+def test_a_damaged_dataset_info_is_not_overwritten(recordings: Path, tmp_path: Path) -> None:
+    (tmp_path / "dataset_info.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not readable JSON"):
+        run(recordings, "export", "--format", "sharegpt", "--out", str(tmp_path / "sii.json"))
+    assert (tmp_path / "dataset_info.json").read_text() == "{not json"
