@@ -26,7 +26,8 @@ SEQUENCE_WAIT = 0.05  # an arrow or function key sends ESC and the rest of its s
 
 class EscWatcher:
     """`watching()` around a turn; `paused()` around anything that reads the terminal during it (an approval
-    question); `hand_over(input)` gives what was typed meanwhile to the next prompt. Does nothing off a terminal."""
+    question); `hand_over(input)` gives what was typed meanwhile to the next prompt. Does nothing off a terminal.
+    Used from the main thread (the one SIGINT interrupts)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -34,7 +35,7 @@ class EscWatcher:
         self._typed = bytearray()
         self._thread: threading.Thread | None = None
         self._wake = -1
-        self._saved: list | None = None
+        self._saved: list = []
         self._interrupted = False
 
     @classmethod
@@ -45,8 +46,8 @@ class EscWatcher:
     def watching(self) -> Iterator[None]:
         """Watch for Esc while the body runs; the terminal mode is put back however the body ends."""
         self._interrupted = False  # one interrupt per turn: a second SIGINT could land after the turn ended
-        self._start()
         try:
+            self._start()
             yield
         finally:
             self._stop()
@@ -75,13 +76,17 @@ class EscWatcher:
     def _start(self) -> None:
         if not self.enabled:
             return
+        with _interrupts_deferred():
+            self._begin()
+
+    def _begin(self) -> None:
+        wake_read, self._wake = os.pipe()
         self._saved = termios.tcgetattr(self.fd)
         mode = termios.tcgetattr(self.fd)
         mode[0] &= ~termios.ICRNL  # Enter arrives as the CR the prompt expects
         mode[3] &= ~(termios.ECHO | termios.ICANON)  # ISIG stays: Ctrl-C is still a signal
         mode[6][termios.VMIN], mode[6][termios.VTIME] = 1, 0
         termios.tcsetattr(self.fd, termios.TCSANOW, mode)  # TCSANOW: TCSAFLUSH would drop type-ahead
-        wake_read, self._wake = os.pipe()
         self._thread = threading.Thread(target=self._watch, args=(wake_read,), name="esc-watcher", daemon=True)
         self._thread.start()
 
@@ -89,16 +94,11 @@ class EscWatcher:
         thread, self._thread = self._thread, None
         if thread is None:
             return
-        # The watcher signals the main thread only: blocked here, a late interrupt waits until the mode is back.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        with _interrupts_deferred():
             os.write(self._wake, b"\0")
             thread.join()
-        finally:
             os.close(self._wake)
-            if self._saved is not None:
-                termios.tcsetattr(self.fd, termios.TCSANOW, self._saved)
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            termios.tcsetattr(self.fd, termios.TCSANOW, self._saved)
 
     def _watch(self, wake: int) -> None:
         try:
@@ -129,6 +129,21 @@ class EscWatcher:
             index += 1
 
     def _interrupt(self) -> None:
+        """SIGINT to the main thread itself, so the call it is blocked in (a socket read, a wait) is cut short."""
         if not self._interrupted:
             self._interrupted = True
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (or the watcher's own signal) while the terminal's mode changes waits until the change is whole:
+    a KeyboardInterrupt halfway would leave the terminal without echo after sii exits."""
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

@@ -181,6 +181,16 @@ def test_the_esc_watcher_gives_the_terminal_back_however_the_turn_ends(pty_pair:
     assert termios.tcgetattr(slave) == before
 
 
+def test_an_esc_as_the_turn_ends_still_leaves_the_terminal_as_it_was(pty_pair: tuple[int, int]) -> None:
+    master, slave = pty_pair
+    before = termios.tcgetattr(slave)
+    watcher = EscWatcher(slave)
+    with pytest.raises(KeyboardInterrupt), watcher.watching():
+        os.write(master, b"\x1b")
+        time.sleep(0.025)  # read, and waiting for the rest of a key's sequence, as the turn ends: it lands in _stop
+    assert termios.tcgetattr(slave) == before
+
+
 def test_a_lone_esc_interrupts_once_and_other_keys_are_kept(pty_pair: tuple[int, int]) -> None:
     master, slave = pty_pair
     watcher = EscWatcher(slave)
