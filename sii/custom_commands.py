@@ -18,6 +18,7 @@ import yaml
 from sii.config import user_config_file
 
 MAX_COMMAND_BYTES = 32 * 1024
+MAX_COMMANDS = 200  # per folder: /help and Tab stay quick in a repository that plants thousands
 MAX_DESCRIPTION = 120
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
@@ -54,7 +55,9 @@ def load_custom_commands(workspace: Path) -> tuple[dict[str, CustomCommand], lis
             paths = sorted(directory.glob("*.md"))
         except OSError:
             continue
-        for path in paths:
+        if len(paths) > MAX_COMMANDS:
+            problems.append(f"{directory}: {len(paths)} files, only the first {MAX_COMMANDS} are read")
+        for path in paths[:MAX_COMMANDS]:
             try:
                 command = _read(path, root)
             except ValueError as exc:

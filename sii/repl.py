@@ -8,6 +8,7 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import has_completions
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
@@ -67,7 +68,7 @@ def _key_bindings(state: ReplState) -> KeyBindings:
     def _newline(event) -> None:  # type: ignore[no-untyped-def]
         event.current_buffer.insert_text("\n")
 
-    @bindings.add("s-tab")
+    @bindings.add("s-tab", filter=~has_completions)  # in the completion menu it still goes back
     def _cycle_mode(event) -> None:  # type: ignore[no-untyped-def]
         state.session.policy.mode = next_mode(state.session.policy.mode)
         event.app.invalidate()  # the status line shows it now

@@ -343,7 +343,9 @@ def run_slash_command(state: ReplState, text: str) -> bool:
         if custom is None:
             state.console.print(Text(f"unknown command {name}; /help lists them", "red"))
         else:
-            state.send(custom.prompt(argument.strip()))
+            message = custom.prompt(argument.strip())
+            state.console.print(Text(f"{name}: sending {custom.source} ({len(message):,} characters)", "dim"))
+            state.send(message)
         return True
     try:
         return command.run(state, argument.strip())

@@ -20,7 +20,7 @@ from prompt_toolkit.input.typeahead import get_typeahead
 from prompt_toolkit.keys import Keys
 
 from recordings.store import read_trajectory, recordings_dir
-from sii.custom_commands import load_custom_commands
+from sii.custom_commands import MAX_COMMANDS, load_custom_commands
 from sii.esc_watcher import EscWatcher
 from sii.mentions import expand_mentions
 from sii.repl import PromptCompleter, next_mode
@@ -272,3 +272,13 @@ def test_custom_commands_complete_and_never_shadow_built_ins(workspace: Path) ->
     assert completions(completer, "/he") == ["/help"]
     (shown,) = [c for c in completer.get_completions(Document("/rev"), CompleteEvent(completion_requested=True))]
     assert shown.display_meta_text == "review the diff"
+
+
+def test_a_repository_planting_thousands_of_commands_gets_a_bounded_list(workspace: Path) -> None:
+    project = workspace / ".sii" / "commands"
+    project.mkdir(parents=True)
+    for number in range(MAX_COMMANDS + 50):
+        (project / f"c{number:04d}.md").write_text("x")
+    found, problems = load_custom_commands(workspace)
+    assert len(found) == MAX_COMMANDS
+    assert problems == [f"{project}: {MAX_COMMANDS + 50} files, only the first {MAX_COMMANDS} are read"]

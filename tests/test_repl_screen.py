@@ -464,6 +464,7 @@ def test_custom_commands_from_the_project_and_the_user(
         assert "sii " in shown[0], "an escape sequence in a description cleared the screen"
         terminal.sendline("/review calc.py")
         terminal.wait_for("Reviewed.")
+        assert any("/review: sending" in line and "review.md" in line for line in terminal.transcript())
         sent = scripted.requests[-1]["messages"][-1]["content"]
         assert sent == "Review calc.py carefully; then review calc.py again."
         terminal.sendline("/greet")
