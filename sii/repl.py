@@ -139,7 +139,8 @@ def run_repl(
 
     def confirm(question: str) -> bool:
         try:
-            return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
+            with watcher.paused():  # a no-op between turns; during one, the question gets the keys
+                return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
         except (EOFError, KeyboardInterrupt):
             return False
 
