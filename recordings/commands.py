@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -14,6 +15,8 @@ from recordings.select import SessionFilter, add_filter_arguments
 from recordings.store import OUTCOMES, RecordingWriter, SessionSummary, list_sessions, read_trajectory, write_label
 from recordings.validate import file_problems
 
+PIPED_WIDTH = 1000
+
 # rich and matplotlib are imported inside the handlers: `sii --help` registers these parsers and stays fast.
 
 
@@ -23,17 +26,29 @@ def selected(args: argparse.Namespace, directory: Path) -> list[SessionSummary]:
 
 
 def list_command(args: argparse.Namespace, directory: Path) -> int:
+    """A table for people; `--json` one JSON array of every summary field, full ids, for scripts."""
+    sessions = selected(args, directory)
+    if args.json:
+        print(json.dumps([summary_json(s) for s in sessions], indent=2, ensure_ascii=False))
+        return 0
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("id", "started", "model", "messages", "tokens", "outcome", "first prompt")
-    for s in selected(args, directory):
+    id_column = Column("id", no_wrap=True, min_width=max((len(s.session_id) for s in sessions), default=2))
+    table = Table(id_column, "started", "model", "messages", "tokens", "outcome", "first prompt")
+    for s in sessions:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at))
         table.add_row(
             s.session_id, started, s.model, str(s.messages), f"{s.tokens:,}", s.outcome or "-", s.first_prompt[:50]
         )
-    Console().print(table)
+    # Piped, the table is as wide as it needs: a script gets whole ids, not a guess at 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
+    console.print(table)
     return 0
+
+
+def summary_json(summary: SessionSummary) -> dict:
+    return {**dataclasses.asdict(summary), "path": str(summary.path)}
 
 
 def show_command(args: argparse.Namespace, directory: Path) -> int:
@@ -96,6 +111,7 @@ def label_command(args: argparse.Namespace, directory: Path) -> int:
 def register(actions: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="recorded sessions, newest first")
     add_filter_arguments(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON array of the sessions, every field")
     listing.set_defaults(handler=list_command)
     show = actions.add_parser("show", help="a session as a readable transcript")
     show.add_argument("id", help="session id or unique prefix")

@@ -4,6 +4,8 @@ question (the whole command, the diff of an edit), and the answer can carry the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from prompt_toolkit import PromptSession
 from rich.console import Console
@@ -19,14 +21,26 @@ MAX_SHOWN_LINES = 60
 class TerminalApprover:
     """`y` runs the call, `a` also stops asking for what the question offers (a command prefix, an edit tool),
     `n` refuses and asks why (the turn then stops), and any other text refuses with that text as what to do
-    instead (the model goes on with it)."""
+    instead (the model goes on with it). `pause` is held while asking: whatever else reads the terminal during a
+    turn (the Esc watcher) lets go of it, so only what is typed after the question answers it."""
 
-    def __init__(self, prompt: PromptSession, console: Console, progress: Progress) -> None:
+    def __init__(
+        self,
+        prompt: PromptSession,
+        console: Console,
+        progress: Progress,
+        pause: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> None:
         self.prompt = prompt
         self.console = console
         self.progress = progress
+        self.pause = pause
 
     def __call__(self, question: Question) -> Answer:
+        with self.pause():
+            return self._ask(question)
+
+    def _ask(self, question: Question) -> Answer:
         waiting, live = self.progress.what, self.progress.live
         self.progress.stop()  # the prompt owns the terminal while it asks
         self._show(question)

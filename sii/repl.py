@@ -1,4 +1,4 @@
-"""The interactive face: prompt_toolkit for input, rich for output, Ctrl-C ends a turn, not the session."""
+"""The interactive face: prompt_toolkit for input, rich for output, Esc or Ctrl-C ends a turn, not the session."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import has_completions
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 from rich.text import Text
 
 from sii import __version__
+from sii.approval import Mode
 from sii.approver import TerminalApprover
 from sii.config import Settings
+from sii.esc_watcher import EscWatcher
 from sii.mentions import expand_mentions, missing_mentions
 from sii.progress import Progress
 from sii.render import Renderer
 from sii.session import Session
-from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
+from sii.slash import COMMANDS, ReplState, custom_commands, is_slash_command, run_slash_command, show_restored
 from sii.trust import ask_to_trust
 from tools.shell import live_tail
 
@@ -50,28 +53,46 @@ class SparingFileHistory(FileHistory):
                 self._warn = None
 
 
-def _key_bindings() -> KeyBindings:
+SHIFT_TAB_MODES: tuple[Mode, ...] = ("ask", "auto-edit", "plan")  # yolo only on purpose: /mode yolo or --yolo
+
+
+def next_mode(mode: str) -> Mode:
+    """The mode Shift-Tab goes to; from yolo, back to asking."""
+    if mode not in SHIFT_TAB_MODES:
+        return SHIFT_TAB_MODES[0]
+    return SHIFT_TAB_MODES[(SHIFT_TAB_MODES.index(mode) + 1) % len(SHIFT_TAB_MODES)]
+
+
+def _key_bindings(state: ReplState) -> KeyBindings:
     bindings = KeyBindings()
 
     @bindings.add("escape", "enter")
     def _newline(event) -> None:  # type: ignore[no-untyped-def]
         event.current_buffer.insert_text("\n")
 
+    @bindings.add("s-tab", filter=~has_completions)  # in the completion menu it still goes back
+    def _cycle_mode(event) -> None:  # type: ignore[no-untyped-def]
+        state.session.policy.mode = next_mode(state.session.policy.mode)
+        event.app.invalidate()  # the status line shows it now
+
     return bindings
 
 
 class PromptCompleter(Completer):
-    """Slash commands at the start of the input; workspace paths after `@`."""
+    """Slash commands (built-in and custom) at the start of the input; workspace paths after `@`."""
 
     def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
         self.paths = PathCompleter(get_paths=lambda: [str(workspace)])
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
         if text.startswith("/") and " " not in text:
-            for name in COMMANDS:
+            helps = {name: command.help for name, command in COMMANDS.items()}
+            helps |= {name: found.description for name, found in custom_commands(self.workspace)[0].items()}
+            for name, help_text in helps.items():
                 if name.startswith(text):
-                    yield Completion(name, start_position=-len(text), display_meta=COMMANDS[name].help)
+                    yield Completion(name, start_position=-len(text), display_meta=help_text)
             return
         word = document.get_word_before_cursor(WORD=True)
         if word.startswith("@"):
@@ -107,7 +128,8 @@ def run_repl(
     called with every session the REPL opens (the first, and after /clear or /resume), before any turn."""
     console = Console()
     progress = Progress(console)
-    approver = TerminalApprover(PromptSession(), console, progress)
+    watcher = EscWatcher.on_stdin()
+    approver = TerminalApprover(PromptSession(), console, progress, pause=watcher.paused)
     ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
@@ -120,14 +142,31 @@ def run_repl(
 
     def confirm(question: str) -> bool:
         try:
-            return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
+            with watcher.paused():  # a no-op between turns; during one, the question gets the keys
+                return approver.prompt.prompt(f"{question} [y/N] ").strip().lower().startswith("y")
         except (EOFError, KeyboardInterrupt):
             return False
 
-    state = ReplState(settings, console, open_session(resume, fork), open_session, confirm)
+    shell_notes: list[str] = []  # `!command` runs, told to the model with the next message
+
+    def send(message: str) -> None:
+        """One turn; Esc or Ctrl-C ends it, and what was typed meanwhile waits at the next prompt."""
+        if shell_notes:
+            message = "\n\n".join([*shell_notes, message])
+            shell_notes.clear()
+        try:
+            with watcher.watching():
+                state.session.agent.run_turn(message)
+        except KeyboardInterrupt:
+            console.print(Text("[interrupted]", "yellow"))
+        finally:
+            progress.stop()
+            watcher.hand_over(prompt.input)
+
+    state = ReplState(settings, console, open_session(resume, fork), open_session, send, confirm)
     prompt = PromptSession(
         history=SparingFileHistory(settings.home / "history", console.print),
-        key_bindings=_key_bindings(),
+        key_bindings=_key_bindings(state),
         completer=PromptCompleter(state.session.context.workspace),
         complete_while_typing=False,
         bottom_toolbar=lambda: _status_line(state),
@@ -138,7 +177,6 @@ def run_repl(
         show_restored(console, state.session)
     pending_exit = False
     queued = [first_message] if first_message else []
-    shell_notes: list[str] = []  # `!command` runs, told to the model with the next message
     try:
         while True:
             try:
@@ -170,15 +208,7 @@ def run_repl(
                 console.print(
                     Text(f"not attached: {shown} (no readable text file of that name in the workspace)", "yellow")
                 )
-            if shell_notes:
-                message = "\n\n".join([*shell_notes, message])
-                shell_notes.clear()
-            try:
-                state.session.agent.run_turn(message)
-            except KeyboardInterrupt:
-                console.print(Text("[interrupted]", "yellow"))
-            finally:
-                progress.stop()
+            send(message)
     finally:
         state.session.close()
     console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))

@@ -18,6 +18,7 @@ from recordings.store import OUTCOMES, list_sessions
 from sii.approval import MODE_HELP, MODES
 from sii.client import ModelError
 from sii.config import Settings
+from sii.custom_commands import CustomCommand, load_custom_commands
 from sii.mentions import strip_attachments
 from sii.session import Session, TurnCheckpoint
 from tools.checkpoints import CheckpointError
@@ -35,6 +36,7 @@ class ReplState:
     console: Console
     session: Session
     open_session: Callable[[Path | None], Session]  # a fresh session (None), or one resumed from a recording
+    send: Callable[[str], None]  # runs a turn with this message, as a typed one runs (Esc and Ctrl-C stop it)
     confirm: Callable[[str], bool] = lambda question: False  # asks the user a yes/no question
 
     def switch_to(self, recording: Path | None) -> None:
@@ -54,9 +56,24 @@ def _help(state: ReplState, argument: str) -> bool:
     table = Table.grid(padding=(0, 2))
     for command in COMMANDS.values():
         table.add_row(Text(command.usage, "cyan"), command.help)
+    custom, problems = custom_commands(state.session.context.workspace)
+    for name, found in custom.items():  # the repository's text: plain Text, never rich markup
+        table.add_row(Text(f"{name} [ARGS]", "cyan"), Text(found.description or f"(from {found.source})"))
     state.console.print(table)
-    state.console.print("Enter sends; Alt-Enter adds a line; @path attaches a file; Ctrl-C stops a turn.")
+    for problem in problems:
+        state.console.print(Text(f"skipped custom command {problem}", "yellow"))
+    state.console.print(
+        "Enter sends; Alt-Enter adds a line; @path attaches a file; Esc or Ctrl-C stops a turn;"
+        " Shift-Tab cycles the mode (ask, auto-edit, plan).",
+        highlight=False,
+    )
     return True
+
+
+def custom_commands(workspace: Path) -> tuple[dict[str, CustomCommand], list[str]]:
+    """The custom commands a name of which no built-in command has (built-ins win), and the files skipped."""
+    found, problems = load_custom_commands(workspace)
+    return {name: command for name, command in found.items() if name not in COMMANDS and name != "/quit"}, problems
 
 
 def _exit(state: ReplState, argument: str) -> bool:
@@ -198,8 +215,23 @@ def _permissions(state: ReplState, argument: str) -> bool:
     return True
 
 
+def _undo(state: ReplState, argument: str) -> bool:
+    """The files as they were before the latest turn that changed them; the conversation stays."""
+    if argument:
+        state.console.print(Text("usage: /undo (the last turn's file changes; /rewind goes further back)", "red"))
+        return True
+    if not state.session.turn_checkpoints:
+        state.console.print(Text("nothing to undo: no turn has changed files yet (or checkpoints are off)", "dim"))
+        return True
+    last = state.session.turn_checkpoints[-1]
+    if not state.session.rewind_changes(last):
+        state.console.print(Text(f"nothing to undo: the files are as they were before “{last.label}”", "dim"))
+        return True
+    return _rewind(state, "1 files")
+
+
 def _init(state: ReplState, argument: str) -> bool:
-    state.session.agent.run_turn(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
+    state.send(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
     return True
 
 
@@ -284,6 +316,7 @@ COMMANDS: dict[str, SlashCommand] = {
         SlashCommand("/resume", "/resume [ID]", "list this workspace's sessions, or continue one", _resume),
         SlashCommand("/diff", "/diff [REF]", "the workspace's git diff", _diff),
         SlashCommand("/rewind", "/rewind [N [files|chat|both] | undo]", "go back to before an earlier turn", _rewind),
+        SlashCommand("/undo", "/undo", "undo the last turn's file changes (the conversation stays)", _undo),
         SlashCommand("/output", "/output [N]", "the full text of the last (or Nth last) tool result", _output),
         SlashCommand("/cost", "/cost", "tokens in the context window and generated", _cost),
         SlashCommand("/compact", "/compact [FOCUS]", "replace the conversation by a summary of it", _compact),
@@ -301,11 +334,18 @@ COMMANDS: dict[str, SlashCommand] = {
 
 
 def run_slash_command(state: ReplState, text: str) -> bool:
-    """Run `/name argument`; unknown names get a hint. Returns False when the REPL should end."""
+    """Run `/name argument` (a built-in command, else a custom one); unknown names get a hint. Returns False
+    when the REPL should end."""
     name, _, argument = text.partition(" ")
     command = COMMANDS.get(name) or (COMMANDS["/exit"] if name == "/quit" else None)
     if command is None:
-        state.console.print(Text(f"unknown command {name}; /help lists them", "red"))
+        custom = custom_commands(state.session.context.workspace)[0].get(name)
+        if custom is None:
+            state.console.print(Text(f"unknown command {name}; /help lists them", "red"))
+        else:
+            message = custom.prompt(argument.strip())
+            state.console.print(Text(f"{name}: sending {custom.source} ({len(message):,} characters)", "dim"))
+            state.send(message)
         return True
     try:
         return command.run(state, argument.strip())

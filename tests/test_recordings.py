@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, list_sessions, read_trajectory, recordings_dir
+from recordings.store import RecordingWriter, list_sessions, read_trajectory, recordings_dir, write_label
 
 META = SessionMeta(
     session_id="20261125-000000-abcdef",
@@ -87,3 +88,38 @@ def test_list_and_export_through_the_cli(sii_home: Path) -> None:
     )
     assert listed.stdout.index("20261125-000002-bbbbbb") < listed.stdout.index("20261125-000001-aaaaaa")
     assert "broken" not in listed.stdout
+
+
+def _list(*flags: str, columns: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return subprocess.run(
+        [sys.executable, "-m", "sii", "recordings", "list", *flags], capture_output=True, text=True, env=env, check=True
+    )
+
+
+def test_list_json_has_full_ids_and_every_summary_field(sii_home: Path) -> None:
+    directory = recordings_dir(sii_home)
+    write_session(directory / "20261201-000001-aaaaaa.jsonl", "first " * 40, started_at=1.0)
+    write_session(directory / "20261201-000002-bbbbbb.jsonl", "second", started_at=2.0)
+    writer = RecordingWriter(directory / "20261201-000001-aaaaaa.jsonl")
+    write_label(writer, "success", "good")
+    writer.close()
+    rows = json.loads(_list("--json", columns="40").stdout)
+    expected = [{**asdict(s), "path": str(s.path)} for s in list_sessions(directory)]
+    assert rows == expected
+    assert [row["session_id"] for row in rows] == ["20261201-000002-bbbbbb", "20261201-000001-aaaaaa"]
+    assert rows[1]["outcome"] == "success" and rows[1]["first_prompt"] == "first " * 40  # whole, not cut to 50
+    (only,) = json.loads(_list("--json", "--label", "success").stdout)  # the filters apply
+    assert only["session_id"] == "20261201-000001-aaaaaa"
+    assert json.loads(_list("--json", "--label", "fail").stdout) == []
+
+
+def test_a_piped_list_never_cuts_the_id_column(sii_home: Path) -> None:
+    directory = recordings_dir(sii_home)
+    write_session(directory / "20261201-000001-aaaaaa.jsonl", "a very long first prompt " * 8)
+    write_session(directory / "20261201-000002-bbbbbb.jsonl", "界" * 60)  # wide characters take two columns
+    for columns in (None, "40", "10"):
+        listed = _list(columns=columns).stdout
+        assert "20261201-000001-aaaaaa" in listed and "20261201-000002-bbbbbb" in listed, listed

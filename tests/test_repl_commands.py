@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
+import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.input.typeahead import get_typeahead
+from prompt_toolkit.keys import Keys
 
 from recordings.store import read_trajectory, recordings_dir
+from sii.custom_commands import MAX_COMMANDS, load_custom_commands
+from sii.esc_watcher import EscWatcher
 from sii.mentions import expand_mentions
-from sii.repl import PromptCompleter
+from sii.repl import PromptCompleter, next_mode
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.test_faces import only_recording, sii, spawn_repl
 from tools import ToolContext
@@ -145,3 +155,130 @@ def test_recordings_can_go_to_a_shared_folder(
     (path,) = shared.glob("*.jsonl")
     assert read_trajectory(path).meta.chat_template is None  # sii knows no template for a foreign model
     assert json.loads(sii("recordings", "stats", "--json", cwd=workspace).stdout)["sessions"] == 1
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[int, int]]:
+    """A real pseudo-terminal: (master, slave), in the cooked mode a shell leaves it in."""
+    master, slave = os.openpty()
+    try:
+        yield master, slave
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_esc_watcher_gives_the_terminal_back_however_the_turn_ends(pty_pair: tuple[int, int]) -> None:
+    _, slave = pty_pair
+    before = termios.tcgetattr(slave)
+    watcher = EscWatcher(slave)
+    with pytest.raises(RuntimeError), watcher.watching():
+        assert not termios.tcgetattr(slave)[3] & (termios.ECHO | termios.ICANON)  # typed keys are not echoed
+        with watcher.paused():  # an approval question reads the terminal in its own mode
+            assert termios.tcgetattr(slave) == before
+        assert not termios.tcgetattr(slave)[3] & termios.ECHO
+        raise RuntimeError("the turn failed")
+    assert termios.tcgetattr(slave) == before
+
+
+def test_an_esc_as_the_turn_ends_still_leaves_the_terminal_as_it_was(pty_pair: tuple[int, int]) -> None:
+    master, slave = pty_pair
+    before = termios.tcgetattr(slave)
+    watcher = EscWatcher(slave)
+    with pytest.raises(KeyboardInterrupt), watcher.watching():
+        os.write(master, b"\x1b")
+        time.sleep(0.025)  # read, and waiting for the rest of a key's sequence, as the turn ends: it lands in _stop
+    assert termios.tcgetattr(slave) == before
+
+
+def test_a_lone_esc_interrupts_once_and_other_keys_are_kept(pty_pair: tuple[int, int]) -> None:
+    master, slave = pty_pair
+    watcher = EscWatcher(slave)
+    os.write(master, b"ty")  # typed before the turn began: switching modes must not flush it
+    with watcher.watching():
+        os.write(master, b"\x1b[A\x1bOBped")  # arrow keys (CSI, SS3) arrive whole: not an interrupt
+        time.sleep(0.3)
+        with pytest.raises(KeyboardInterrupt):
+            os.write(master, b"\x1b")
+            time.sleep(5)
+        os.write(master, b"\x1b")  # a second Esc in the same turn: the turn is already ending
+        time.sleep(0.3)
+    with create_pipe_input() as prompt_input:
+        watcher.hand_over(prompt_input)
+        keys = [key.key for key in get_typeahead(prompt_input)]
+    assert keys == ["t", "y", Keys.Up, Keys.Down, "p", "e", "d"]
+
+
+def test_the_esc_watcher_does_nothing_off_a_terminal() -> None:
+    read_end, write_end = os.pipe()  # `sii < file`: stdin is no terminal, so nothing is read from it
+    try:
+        watcher = EscWatcher(read_end)
+        os.write(write_end, b"\x1b")
+        with watcher.watching():
+            time.sleep(0.2)
+        assert os.read(read_end, 1) == b"\x1b"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_shift_tab_cycles_ask_auto_edit_plan_and_leaves_yolo() -> None:
+    assert [next_mode(mode) for mode in ("ask", "auto-edit", "plan", "yolo")] == ["auto-edit", "plan", "ask", "ask"]
+
+
+def _command_file(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(text)
+    return directory / name
+
+
+def test_custom_command_files_an_attacker_might_plant(workspace: Path, tmp_path: Path) -> None:
+    project = workspace / ".sii" / "commands"
+    _command_file(project, "plain.md", "Explain the code.")
+    _command_file(project, "broken.md", "---\ndescription: [unclosed\n---\nBody after broken front matter.")
+    _command_file(project, "long.md", "---\ndescription: " + "d" * 500 + "\n---\n$ARGUMENTS")
+    _command_file(project, "empty.md", "---\ndescription: nothing\n---\n   \n")
+    (project / "latin1.md").write_bytes("caf\xe9".encode("latin-1"))
+    os.mkfifo(project / "fifo.md")  # reading a FIFO would hang the REPL
+    outside = _command_file(tmp_path / "elsewhere", "stolen.md", "the user's private notes")
+    (project / "nested").mkdir()
+    (project / "nested" / "deep.md").write_text("not a top-level command")
+    found, problems = load_custom_commands(workspace)
+    assert sorted(found) == ["/broken", "/long", "/plain"]
+    assert found["/plain"].prompt("calc.py") == "Explain the code.\n\nARGUMENTS: calc.py"  # arguments not lost
+    assert found["/plain"].prompt("") == "Explain the code."
+    assert found["/broken"].description == "" and found["/broken"].prompt("") == "Body after broken front matter."
+    assert len(found["/long"].description) == 120
+    reasons = {Path(problem.split(": ", 1)[0]).name: problem.split(": ", 1)[1] for problem in problems}
+    assert reasons == {
+        "empty.md": "no prompt text",
+        "fifo.md": "not a plain file",
+        "latin1.md": "not UTF-8 text",
+    }, problems
+    # `.sii` as a link out of the workspace: nothing in it is read
+    shutil.rmtree(workspace / ".sii")
+    (workspace / ".sii").mkdir()
+    (workspace / ".sii" / "commands").symlink_to(outside.parent)
+    found, problems = load_custom_commands(workspace)
+    assert found == {} and "stolen.md: a link, or outside" in problems[0]
+
+
+def test_custom_commands_complete_and_never_shadow_built_ins(workspace: Path) -> None:
+    project = workspace / ".sii" / "commands"
+    _command_file(project, "review.md", "---\ndescription: review the diff\n---\nReview it.")
+    _command_file(project, "help.md", "not the real help")
+    completer = PromptCompleter(workspace)
+    assert completions(completer, "/rev") == ["/review"]
+    assert completions(completer, "/he") == ["/help"]
+    (shown,) = [c for c in completer.get_completions(Document("/rev"), CompleteEvent(completion_requested=True))]
+    assert shown.display_meta_text == "review the diff"
+
+
+def test_a_repository_planting_thousands_of_commands_gets_a_bounded_list(workspace: Path) -> None:
+    project = workspace / ".sii" / "commands"
+    project.mkdir(parents=True)
+    for number in range(MAX_COMMANDS + 50):
+        (project / f"c{number:04d}.md").write_text("x")
+    found, problems = load_custom_commands(workspace)
+    assert len(found) == MAX_COMMANDS
+    assert problems == [f"{project}: {MAX_COMMANDS + 50} files, only the first {MAX_COMMANDS} are read"]

@@ -390,3 +390,214 @@ def test_a_reply_stopped_by_ctrl_c_stays_in_the_conversation(
     trajectory = read_trajectory(recording)
     assert problems(trajectory) == []
     assert any(extra.get("finish_reason") == "interrupted" for extra in trajectory.extras)
+
+
+LONG_REPLY = Reply(" ".join(f"word{n}" for n in range(600)), chunk=3, delay=0.03)  # about 30 s if not stopped
+
+
+def _spawn(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path, *flags: str, status_line: bool = False
+) -> Terminal:
+    """The REPL on a terminal; with `status_line`, one that answers cursor-position requests as a real one does
+    (prompt_toolkit shows the bottom toolbar only once it knows the screen's height)."""
+    env = {"SII_HOME": str(sii_home), **({"PROMPT_TOOLKIT_NO_CPR": "0"} if status_line else {})}
+    terminal = Terminal([sys.executable, "-m", "sii", "--base-url", scripted.base_url, *flags], cwd=workspace, env=env)
+    if status_line:
+        terminal.screen.write_process_input = lambda data: terminal.child.send(data)  # type: ignore[method-assign]
+    terminal.wait_for("›")
+    terminal.settle()
+    return terminal
+
+
+def test_esc_stops_a_streaming_reply_like_ctrl_c(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [LONG_REPLY, Reply("Still here.")]
+    repl.sendline("talk a lot")
+    repl.wait_for("word20")
+    started = time.monotonic()
+    repl.send("\x1b")
+    repl.wait_for("[interrupted]", timeout=10)
+    assert time.monotonic() - started < 5
+    repl.settle()
+    assert not any("word599" in line for line in repl.transcript())
+    repl.sendline("are you there?")
+    repl.wait_for("Still here.")
+    assert scripted.requests[-1]["messages"][-1]["content"] == "are you there?"
+
+
+def test_esc_stops_a_running_tool_and_the_call_is_answered(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [Reply("", [call("run_shell", {"command": "sleep 30; echo never"})]), Reply("Moving on.")]
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
+    try:
+        terminal.sendline("sleep")
+        terminal.wait_for("running run_shell")
+        time.sleep(0.5)
+        started = time.monotonic()
+        terminal.send("\x1b")
+        terminal.wait_for("[interrupted]", timeout=10)
+        assert time.monotonic() - started < 8
+        terminal.wait_for("›")
+        terminal.sendline("next")
+        terminal.wait_for("Moving on.")
+        told = [m["content"] for m in scripted.requests[-1]["messages"] if m["role"] == "tool"]
+        assert len(told) == 1 and "Interrupted by the user" in told[0] and "never" not in told[0], told
+    finally:
+        terminal.close()
+
+
+def test_keys_typed_during_a_turn_wait_at_the_next_prompt(scripted: ScriptedServer, repl: Terminal) -> None:
+    scripted.script = [Reply(" ".join(f"part{n}" for n in range(60)), chunk=3, delay=0.03), Reply("Got it.")]
+    repl.sendline("talk")
+    repl.wait_for("part3")
+    repl.send("\x1b[D\x1bOD")  # arrow keys (CSI and SS3 forms): sequences, not a lone Esc
+    repl.send("later message")
+    repl.wait_for("part59")
+    repl.settle()
+    lines = repl.transcript()
+    assert not any("interrupted" in line for line in lines), "\n".join(lines)
+    typed = [line for line in lines if "later message" in line]
+    assert typed == ["› later message"], "typed keys must not be echoed over the reply:\n" + "\n".join(lines)
+    repl.sendline("")
+    repl.wait_for("Got it.")
+    assert scripted.requests[-1]["messages"][-1]["content"] == "later message"
+
+
+def test_type_ahead_never_answers_an_approval_question(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    slow = Reply("I will write the file now, " * 8, [call("write_file", {"path": "x.txt", "content": "x"})], delay=0.02)
+    scripted.script = [slow]
+    repl.sendline("write x")
+    repl.wait_for("I will write")
+    repl.sendline("y")  # typed before the question was shown
+    repl.wait_for("Allow write_file?")
+    repl.settle()
+    assert not (workspace / "x.txt").exists(), "keys typed before the question answered it"
+    repl.sendline("n")
+    repl.wait_for("Why not?")
+    repl.sendline("")
+    repl.wait_for("stopped: you declined a call")
+    assert not (workspace / "x.txt").exists()
+
+
+def test_shift_tab_cycles_the_mode_and_the_next_call_uses_it(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "a.txt", "content": "auto\n"})]),
+        Reply("Wrote a."),
+        Reply("", [call("write_file", {"path": "b.txt", "content": "planned\n"})]),
+        Reply("Could not write b."),
+    ]
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo", status_line=True)
+    shift_tab = "\x1b[Z"
+    try:
+        assert any("mode yolo" in line for line in terminal.screen_lines())
+        for expected in ("ask", "auto-edit", "plan", "ask", "auto-edit"):  # yolo is left, never cycled back to
+            terminal.send(shift_tab)
+            terminal.wait_for(f"mode {expected} ")
+            terminal.settle(0.2)
+            assert sum(f"mode {expected} " in line for line in terminal.screen_lines()) == 1
+        terminal.sendline("write a")
+        terminal.wait_for("Wrote a.")
+        assert (workspace / "a.txt").read_text() == "auto\n"  # auto-edit: the edit ran unasked
+        terminal.send(shift_tab)
+        terminal.wait_for("mode plan ")
+        terminal.sendline("write b")
+        terminal.wait_for("Could not write b.")
+        assert not (workspace / "b.txt").exists()  # plan: read-only
+        assert not any("Allow write_file?" in line for line in terminal.transcript())
+    finally:
+        terminal.close()
+
+
+def test_undo_reverts_the_last_turns_files_and_keeps_the_conversation(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "notes.txt", "content": "v1\n"})]),
+        Reply("", [call("write_file", {"path": "calc.py", "content": "def add(a, b):\n    return a + b\n"})]),
+        Reply("Fixed and noted."),
+        Reply("I remember the fix."),
+    ]
+    original = (workspace / "calc.py").read_text()
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
+    try:
+        terminal.sendline("/undo")
+        terminal.wait_for("nothing to undo: no turn has changed files yet")
+        terminal.sendline("fix it and take notes")
+        terminal.wait_for("Fixed and noted.")
+        terminal.sendline("/undo")
+        terminal.wait_for("[y/N]")
+        terminal.settle()
+        shown = terminal.transcript()
+        assert any("delete" in line and "notes.txt" in line for line in shown), "\n".join(shown)
+        assert any("restore" in line and "calc.py" in line for line in shown), "\n".join(shown)
+        terminal.sendline("n")
+        terminal.wait_for("Nothing rewound.")
+        assert (workspace / "notes.txt").exists()
+        terminal.sendline("/undo")
+        terminal.wait_for("[y/N]")
+        terminal.sendline("y")
+        terminal.wait_for("Rewound: 2 file(s) restored; conversation kept.")
+        assert not (workspace / "notes.txt").exists() and (workspace / "calc.py").read_text() == original
+        terminal.sendline("/undo")
+        terminal.wait_for("nothing to undo: the files are as they were before “fix it and take notes”")
+        terminal.sendline("what did you fix?")
+        terminal.wait_for("I remember the fix.")
+        sent = [m.get("content") for m in scripted.requests[-1]["messages"]]
+        assert "fix it and take notes" in sent and "Fixed and noted." in sent  # the conversation stayed
+        terminal.sendline("/rewind undo")
+        terminal.wait_for("Rewind undone")
+        assert (workspace / "notes.txt").read_text() == "v1\n" and "a + b" in (workspace / "calc.py").read_text()
+    finally:
+        terminal.close()
+
+
+def test_custom_commands_from_the_project_and_the_user(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path, tmp_path: Path
+) -> None:
+    project = workspace / ".sii" / "commands"
+    project.mkdir(parents=True)
+    (project / "review.md").write_text(
+        "---\ndescription: Review [bold red]with care[/] \x1b[2J\nallowed-tools: Bash\n---\n"
+        "Review $ARGUMENTS carefully; then review $ARGUMENTS again.\n"
+    )
+    (project / "help.md").write_text("a project cannot replace a built-in command")
+    (project / "greet.md").write_text("the project's greeting")
+    (project / "big.md").write_text("x" * 40_000)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-TOKEN")
+    (project / "leak.md").symlink_to(secret)
+    (project / "bad name.md").write_text("a name with a space")
+    user = sii_home / "commands"
+    user.mkdir(parents=True)
+    (user / "greet.md").write_text("Say hello to the team.")
+    scripted.script = [Reply("Reviewed."), Reply("Hello, team."), Reply("Plain.")]
+    terminal = _spawn(scripted, workspace, sii_home)
+    try:
+        terminal.sendline("/help")
+        terminal.wait_for("Shift-Tab")
+        terminal.settle()
+        shown = terminal.transcript()
+        text = "\n".join(shown)
+        assert any("/review [ARGS]" in line and "Review [bold red]with care[/] [2J" in line for line in shown), text
+        assert any(line.lstrip().startswith("/greet [ARGS]") for line in shown), text
+        assert "/help [ARGS]" not in text and "/leak" not in text.replace("leak.md", "")
+        assert "big.md: larger than 32 KiB" in text and "leak.md: a link" in text, text
+        assert "sii " in shown[0], "an escape sequence in a description cleared the screen"
+        terminal.sendline("/review calc.py")
+        terminal.wait_for("Reviewed.")
+        assert any("/review: sending" in line and "review.md" in line for line in terminal.transcript())
+        sent = scripted.requests[-1]["messages"][-1]["content"]
+        assert sent == "Review calc.py carefully; then review calc.py again."
+        terminal.sendline("/greet")
+        terminal.wait_for("Hello, team.")
+        assert scripted.requests[-1]["messages"][-1]["content"] == "Say hello to the team."  # the user's wins
+        terminal.sendline("/leak")
+        terminal.wait_for("unknown command /leak")
+        assert all("TOP-SECRET-TOKEN" not in str(r.get("messages")) for r in scripted.requests)
+        assert len(scripted.requests) == 2
+    finally:
+        terminal.close()
