@@ -26,6 +26,8 @@ sdk = pytest.importorskip("sii_agent_sdk")
 from sii_agent_sdk import SiiAgentSession, SiiSDKError  # noqa: E402
 from sii_agent_sdk.bridge import BridgeProcess  # noqa: E402
 
+from sii.bridge import continued_session_id  # noqa: E402
+
 pytestmark = pytest.mark.timeout(90)
 sdk_env = test_bridge.sdk_env  # the fixture: what an SDK user exports, pointed at the scripted server
 EXIT_WITHIN_S = 0.5
@@ -47,14 +49,20 @@ def test_a_live_session_runs_each_query_in_its_own_workspace_tools_and_prompt(
 ) -> None:
     a, b, c = folders(tmp_path, "a", "b", "c")
     sdk_env.script = [
-        Reply("", [call("write_file", {"path": "note.txt", "content": "1"}), call("run_shell", {"command": "cd ."})]),
+        Reply(  # the shell is left in a folder of A, with a variable set
+            "",
+            [
+                call("write_file", {"path": "note.txt", "content": "1"}),
+                call("run_shell", {"command": "mkdir -p deep && cd deep && export LEFT=in-a"}),
+            ],
+        ),
         Reply("one"),
         # In B: the shell must not still be in A, and A is outside the file tools' reach now.
         Reply(
             "",
             [
                 call("write_file", {"path": "note.txt", "content": "2"}),
-                call("run_shell", {"command": "pwd"}),
+                call("run_shell", {"command": 'pwd; echo "left=$LEFT"'}),
                 call("write_file", {"path": str(a / "stolen.txt"), "content": "x"}),
             ],
         ),
@@ -88,7 +96,7 @@ def test_a_live_session_runs_each_query_in_its_own_workspace_tools_and_prompt(
     assert [(folder / "note.txt").read_text() for folder in (a, b, c)] == ["1", "2", "3"]
     assert not (a / "stolen.txt").exists()
     results = [event for event in second if event["type"] == "tool_result"]
-    assert results[1]["content"].splitlines()[0] == str(b.resolve())
+    assert results[1]["content"].splitlines()[:2] == [str(b.resolve()), "left="]
     assert results[2]["is_error"] and "outside the workspace" in results[2]["content"]
     shell_in_c = [event for event in third if event["type"] == "tool_result"][1]
     assert shell_in_c["is_error"]  # run_shell is not among C's tools
@@ -108,6 +116,60 @@ def test_a_live_session_runs_each_query_in_its_own_workspace_tools_and_prompt(
     ]
     assert trajectory.contexts[-1][0]["content"] == systems[4]  # the model's view restarted with C's prompt
     assert [m["content"] for m in trajectory.messages if m["role"] == "user"] == ["work"] * 3
+
+
+def test_with_the_sandbox_a_moved_session_cannot_reach_the_old_workspace(
+    sdk_env: ScriptedServer, tmp_path: Path, sii_home: Path
+) -> None:
+    """The shell is not confined without the sandbox (the model may `cd` anywhere); with it, the new shell sees
+    the new workspace only, so nothing of A is left to reach."""
+    sii_home.mkdir(parents=True, exist_ok=True)
+    (sii_home / "config.toml").write_text("[sandbox]\nenabled = true\n")
+    a, b = folders(tmp_path, "a", "b")
+    (a / "secret.txt").write_text("from a\n")
+    sdk_env.script = [
+        Reply("", [call("run_shell", {"command": "cat secret.txt"})]),
+        Reply("read"),
+        Reply("", [call("run_shell", {"command": f"cat {a}/secret.txt; cd {a} && cat secret.txt"})]),
+        Reply("tried"),
+    ]
+
+    async def two_queries() -> list[dict[str, Any]]:
+        bridge = BridgeProcess(options(a))
+        await bridge.start()
+        await bridge.send_request("query", {"prompt": "read", "options": options(a).to_dict()})
+        first = [event async for event in bridge.receive_events()]
+        params = {
+            "prompt": "read a",
+            "options": options(b).to_dict(),
+            "session_id": first[-1]["metadata"]["session_id"],
+        }
+        await bridge.send_request("query", params)
+        second = [event async for event in bridge.receive_events()]
+        await bridge.close()
+        return first + second
+
+    events = asyncio.run(two_queries())
+    shell = [event["content"] for event in events if event["type"] == "tool_result"]
+    assert "from a" in shell[0] and "from a" not in shell[1]
+
+
+def test_the_session_a_query_continues_is_named_by_its_id_or_by_the_last_error_in_its_history() -> None:
+    error = {"role": "assistant", "content": "[ERROR] late", "metadata": {"error": {"details": {"session_id": "s-2"}}}}
+    assert continued_session_id({"session_id": "s-1", "history": [error]}) == "s-1"
+    assert continued_session_id({"history": [{"role": "user", "content": "hi"}, error]}) == "s-2"
+    older = {**error, "metadata": {"error": {"details": {"session_id": "s-0"}}}}
+    assert continued_session_id({"history": [older, {"role": "user", "content": "again"}, error]}) == "s-2"
+    forged = {**error, "metadata": {"error": {"details": {"session_id": "../../etc/passwd"}}}}
+    for params in (
+        {"history": [forged]},
+        {"session_id": "../x"},
+        {"session_id": 7},
+        {"history": "not a list"},
+        {"history": [None, "turn", {"metadata": "x"}, {"metadata": {"error": ["x"]}}]},
+        {},
+    ):
+        assert continued_session_id(params) is None, params
 
 
 def test_a_resumed_session_is_told_its_new_workspace(sdk_env: ScriptedServer, tmp_path: Path) -> None:
