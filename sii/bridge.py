@@ -7,8 +7,11 @@ runs this module with the same stdio), writes one request per line and reads eve
   events   status, assistant_message, tool_result, completed, error; each also carries the request_id
 
 The SDK starts one bridge per query and closes stdin once it has read the last event, so a conversation outlives
-the process through its recording: a query naming a session id resumes that recording. Closing stdin while a turn
-runs interrupts it (the SDK kills a bridge that has not exited 5 s later)."""
+the process through its recording: a query naming a session id resumes that recording (after an error the SDK
+sends no id, so the one in the error's details, which it keeps in the history it sends, is used). Every query's
+options take effect, in a live session as in a resumed one: its cwd (a new tool context and shell), its tools and
+its system prompt (see Session.retune). Closing stdin while a turn runs interrupts it and the bridge exits at once,
+its recording closed; requests read before stdin closed with no turn running are still served, then it exits."""
 
 from __future__ import annotations
 
