@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,15 +223,25 @@ def test_a_timeout_in_the_first_query_keeps_one_session_and_tells_the_model_why(
     assert [m["content"] for m in trajectory.messages if m["role"] == "user"] == ["sleep a while", "go on"]
 
 
-def raw_bridge(server: ScriptedServer, home: Path) -> subprocess.Popen[bytes]:
-    env_overrides = {"SII_OPENAI_BASE_URL": server.base_url, "SII_HOME": str(home)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "sii.bridge"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **env_overrides},
-    )
+@pytest.fixture
+def raw_bridge(scripted: ScriptedServer, sii_home: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """`python -m sii.bridge` on pipes, against the scripted server; killed at the end if a test left it running."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        env = {**os.environ, "SII_OPENAI_BASE_URL": scripted.base_url, "SII_HOME": str(sii_home)}
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        started.append(subprocess.Popen([sys.executable, "-m", "sii.bridge"], env=env, **pipes))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def query_line(request_id: str, workspace: Path, prompt: str = "go", **extra: Any) -> bytes:
@@ -246,10 +257,10 @@ def events_until_end(bridge: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
 
 
 def test_a_client_that_closes_stdin_right_after_asking_gets_its_answers(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path
+    scripted: ScriptedServer, workspace: Path, sii_home: Path, raw_bridge: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     scripted.script = [Reply("", [call("read_file", {"path": "calc.py"})]), Reply("Read it."), Reply("Second.")]
-    bridge = raw_bridge(scripted, sii_home)
+    bridge = raw_bridge()
     assert bridge.stdin is not None
     bridge.stdin.write(query_line("q1", workspace) + query_line("q2", workspace))
     bridge.stdin.close()
@@ -276,14 +287,18 @@ def read_until(bridge: subprocess.Popen[bytes], kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("state", ["idle", "in a tool call", "while the model streams"])
 def test_the_bridge_exits_promptly_when_stdin_closes_and_leaves_a_valid_recording(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path, state: str
+    scripted: ScriptedServer,
+    workspace: Path,
+    sii_home: Path,
+    state: str,
+    raw_bridge: Callable[[], subprocess.Popen[bytes]],
 ) -> None:
     scripted.script = {
         "idle": [Reply("", [call("run_shell", {"command": "echo started"})]), Reply("Done.")],
         "in a tool call": [Reply("", [call("run_shell", {"command": "sleep 30"}), call("read_file", {"path": "x"})])],
         "while the model streams": [SLOW_STORY],
     }[state]
-    bridge = raw_bridge(scripted, sii_home)
+    bridge = raw_bridge()
     assert bridge.stdin is not None
     bridge.stdin.write(query_line("q", workspace))
     bridge.stdin.flush()
@@ -308,10 +323,10 @@ def test_the_bridge_exits_promptly_when_stdin_closes_and_leaves_a_valid_recordin
 
 
 def test_sigterm_mid_query_ends_the_turn_and_the_recording(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path
+    scripted: ScriptedServer, workspace: Path, sii_home: Path, raw_bridge: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     scripted.script = [Reply("", [call("run_shell", {"command": "sleep 30"})])]
-    bridge = raw_bridge(scripted, sii_home)
+    bridge = raw_bridge()
     assert bridge.stdin is not None
     bridge.stdin.write(query_line("q", workspace))
     bridge.stdin.flush()
