@@ -173,6 +173,11 @@ def test_official_refuses_what_it_cannot_run_or_read(
         return capsys.readouterr().err
 
     assert "has no eval_task.py" in official(tmp_path)
+    no_sdk = tmp_path / "no-sdk"
+    no_sdk.mkdir()
+    (no_sdk / "python").write_text("#!/bin/sh\nexit 1\n")  # an interpreter without sii-agent-sdk
+    (no_sdk / "python").chmod(0o755)
+    assert "cannot import sii_agent_sdk" in official(scenario(no_sdk), "--python", str(no_sdk / "python"))
     crashing = scenario(tmp_path / "crash", harness="raise SystemExit(3)\n")
     assert "eval_task.py exited 3 without writing meta_eval.json" in official(crashing)
     garbled = scenario(tmp_path / "garbled", harness=f"open('{MODEL}/meta_eval.json', 'w').write('[1]')\n")

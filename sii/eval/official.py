@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -110,6 +111,19 @@ def harness_env() -> dict[str, str]:
     return {**env, "SII_BRIDGE_PATH": str(NODE_ENTRY), "SII_PYTHON": env.get("SII_PYTHON") or sys.executable}
 
 
+def check_harness_python(python: str) -> None:
+    """v2's harnesses fall back to a no-op agent when the SDK (or node, which runs the bridge) is missing, and
+    then score an untouched workspace: refuse that before anything runs."""
+    if shutil.which("node") is None:
+        raise OfficialError("node is not on PATH; sii-agent-sdk runs the bridge with it")
+    try:
+        found = subprocess.run([python, "-c", "import sii_agent_sdk"], capture_output=True, check=False)
+    except OSError as exc:
+        raise OfficialError(f"cannot run --python {python}: {exc}") from exc
+    if found.returncode != 0:
+        raise OfficialError(f"{python} cannot import sii_agent_sdk (pip install sii-agent-sdk there, or pass --python)")
+
+
 def run_harness(folder: Path, python: str) -> tuple[int, Path]:
     """Run `eval_task.py` in its folder, its output straight to the terminal; then the `meta_eval.json` it wrote
     (under `<scenario>/<model>/`, the name derived from the model by the harness itself)."""
@@ -201,6 +215,7 @@ def run_official(
 ) -> tuple[RunReport, int]:
     """Run the scenario; returns sii's report (saved in `run_dir`) and the harness's exit code."""
     folder = check_scenario(scenario)
+    check_harness_python(python)
     env_path = write_env(folder, env_values(agent, rounds, max_turns))
     say(f"wrote {env_path} (model {agent.model} at {agent.base_url}); running {python} {HARNESS}")
     started = time.time()
