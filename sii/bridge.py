@@ -437,9 +437,10 @@ class Bridge:
         self._inbox.put(None)
 
     def _terminate(self, signum: int, frame: object) -> None:
-        """SIGTERM: end like a closed stdin, so the recording and the shell are closed properly."""
+        """SIGTERM: end like a closed stdin, so the recording and the shell are closed properly. The stop is made
+        from another thread: this handler runs on the main thread, which may hold the interrupter's lock."""
         self._inbox.put(None)
-        self.interrupter.stop("terminated", STOPPED_BY_TERMINATION)
+        threading.Thread(target=self.interrupter.stop, args=("terminated", STOPPED_BY_TERMINATION)).start()
 
     def _interrupt(self, request: Request) -> None:
         stopped = self.interrupter.request("interrupt request", STOPPED_BY_INTERRUPT)
