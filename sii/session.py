@@ -309,6 +309,7 @@ class Session:
             return changed
         self.agent.registry = registry
         self.agent.messages = [system, *self.agent.messages[1:]]  # the Agent keeps its system prompt first
+        self.recorder.meta.workspace = str(workspace)  # where the session ends: its git_head_end
         self.recorder.writer.write(
             "retune",
             sync=True,
@@ -323,6 +324,8 @@ class Session:
         """A fresh tool context (and approval root and checkpoint store) for `workspace`; the old one is closed."""
         old = self.context
         kept = {name: old.resources.pop(name) for name in WORKSPACE_FREE_RESOURCES if name in old.resources}
+        if settings.sandbox and "sandbox" not in kept:  # the new workspace's settings may tighten, never loosen
+            kept["sandbox"] = Sandbox(network=settings.sandbox_network)
         old.close()
         self.context = self.agent.context = ToolContext(workspace=workspace, session_id=self.id, resources=kept)
         self.policy.workspace = workspace

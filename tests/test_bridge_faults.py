@@ -119,13 +119,16 @@ def test_a_live_session_runs_each_query_in_its_own_workspace_tools_and_prompt(
     assert [m["content"] for m in trajectory.messages if m["role"] == "user"] == ["work"] * 3
 
 
+@pytest.mark.parametrize("sandboxed", ["from the start", "from the second query on"])
 def test_with_the_sandbox_a_moved_session_cannot_reach_the_old_workspace(
-    sdk_env: ScriptedServer, tmp_path: Path, sii_home: Path
+    sdk_env: ScriptedServer, tmp_path: Path, sii_home: Path, sandboxed: str
 ) -> None:
     """The shell is not confined without the sandbox (the model may `cd` anywhere); with it, the new shell sees
-    the new workspace only, so nothing of A is left to reach."""
+    the new workspace only, so nothing of A is left to reach. A sandbox turned on later applies on the move."""
     sii_home.mkdir(parents=True, exist_ok=True)
-    (sii_home / "config.toml").write_text("[sandbox]\nenabled = true\n")
+    config = sii_home / "config.toml"
+    if sandboxed == "from the start":
+        config.write_text("[sandbox]\nenabled = true\n")
     a, b = folders(tmp_path, "a", "b")
     (a / "secret.txt").write_text("from a\n")
     sdk_env.script = [
@@ -140,6 +143,7 @@ def test_with_the_sandbox_a_moved_session_cannot_reach_the_old_workspace(
         await bridge.start()
         await bridge.send_request("query", {"prompt": "read", "options": options(a).to_dict()})
         first = [event async for event in bridge.receive_events()]
+        config.write_text("[sandbox]\nenabled = true\n")
         params = {
             "prompt": "read a",
             "options": options(b).to_dict(),
