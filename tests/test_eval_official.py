@@ -183,6 +183,18 @@ def test_official_refuses_what_it_cannot_run_or_read(
     garbled = scenario(tmp_path / "garbled", harness=f"open('{MODEL}/meta_eval.json', 'w').write('[1]')\n")
     (garbled / MODEL).mkdir()
     assert "has no subtasks list" in official(garbled)
+    wrong_score = {"subtasks": [{"name": "subtask1", "attempts": [{"score": "10"}]}]}
+    (garbled / MODEL / "meta_eval.json").unlink()
+    (garbled / "eval_task.py").write_text(f"open('{MODEL}/meta_eval.json', 'w').write({json.dumps(wrong_score)!r})\n")
+    assert "score is not a number" in official(garbled)
+    # A .env that links elsewhere would receive the key: refused, the target untouched.
+    target = tmp_path / "bashrc"
+    target.write_text("alias ls=ls\n")
+    (crashing / ".env").unlink()
+    (crashing / ".env").symlink_to(target)
+    assert "is a symbolic link" in official(crashing)
+    assert target.read_text() == "alias ls=ls\n"
+    (crashing / ".env").unlink()
     # A model name with a line break would smuggle a key into the .env (here: another auth type).
     assert "cannot be written to .env" in official(crashing, "--model", "m\nSII_AUTH_TYPE=USE_SII")
-    assert "SII_AUTH_TYPE=USE_SII" not in (crashing / ".env").read_text()
+    assert not (crashing / ".env").exists()  # refused before anything was written

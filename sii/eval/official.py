@@ -90,6 +90,8 @@ def write_env(folder: Path, values: dict[str, str]) -> Path:
     """The scenario's `.env` with sii's values; its other lines (e.g. CONDA_ENV_NAME) are kept. Owner-only,
     since it holds the key."""
     path = folder / ENV_FILE
+    if path.is_symlink():  # writing through it would put the key wherever it points
+        raise OfficialError(f"{path} is a symbolic link; remove it and run again")
     kept = []
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -97,10 +99,13 @@ def write_env(folder: Path, values: dict[str, str]) -> Path:
             if name not in values:
                 kept.append(line)
     text = "\n".join([*kept, *(f"{name}={value}" for name, value in values.items())]) + "\n"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        os.fchmod(file.fileno(), 0o600)
-        file.write(text)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)
+            file.write(text)
+    except OSError as exc:
+        raise OfficialError(f"cannot write {path}: {exc}") from exc
     return path
 
 
