@@ -258,18 +258,19 @@ class Agent:
         them (the rest are answered too, unrun), else None. `cut_off`: the reply hit max_tokens, so a call with
         unparsable arguments was truncated, not malformed."""
         stopped: TurnEndReason | None = None
+        interrupted = INTERRUPTED  # or what the interrupt says (KeyboardInterrupt("why")), e.g. a time limit
         for call in calls:
             self._emit(ToolCallStarted(call))
             if stopped == "interrupted":
-                observation = Observation(INTERRUPTED, is_error=True)
+                observation = Observation(interrupted, is_error=True)
             elif stopped == "declined":
                 observation = Observation(NOT_RUN_AFTER_REFUSAL, is_error=True)
             else:
                 try:
                     observation = self._run_call(call, cut_off)
-                except KeyboardInterrupt:
-                    stopped = "interrupted"
-                    observation = Observation(INTERRUPTED, is_error=True)
+                except KeyboardInterrupt as exc:
+                    stopped, interrupted = "interrupted", str(exc) or INTERRUPTED
+                    observation = Observation(interrupted, is_error=True)
                 except StopTurn as refusal:
                     stopped = "declined"
                     observation = Observation(f"Not run: {refusal}", is_error=True, data={"refused": str(refusal)})

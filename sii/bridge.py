@@ -7,12 +7,16 @@ runs this module with the same stdio), writes one request per line and reads eve
   events   status, assistant_message, tool_result, completed, error; each also carries the request_id
 
 The SDK starts one bridge per query and closes stdin once it has read the last event, so a conversation outlives
-the process through its recording: a query naming a session id resumes that recording. Closing stdin while a turn
-runs interrupts it (the SDK kills a bridge that has not exited 5 s later)."""
+the process through its recording: a query naming a session id resumes that recording (after an error the SDK
+sends no id, so the one in the error's details, which it keeps in the history it sends, is used). Every query's
+options take effect, in a live session as in a resumed one: its cwd (a new tool context and shell), its tools and
+its system prompt (see Session.retune). Closing stdin while a turn runs interrupts it and the bridge exits at once,
+its recording closed; requests read before stdin closed with no turn running are still served, then it exits."""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -52,6 +56,11 @@ TOOL_ALIASES = {
     "run_shell_command": "run_shell",
 }
 SESSION_ID = re.compile(r"[A-Za-z0-9_.-]+")
+# What the model reads in place of a call's result when the turn was stopped, by why it was stopped.
+STOPPED_BY_INTERRUPT = "Interrupted by the client (an interrupt request) before this call finished."
+STOPPED_BY_TIMEOUT = "Stopped before this call finished: the query ran past the client's time limit (timeout_ms={ms})."
+STOPPED_BY_CLIENT_LEAVING = "Stopped before this call finished: the client closed the connection."
+STOPPED_BY_TERMINATION = "Stopped before this call finished: the bridge was terminated."
 # SiiAgentOptions field -> (type, the SDK's default). Other fields (log_events, enable_data_upload) are SDK-side.
 OPTION_TYPES: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "system_prompt": (str, None),
@@ -219,6 +228,21 @@ def history_messages(turns: Iterable[Any]) -> list[Message]:
     return messages + answer_unanswered_calls(messages)
 
 
+def continued_session_id(params: dict[str, Any]) -> str | None:
+    """The session a query continues: its `session_id`, else the one the last error in the SDK's history names.
+    The SDK learns the id only from `completed` and raises on `error`, so after a first query that failed (a
+    timeout) it sends no id; but it keeps the error event, details and all, in the history it sends back."""
+    wanted = params.get("session_id")
+    history = params.get("history")
+    for turn in reversed(history if isinstance(history, list) and wanted is None else []):
+        for key in ("metadata", "error", "details", "session_id"):
+            turn = turn.get(key) if isinstance(turn, dict) else None
+        if turn is not None:
+            wanted = turn
+            break
+    return wanted if isinstance(wanted, str) and SESSION_ID.fullmatch(wanted) else None
+
+
 def tool_use(call: ToolCall) -> dict[str, Any]:
     arguments = call["function"]["arguments"]
     tool_input = arguments if isinstance(arguments, dict) else {"unparsed_arguments": arguments}
@@ -252,12 +276,15 @@ class Output:
 class Interrupter:
     """Stops the running turn the way Ctrl-C does in the REPL: SIGINT to the main thread, which also wakes a
     blocking read of the model's reply. It raises only while a turn runs, and waits for an event line being
-    written to be complete, so an interrupt never tears the output."""
+    written to be complete, so an interrupt never tears the output. The KeyboardInterrupt carries `note`, what the
+    model is told about a call it cut short (a timeout is not the user's doing)."""
 
     def __init__(self) -> None:
         self.running = False
         self.stopped = False  # for good: the client has gone, so no turn may start either
         self.reason: str | None = None
+        self.note = ""
+        self._lock = threading.Lock()  # `running`, `stopped` and `reason` change together
         self._writing = False
         self._pending = False
 
@@ -267,39 +294,51 @@ class Interrupter:
         if self._writing:
             self._pending = True
             return
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt(self.note)
 
-    def request(self, reason: str) -> bool:
+    def request(self, reason: str, note: str) -> bool:
         """From any thread: stop the running turn. False when none runs. One signal per turn: a second one would
         land while the first is being handled, outside the agent's own handlers."""
+        with self._lock:
+            return self._request(reason, note)
+
+    def _request(self, reason: str, note: str) -> bool:
         if not self.running or self.reason is not None:
             return self.running
-        self.reason = reason
+        self.reason, self.note = reason, note
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
         return True
 
-    def stop(self, reason: str) -> None:
-        """From any thread: stop the running turn and every later one. Set before `running` is read, so a turn
-        about to start either sees `stopped` or is running when the signal comes."""
-        self.stopped = True
-        self.request(reason)
+    def stop(self, reason: str, note: str) -> None:
+        """From any thread: stop the running turn and every later one."""
+        with self._lock:
+            self.stopped = True
+            self._request(reason, note)
+
+    def input_ended(self, note: str) -> None:
+        """The client will send nothing more. If a turn runs, it left mid-query: stop that turn and every later
+        one. Else the requests it sent before are still served (a client may close stdin right after asking)."""
+        with self._lock:
+            if self.running:
+                self.stopped = True
+                self._request("the client closed stdin", note)
 
     def run(self, turn: Callable[[], object]) -> bool:
         """Run `turn` interruptibly; an interrupt landing just after it returned is absorbed. False: not started,
         because the bridge was stopped."""
-        self.reason = None
-        started = False
-        try:
+        with self._lock:
+            self.reason = None
+            if self.stopped:
+                return False
             self.running = True
-            if not self.stopped:
-                started = True
-                turn()
+        try:
+            turn()
         except KeyboardInterrupt:
             pass
         finally:
             self.running = False
             self._pending = False
-        return started
+        return True
 
     @contextmanager
     def shield(self) -> Iterator[None]:
@@ -315,7 +354,7 @@ class Interrupter:
             self._writing = False
         if self._pending and self.running:
             self._pending = False
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(self.note)
 
 
 @dataclass
@@ -394,16 +433,17 @@ class Bridge:
                 self._interrupt(request)
             else:
                 self._inbox.put(request)
-        self.interrupter.stop("the client closed stdin")
+        self.interrupter.input_ended(STOPPED_BY_CLIENT_LEAVING)
         self._inbox.put(None)
 
     def _terminate(self, signum: int, frame: object) -> None:
-        """SIGTERM: end like a closed stdin, so the recording and the shell are closed properly."""
+        """SIGTERM: end like a closed stdin, so the recording and the shell are closed properly. The stop is made
+        from another thread: this handler runs on the main thread, which may hold the interrupter's lock."""
         self._inbox.put(None)
-        self.interrupter.stop("terminated")
+        threading.Thread(target=self.interrupter.stop, args=("terminated", STOPPED_BY_TERMINATION)).start()
 
     def _interrupt(self, request: Request) -> None:
-        stopped = self.interrupter.request("interrupt request")
+        stopped = self.interrupter.request("interrupt request", STOPPED_BY_INTERRUPT)
         status, message = ("interrupting", "the running turn is stopping") if stopped else ("idle", "nothing runs")
         self.output.send(request.request_id, "status", status=status, message=message)
 
@@ -438,20 +478,17 @@ class Bridge:
 
     def _session(self, request: Request, options: QueryOptions, settings: Settings) -> Session:
         """The conversation the query continues: open here, else its recording, else the SDK's history; or a new one."""
-        wanted = request.params.get("session_id")
-        known = isinstance(wanted, str) and SESSION_ID.fullmatch(wanted) is not None
-        if known and wanted in self.sessions:
+        wanted = continued_session_id(request.params)
+        notify = self._notifier(request.request_id)
+        if wanted in self.sessions:
             session = self.sessions[wanted]
             session.agent.max_steps = settings.max_steps
             session.agent.sampling.update(temperature=settings.sampling["temperature"])
             session.policy.mode = settings.mode  # type: ignore[assignment]  # checked by Settings.resolve
+            session.retune(settings, options.system_prompt_for, options.tools, notify)
             return session
-        recording = settings.recordings / f"{wanted}.jsonl" if known else None
+        recording = settings.recordings / f"{wanted}.jsonl" if wanted else None
         resume = recording if recording is not None and recording.is_file() else None
-
-        def notify(text: str) -> None:
-            self.output.send(request.request_id, "status", status="notice", message=text)
-
         try:
             session = open_session(settings, options, notify, resume)
         except (ModelError, SessionError, ValueError, OSError) as exc:
@@ -460,9 +497,17 @@ class Bridge:
             session.agent.messages += seeded
             for message in seeded:
                 session.recorder.writer.write("message", message=message)
+        if resume is not None:  # the recording's view holds the system prompt and tools it was last run with
+            session.retune(settings, options.system_prompt_for, options.tools, notify)
         session.agent.subscribe(self._forward)
         self.sessions[session.id] = session
         return session
+
+    def _notifier(self, request_id: Any) -> Callable[[str], None]:
+        def notify(text: str) -> None:
+            self.output.send(request_id, "status", status="notice", message=text)
+
+        return notify
 
     def _forward(self, event: Event) -> None:
         if self._stream is not None:
@@ -470,7 +515,7 @@ class Bridge:
 
     def _query(self, request: Request) -> None:
         request_id = request.request_id
-        cancelled = BridgeError("CANCELLED", "the client closed stdin before this query started", request_id)
+        cancelled = BridgeError("CANCELLED", "the bridge was stopped before this query started", request_id)
         if self.interrupter.stopped:
             raise cancelled
         prompt = request.params.get("prompt")
@@ -490,7 +535,8 @@ class Bridge:
         )
         started = time.monotonic()
         self._stream = stream = QueryStream(self.output, request_id)
-        timer = threading.Timer(options.timeout_ms / 1000, self.interrupter.request, ("timeout",))
+        note = STOPPED_BY_TIMEOUT.format(ms=options.timeout_ms)
+        timer = threading.Timer(options.timeout_ms / 1000, self.interrupter.request, ("timeout", note))
         timer.daemon = True
         timer.start()
         try:
@@ -554,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
         print(NODE_ENTRY)
         return 0
     Bridge(*claim_stdio()).serve()
+    # Everything is closed and flushed by now. Interpreter exit would still collect every object (about 0.5 s
+    # with the MCP library loaded); frozen ones it leaves alone, so the SDK sees the exit at once.
+    gc.freeze()
     return 0
 
 

@@ -36,6 +36,8 @@ from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
 CHAT_TEMPLATE_IDS = {BUNDLED_MODEL_NAME: f"sii/{TOOL_TEMPLATE.name}"}
+# Resources a workspace change keeps; the rest (the shell, background jobs, the undo stack) belong to the old one.
+WORKSPACE_FREE_RESOURCES = ("sandbox", "conversation_focus")
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
 
@@ -288,6 +290,61 @@ class Session:
         """Use another served model from the next request on; the recording notes the switch."""
         self.client.use_model(name)
         self.recorder.writer.write("model", sync=True, model=name)
+
+    def retune(
+        self,
+        settings: Settings,
+        prompt: Callable[[Path], str],
+        select_tools: Callable[[ToolRegistry], ToolRegistry],
+        notify: Callable[[str], None],
+    ) -> list[str]:
+        """Run the next turns in `settings.workspace` with the system prompt and tools built for it (an SDK
+        client may change each per query). A new workspace gets a new tool context: the old shell is stopped and
+        the next `run_shell` starts one there, so nothing the model left in the old shell (its cwd, variables,
+        jobs) carries over, and the file tools are confined to the new root. When anything the model sees
+        changed, a `retune` record restarts its view in the recording (system prompt first) and names the
+        workspace and tools. Returns what changed: "workspace", "tools", "system_prompt"."""
+        workspace = settings.workspace.resolve()
+        registry = select_tools(default_registry(extra=self.mcp.tools()))
+        system: Message = {"role": "system", "content": prompt(workspace)}
+        changed = [
+            name
+            for name, differs in (
+                ("workspace", workspace != self.context.workspace),
+                ("tools", registry.schemas() != self.agent.registry.schemas()),
+                ("system_prompt", self.agent.messages[:1] != [system]),
+            )
+            if differs
+        ]
+        if "workspace" in changed:
+            self._move_to(workspace, settings, notify)
+        if not changed:
+            return changed
+        self.agent.registry = registry
+        self.agent.messages = [system, *self.agent.messages[1:]]  # the Agent keeps its system prompt first
+        self.recorder.meta.workspace = str(workspace)  # where the session ends: its git_head_end
+        self.recorder.writer.write(
+            "retune",
+            sync=True,
+            changed=changed,
+            workspace=str(workspace),
+            tools=registry.schemas(),
+            messages=self.agent.messages,
+        )
+        return changed
+
+    def _move_to(self, workspace: Path, settings: Settings, notify: Callable[[str], None]) -> None:
+        """A fresh tool context (and approval root and checkpoint store) for `workspace`; the old one is closed."""
+        old = self.context
+        kept = {name: old.resources.pop(name) for name in WORKSPACE_FREE_RESOURCES if name in old.resources}
+        if settings.sandbox and "sandbox" not in kept:  # the new workspace's settings may tighten, never loosen
+            kept["sandbox"] = Sandbox(network=settings.sandbox_network)
+        old.close()
+        self.context = self.agent.context = ToolContext(workspace=workspace, session_id=self.id, resources=kept)
+        self.policy.workspace = workspace
+        store = checkpoint_dir(settings.home, workspace)
+        self.checkpoints = self._open_checkpoints(store, notify) if settings.checkpoints else None
+        self.turn_checkpoints, self.rewind_undo = [], None
 
     def label(self, outcome: str | None = None, note: str | None = None) -> None:
         write_label(self.recorder.writer, outcome, note)

@@ -9,10 +9,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sii.config import sii_home
 from sii.eval.metrics import __doc__ as METRICS_DOC
 from sii.eval.tasks import JUDGES
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Exit codes of `eval run`: 0 finished (whatever the verdicts), 2 could not run or go on, 130 Ctrl-C.
 JUDGE_API_KEY_ENV = "SII_JUDGE_API_KEY"
@@ -45,6 +49,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--time-budget", type=float, metavar="SECONDS", help="agent time per subtask, then it fails")
     run.add_argument("--base-url", dest="agent_base_url", help="the agent's server (default: the usual settings)")
     run.add_argument("--model", dest="agent_model", help="the agent's model (default: the usual settings)")
+    run.add_argument(
+        "--official",
+        type=Path,
+        metavar="SCENARIO_DIR",
+        help="run an AgencyBench v2 scenario folder through its own eval_task.py (sii behind its SDK): sii writes "
+        "the folder's .env (server, model, key, SII_AUTH_TYPE=USE_OPENAI, --rounds as MAX_SUBTASK_ATTEMPTS) and "
+        "reads its meta_eval.json into the report. Without conda (or CONDA_ENV_NAME) the harness runs its checks "
+        "(make, g++, python3...) from PATH, so put the tools the scenario needs there",
+    )
+    run.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter for eval_task.py; it needs sii-agent-sdk (default: the one running sii)",
+    )
     run.set_defaults(handler=run_command)
 
     compare = actions.add_parser("compare", help="two runs side by side, e.g. a base model and its fine-tune")
@@ -64,6 +82,8 @@ def run_command(args: argparse.Namespace) -> int:
     from sii.session import SessionError
 
     console = Console()
+    if args.official is not None:
+        return official_command(args, console)
     run_dir = None
     try:
         if args.resume and args.tasks:
@@ -112,6 +132,39 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"sii eval: error: {exc}{hint}", file=sys.stderr)
         return 2
     render(report, console)
+    console.print(f"report: {run_dir / REPORT_FILE}")
+    return 0
+
+
+def official_command(args: argparse.Namespace, console: Console) -> int:
+    """`eval run --official SCENARIO_DIR`; exit 2 when the scenario cannot run or its results cannot be read."""
+    from sii.client import ModelError
+    from sii.config import Settings
+    from sii.eval.official import OfficialError, render_scenario_scores, resolve_agent, run_official
+    from sii.eval.report import REPORT_FILE, render
+
+    try:
+        if args.tasks or args.resume:
+            raise OfficialError("give --official SCENARIO_DIR alone, without TASKS or --resume")
+        if args.rounds < 1:
+            raise OfficialError("--rounds must be at least 1")
+        base_url = args.agent_base_url or getattr(args, "base_url", None)
+        model = args.agent_model or getattr(args, "model", None)
+        settings = Settings.resolve(base_url, model, args.official.expanduser().resolve())
+        run_dir = args.out or sii_home() / "evals" / time.strftime("%Y%m%d-%H%M%S")
+        max_turns = args.eval_max_steps or getattr(args, "max_steps", None)
+        report, code = run_official(
+            args.official, resolve_agent(settings), args.python, args.rounds, max_turns, run_dir, console.print
+        )
+    except KeyboardInterrupt:
+        return 130
+    except (OfficialError, ModelError, ValueError) as exc:
+        print(f"sii eval: error: {exc}", file=sys.stderr)
+        return 2
+    render(report, console)
+    render_scenario_scores(report, console)
+    if code:
+        console.print(f"[yellow]{args.official} eval_task.py exited {code}[/yellow]")
     console.print(f"report: {run_dir / REPORT_FILE}")
     return 0
 
