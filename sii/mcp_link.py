@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import IO, Any
 
@@ -24,6 +26,14 @@ from tools.base import Observation
 from tools.text import cap_output
 
 STDERR_TAIL = 2000
+CLOSE_TIMEOUT = 10.0  # the SDK stops a stdio server within ~6 s: stdin closed, then SIGTERM, then SIGKILL
+
+
+def _reason(exc: BaseException) -> str:
+    """The real failure, not anyio's 'unhandled errors in a TaskGroup' wrapper around it."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _size(data: str) -> int:
@@ -56,7 +66,8 @@ def observation(result: mcp_types.CallToolResult) -> Observation:
 
 
 class ServerLink:
-    """One server's connection, owned by the task that runs `serve` until `stop` is set."""
+    """One server's connection, owned by the task that runs `serve` until `stop` is set: each session is entered
+    and left by its own task, as anyio requires of its task groups."""
 
     def __init__(self, config: McpServerConfig) -> None:
         self.config = config
@@ -64,7 +75,7 @@ class ServerLink:
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         # The server's stderr: kept out of the terminal, and quoted when the server fails to start.
-        self.stderr: IO[bytes] | None = tempfile.TemporaryFile() if config.command else None  # noqa: SIM115 - closed by McpConnections.close
+        self.stderr: IO[bytes] | None = tempfile.TemporaryFile() if config.command else None  # noqa: SIM115 - closed by ServerPool.close
 
     async def _client(self, stack: AsyncExitStack) -> Client:
         info = mcp_types.Implementation(name="sii", version=__version__)
@@ -116,3 +127,75 @@ class ServerLink:
         if self.client is None:
             raise ConnectionError("not connected")
         return observation(await self.client.call_tool(remote, arguments, read_timeout_seconds=timeout))
+
+
+class ServerPool:
+    """The connections of one session on a background thread with its own event loop, since the agent loop is
+    synchronous and the SDK async: a call crosses over with run_coroutine_threadsafe and waits."""
+
+    def __init__(self, configs: Sequence[McpServerConfig]) -> None:
+        self.servers = [ServerLink(config) for config in configs]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sii-mcp", daemon=True)
+        self._thread.start()
+
+    def connect(self, timeout: float) -> list[list[mcp_types.Tool] | str]:
+        """Connect to every server at once: each one's tools, or why it could not be used."""
+        return asyncio.run_coroutine_threadsafe(self._connect_all(timeout), self._loop).result()
+
+    async def _connect_all(self, timeout: float) -> list[list[mcp_types.Tool] | str]:
+        return list(await asyncio.gather(*(self._connect(server, timeout) for server in self.servers)))
+
+    async def _connect(self, server: ServerLink, timeout: float) -> list[mcp_types.Tool] | str:
+        ready: asyncio.Future[list[mcp_types.Tool]] = asyncio.get_running_loop().create_future()
+        server.task = asyncio.create_task(server.serve(ready))
+        try:
+            return await asyncio.wait_for(ready, timeout)
+        except Exception as exc:
+            server.task.cancel()
+            await asyncio.gather(server.task, return_exceptions=True)
+            reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else _reason(exc)
+            stderr = server.stderr_tail()
+            return f"mcp server {server.config.name!r} failed to start: {reason}" + (
+                f"\nits stderr:\n{stderr}" if stderr else ""
+            )
+
+    def call(self, server: ServerLink, remote: str, arguments: dict[str, Any], timeout: float) -> Observation:
+        """Call one tool and wait; every failure, a dead server included, becomes an error Observation."""
+        name = server.config.name
+        if server.client is None or self._loop.is_closed():
+            return Observation(f"Error: mcp server {name!r} is not connected.", is_error=True)
+        future = asyncio.run_coroutine_threadsafe(server.call(remote, arguments, timeout), self._loop)
+        try:
+            return future.result(timeout=timeout + 5)
+        except TimeoutError:
+            return Observation(
+                f"Error: mcp server {name!r} did not answer {remote} within {timeout:g} s.", is_error=True
+            )
+        except Exception as exc:
+            return Observation(f"Error: mcp server {name!r} failed on {remote}: {_reason(exc)}", is_error=True)
+        finally:
+            future.cancel()  # a no-op once done; stops a call we gave up on (timeout, Ctrl-C)
+
+    def close(self) -> None:
+        """Shut every session down (stdio servers are stopped), then the loop and its thread."""
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(CLOSE_TIMEOUT + 5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+        for server in self.servers:
+            if server.stderr is not None:
+                server.stderr.close()
+
+    async def _shutdown(self) -> None:
+        for server in self.servers:
+            server.stop.set()
+        owners = [server.task for server in self.servers if server.task is not None]
+        if owners:
+            await asyncio.wait(owners, timeout=CLOSE_TIMEOUT)
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]  # late owners, calls still running
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_asyncgens()
