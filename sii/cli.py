@@ -16,7 +16,9 @@ import sii.tasks.commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
+from sii.quick_exit import skip_collection_at_exit
 
+skip_collection_at_exit()
 RECORDINGS_COMMANDS = [recordings.commands, recordings.export_commands, recordings.viewer_commands]
 
 
