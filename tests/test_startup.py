@@ -95,3 +95,41 @@ def test_the_faces_leave_the_heap_to_the_os_at_exit(module: str) -> None:
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "frozen at exit: True"
+
+
+COMMAND_MODULES = ("sii.eval.commands", "sii.tasks.commands", "finetune.commands", "recordings.viewer_commands")
+
+
+def test_a_prompt_or_the_repl_imports_no_other_command(workspace: Path) -> None:
+    """`-p` and the REPL's command lines parse without the modules of eval, tasks, finetune and recordings, even
+    where the prompt is a command's name."""
+    for argv in (["-p", "eval", "--yolo"], ["--base-url", "http://127.0.0.1:9/v1"], []):
+        code = f"from sii.cli import parse_args\nassert parse_args({argv!r}).command is None"
+        assert loaded_after(code, workspace, watch=COMMAND_MODULES) == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["eval", "compare", "a", "b"], "sii.eval.commands"),
+        (["annotate"], "sii.tasks.commands"),
+        (["--mode", "yolo", "tasks", "list"], "sii.tasks.commands"),
+        (["recordings", "list"], "recordings.viewer_commands"),
+    ],
+)
+def test_a_command_line_naming_a_command_parses_it_whole(argv: list[str], module: str) -> None:
+    code = f"from sii.cli import parse_args\nassert callable(parse_args({argv!r}).handler)"
+    assert module in loaded_after(code, watch=COMMAND_MODULES)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["evl"], "choose from 'serve', 'config', 'eval', 'tasks', 'annotate', 'finetune', 'recordings'"),
+        (["tasks"], "sii tasks: error: the following arguments are required: ACTION"),
+        (["eval", "run", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_errors_name_every_command_and_come_from_the_real_parser(argv: list[str], error: str) -> None:
+    done = python(f"from sii.cli import main\nmain({argv!r})")
+    assert done.returncode == 2 and error in done.stderr, done.stderr
