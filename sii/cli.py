@@ -133,14 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -> Path | None:
-    from recordings.export import find_sessions
-    from recordings.store import list_sessions
-
     directory = settings.recordings
     if session_id:
+        from recordings.export import find_sessions  # with the exporters (zstandard...): only to resume
+
         (path,) = find_sessions(directory, [session_id])
         return path
     if last:
+        from recordings.store import list_sessions
+
         workspace = str(settings.workspace.resolve())
         mine = [s for s in list_sessions(directory) if s.workspace == workspace]
         if not mine:

@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # and asyncio, which `sii -p` and the bridge need for nothing else (the REPL's prompt_toolkit does use it).
 MCP_SDK = ("mcp", "mcp_types", "httpx2", "sii.mcp_link")
 MCP_ONLY = (*MCP_SDK, "asyncio")
+# What only other commands (or resuming a session) need: `sii -p` and the REPL import none of them.
+COMMAND_MODULES = ("sii.eval.commands", "sii.tasks.commands", "finetune.commands", "recordings.viewer_commands")
 
 
 def python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,7 +61,7 @@ def test_a_headless_run_without_mcp_servers_never_imports_the_sdk(workspace: Pat
             "from sii.cli import main\n"
             f"assert main(['-p', 'look around', '--yolo', '--base-url', {server.base_url!r}]) == 0\n"
         )
-        assert loaded_after(code, workspace) == set()
+        assert loaded_after(code, workspace, watch=(*MCP_ONLY, *COMMAND_MODULES, "recordings.export")) == set()
         assert len(server.requests) == 2  # the run really went through the tool call to the answer
 
 
@@ -95,9 +97,6 @@ def test_the_faces_leave_the_heap_to_the_os_at_exit(module: str) -> None:
     done = python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "frozen at exit: True"
-
-
-COMMAND_MODULES = ("sii.eval.commands", "sii.tasks.commands", "finetune.commands", "recordings.viewer_commands")
 
 
 def test_a_prompt_or_the_repl_imports_no_other_command(workspace: Path) -> None:
