@@ -24,11 +24,12 @@ COMMAND_MODULES = {
     "finetune": "finetune.commands",
 }
 RECORDINGS_COMMANDS = ["recordings.commands", "recordings.export_commands", "recordings.viewer_commands"]
+LAZY_COMMANDS = (*COMMAND_MODULES, "recordings")
 
 
 def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
-    """The whole command line; with `placeholders`, the commands of COMMAND_MODULES and `recordings` take any
-    arguments unparsed, so telling which command a line names imports none of their modules."""
+    """The whole command line; with `placeholders`, the LAZY_COMMANDS take any arguments unparsed, so telling
+    which command a line names imports none of their modules."""
     parser = argparse.ArgumentParser(
         prog="sii",
         description="A terminal coding agent that records every session as training data. "
@@ -76,7 +77,7 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
 
     commands.add_parser("config", help="show the resolved settings and where each came from")
     if placeholders:
-        for name in [*COMMAND_MODULES, "recordings"]:
+        for name in LAZY_COMMANDS:
             commands.add_parser(name, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
         return parser
     for module in dict.fromkeys(COMMAND_MODULES.values()):
@@ -93,7 +94,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not {"-h", "--help"} & set(arguments):
         args = build_parser(placeholders=True).parse_args(arguments)
-        if args.command not in COMMAND_MODULES and args.command != "recordings":
+        if args.command not in LAZY_COMMANDS:
             return args
     return build_parser().parse_args(arguments)
 
