@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench.common import BIN, Row, median_command_time
-from tests.scripted_server import Reply, ScriptedServer, call
+from sii.testing import Reply, ScriptedServer, call
 
 
 def sii_per_step(steps: int, workdir: Path) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import agent, codemap, finetune, recordings, tools
+from bench import agent, codemap, finetune, recordings, startup, tools
 from bench.common import Row
 
 
@@ -27,6 +27,7 @@ def main() -> int:
         os.environ["SII_HOME"] = str(Path(tmp) / "home")
         workdir = Path(tmp) / "work"
         workdir.mkdir()
+        rows += startup.rows(workdir, args.steps, args.repeats)
         rows += agent.rows(workdir, args.steps, args.repeats)
         rows += codemap.rows(workdir, args.steps, args.repeats)
         rows += tools.rows(workdir, args.steps, args.repeats)

@@ -39,10 +39,12 @@ from sii.config import Settings
 from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd
 from sii.mcp import McpConnections
 from sii.prompts import system_prompt
+from sii.quick_exit import skip_collection_at_exit
 from sii.session import Session, SessionError
 from tools.base import ToolRegistry
 from tools.default import default_registry
 
+skip_collection_at_exit()
 NODE_ENTRY = Path(__file__).parent / "bridge_node" / "sii-bridge.js"
 METHODS = ("query", "list_tools", "interrupt")
 # SiiAgentOptions' model when SII_OPENAI_MODEL is unset: a placeholder, not a choice, so sii picks the model.

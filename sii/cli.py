@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import finetune.commands
-import recordings.commands
-import recordings.export_commands
-import recordings.viewer_commands
-import sii.eval.commands
-import sii.tasks.commands
 from sii import __version__
 from sii.approval import MODES
 from sii.config import Settings
+from sii.quick_exit import skip_collection_at_exit
 
-RECORDINGS_COMMANDS = [recordings.commands, recordings.export_commands, recordings.viewer_commands]
+skip_collection_at_exit()
+# The modules that register the other commands, by command. They are imported only for a command line that names
+# one of them (or asks for help): `sii -p` and the REPL need none, and they cost ~0.1 s of start-up.
+COMMAND_MODULES = {
+    "eval": "sii.eval.commands",
+    "tasks": "sii.tasks.commands",
+    "annotate": "sii.tasks.commands",
+    "finetune": "finetune.commands",
+}
+RECORDINGS_COMMANDS = ["recordings.commands", "recordings.export_commands", "recordings.viewer_commands"]
+LAZY_COMMANDS = (*COMMAND_MODULES, "recordings")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with `placeholders`, the LAZY_COMMANDS take any arguments unparsed, so telling
+    which command a line names imports none of their modules."""
     parser = argparse.ArgumentParser(
         prog="sii",
         description="A terminal coding agent that records every session as training data. "
@@ -67,18 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stop", action="store_true", help="stop the server instead")
 
     commands.add_parser("config", help="show the resolved settings and where each came from")
-    sii.eval.commands.register(commands)
-    sii.tasks.commands.register(commands)
-    finetune.commands.register(commands)
+    if placeholders:
+        for name in LAZY_COMMANDS:
+            commands.add_parser(name, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+        return parser
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        importlib.import_module(module).register(commands)
     recordings = commands.add_parser("recordings", help="list or export recorded sessions")
     actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
     for module in RECORDINGS_COMMANDS:
-        module.register(actions)
+        importlib.import_module(module).register(actions)
     return parser
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line parsed; the other commands' modules are imported only when it names one, or for help."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if not {"-h", "--help"} & set(arguments):
+        args = build_parser(placeholders=True).parse_args(arguments)
+        if args.command not in LAZY_COMMANDS:
+            return args
+    return build_parser().parse_args(arguments)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from sii.client import ModelError
     from sii.session import SessionError
 
@@ -112,14 +134,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -> Path | None:
-    from recordings.export import find_sessions
-    from recordings.store import list_sessions
-
     directory = settings.recordings
     if session_id:
+        from recordings.export import find_sessions  # with the exporters (zstandard...): only to resume
+
         (path,) = find_sessions(directory, [session_id])
         return path
     if last:
+        from recordings.store import list_sessions
+
         workspace = str(settings.workspace.resolve())
         mine = [s for s in list_sessions(directory) if s.workspace == workspace]
         if not mine:

@@ -15,7 +15,8 @@ import mcp_types
 import pytest
 
 from sii.config import ConfigError, McpServerConfig, Settings, project_config_file, user_config_file
-from sii.mcp import McpConnections, observation, tool_name
+from sii.mcp import McpConnections, tool_name
+from sii.mcp_link import observation
 from tools.base import Observation, ToolContext, ToolRegistry
 
 DEMO = str(Path(__file__).with_name("mcp_demo_server.py"))
