@@ -65,6 +65,11 @@ KEYS: dict[str, Key] = {
     "sandbox.network": Key(bool, "tighten-only", order=(True, False), attr="sandbox_network"),
     "checkpoints.enabled": Key(bool, "tighten-only", order=(False, True), attr="checkpoints"),
     "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
+    # A project may take tools away (its disallowed names are added), never give any back: an allow list of its
+    # own could name a tool the user left out, so only the user sets one.
+    "tools.allowed": Key(list, "user-only", why="an allow list can name tools the user left out", attr="tools_allowed"),
+    "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
+    "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
 }
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
 # A project's regex would run over every recorded byte (a slow one stalls sii, a broken one stops it).
@@ -283,6 +288,9 @@ class Settings:
     sandbox_network: bool = False
     checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
     mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
+    tools_allowed: list[str] | None = None  # the tool names offered to the model; None: every tool
+    tools_disallowed: list[str] = field(default_factory=list)  # taken away from those
+    system_prompt_append: str | None = None  # added to the end of the system prompt
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored
     sources: dict[str, str] = field(default_factory=dict)
@@ -305,7 +313,7 @@ class Settings:
             if value is None:
                 continue
             table, name = self._slot(key)
-            table[name] = [str(rule) for rule in value] if key.startswith("shell.") else value
+            table[name] = [str(rule) for rule in value] if key.startswith(("shell.", "tools.")) else value
             self.sources[key] = source
 
     def _merge(self, key: str, spec: Key, value: Any) -> tuple[Any, str | None]:
@@ -419,6 +427,21 @@ class Settings:
                 "mcp_servers",
                 ", ".join(server.name for server in self.mcp_servers) or "-",
                 self.sources.get("mcp_servers", "default"),
+            ),
+            (
+                "tools.allowed",
+                "(every tool)" if self.tools_allowed is None else ", ".join(self.tools_allowed) or "(none)",
+                self.sources.get("tools.allowed", "default"),
+            ),
+            (
+                "tools.disallowed",
+                ", ".join(self.tools_disallowed) or "-",
+                self.sources.get("tools.disallowed", "default"),
+            ),
+            (
+                "system_prompt_append",
+                "set" if self.system_prompt_append else "-",
+                self.sources.get("system_prompt_append", "default"),
             ),
         ]
         project = str(project_config_file(self.workspace))

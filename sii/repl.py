@@ -171,12 +171,13 @@ def run_repl(
                 message = "\n\n".join([*shell_notes, message])
                 shell_notes.clear()
             try:
-                state.session.agent.run_turn(message)
+                state.session.run_turn(message)
             except KeyboardInterrupt:
                 console.print(Text("[interrupted]", "yellow"))
             finally:
                 progress.stop()
     finally:
         state.session.close()
-    console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
+    if state.session.recorder.writer.started:
+        console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
     return 0
