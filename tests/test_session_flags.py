@@ -25,7 +25,7 @@ from sii.render import Renderer
 from sii.session import Session, SessionError
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.test_faces import spawn_repl
-from tests.test_mcp import DEMO
+from tests.test_mcp import DEMO, children
 from tools.default import default_registry, narrow_registry
 
 SII = [sys.executable, "-m", "sii"]
@@ -158,7 +158,7 @@ def test_mcp_tools_can_be_listed_and_a_server_that_is_down_is_only_noted(
 def test_the_faces_selection_narrows_what_the_settings_left(scripted: ScriptedServer, workspace: Path) -> None:
     """How an SDK's `allowed_tools` composes: the hook gets the registry the settings narrowed."""
     user_config('[tools]\ndisallowed = ["run_shell"]\n')
-    with pytest.raises(SessionError, match="unknown tool\\(s\\): run_shell"):
+    with pytest.raises(SessionError, match=r"unknown tool\(s\): run_shell"):
         open_session(scripted, workspace, select_tools=lambda registry: narrow_registry(registry, ["run_shell"]))
     live = open_session(scripted, workspace, select_tools=lambda registry: narrow_registry(registry, ["glob"]))
     live.run_turn("hi")
@@ -198,7 +198,7 @@ def test_append_system_prompt_ends_the_system_prompt_and_a_project_cannot_set_it
 # --- 3. plan mode is told to the model -----------------------------------------------------------------------
 
 
-def test_plan_mode_is_told_with_the_message_and_recorded_to_wire(
+def test_plan_mode_is_told_with_the_message_and_recorded_as_sent(
     scripted: ScriptedServer, workspace: Path, sii_home: Path
 ) -> None:
     result = sii("-p", "fix add", "--mode", "plan", "--base-url", scripted.base_url, cwd=workspace)
@@ -214,6 +214,12 @@ def test_plan_mode_is_told_with_the_message_and_recorded_to_wire(
 
 
 def test_switching_into_and_out_of_plan_mode_is_told_once_each_way(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [
+        Reply("a"),
+        Reply("b"),
+        Reply("c"),
+        Reply("", [call("write_file", {"path": "n.txt", "content": ""})]),
+    ]
     live = open_session(scripted, workspace, mode="ask")
     live.run_turn("one")
     live.policy.mode = "plan"  # what /mode plan does
@@ -223,7 +229,9 @@ def test_switching_into_and_out_of_plan_mode_is_told_once_each_way(scripted: Scr
     live.run_turn("four")
     live.run_turn("five")
     live.close()
-    users = [request["messages"][-1]["content"] for request in scripted.requests]
+    users = [
+        request["messages"][-1]["content"] for request in scripted.requests if request["messages"][-1]["role"] == "user"
+    ]
     assert users == [
         "one",
         f"two\n\n{PLAN_MODE_ON}",
@@ -232,6 +240,7 @@ def test_switching_into_and_out_of_plan_mode_is_told_once_each_way(scripted: Scr
         "five",
     ]
     assert len({json.dumps(request["messages"][0]) for request in scripted.requests}) == 1  # system untouched
+    assert [checkpoint.label for checkpoint in live.turn_checkpoints] == ["four"]  # the user's words, not the note
     recorded = [m["content"] for m in read_trajectory(live.recording_path).messages if m["role"] == "user"]
     assert recorded == users
 
@@ -416,6 +425,17 @@ def test_a_failed_start_leaves_no_recording(
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     assert failed.returncode == 2 and "bubblewrap" in failed.stderr
     assert not recordings(sii_home) and not scripted.requests
+
+
+def test_a_start_that_fails_on_its_tools_stops_its_mcp_servers_and_records_nothing(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    user_config(f'[[mcp_servers]]\nname = "demo"\ncommand = "{sys.executable}"\nargs = ["{DEMO}"]\n')
+    before = children()
+    with pytest.raises(SessionError, match=r"unknown tool\(s\): nope; known tools: .*mcp__demo__add"):
+        open_session(scripted, workspace, select_tools=lambda registry: narrow_registry(registry, ["nope"]))
+    assert children() - before == set()  # the MCP server started for the tool list is stopped again
+    assert not recordings(sii_home)
 
 
 def test_records_before_the_first_message_wait_for_it_in_order(scripted: ScriptedServer, workspace: Path) -> None:
