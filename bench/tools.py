@@ -3,6 +3,8 @@
 1. grep: the grep tool over a generated 20k-file tree vs `rg` run directly on the same tree and pattern.
 2. shell round trip: `true` through run_shell (the persistent pexpect bash) vs a fresh `bash -c true` per call,
    which is what agents without a persistent shell pay.
+3. shell capture: MB/s of `seq 1 7000000` (about 55 MB) through run_shell, output kept on disk and shown as head
+   and tail, vs `bash -c 'seq 1 7000000 > /dev/null'`, which captures nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tools.search import ripgrep_binary
 
 TREE_FILES = 20_000
 SHELL_CALLS = 200
+CAPTURE_COMMAND = "seq 1 7000000"
 PATTERN = r"needle_\d+"
 
 
@@ -68,5 +71,28 @@ def shell_row(workdir: Path) -> Row:
     return Row("shell round trip of `true` (ms)", sii * 1000, "bash -c per call", baseline * 1000, "< 20 ms")
 
 
+def capture_row(workdir: Path, repeats: int) -> Row:
+    registry, ctx = default_registry(), ToolContext(workspace=workdir)
+    size = len(subprocess.run(["bash", "-c", CAPTURE_COMMAND], check=True, capture_output=True).stdout)
+    try:
+        registry.dispatch("run_shell", {"command": "true"}, ctx)  # start bash outside the timing
+
+        def capture() -> None:
+            obs = registry.dispatch("run_shell", {"command": CAPTURE_COMMAND}, ctx)
+            assert obs.data["exit_code"] == 0 and obs.data["output_bytes"] == size
+
+        sii = median_time(capture, repeats)
+    finally:
+        ctx.close()
+    baseline = median_command_time(["bash", "-c", f"{CAPTURE_COMMAND} > /dev/null"], repeats)
+    return Row(
+        f"shell capture of `{CAPTURE_COMMAND}` (MB/s, higher is better)",
+        size / sii / 1e6,
+        "bash -c CMD > /dev/null",
+        size / baseline / 1e6,
+        ">= 50 MB/s",
+    )
+
+
 def rows(workdir: Path, steps: int, repeats: int) -> list[Row]:
-    return [grep_row(workdir, repeats), shell_row(workdir)]
+    return [grep_row(workdir, repeats), shell_row(workdir), capture_row(workdir, repeats)]

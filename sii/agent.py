@@ -7,8 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from recordings.schema import Message, ToolCall
-from sii.client import ModelClient, ModelError
-from sii.compaction import SUMMARY_PROMPT, compacted_view, estimate_tokens, needs_compaction
+from sii.client import Completion, ModelClient, ModelError
+from sii.compaction import (
+    SUMMARY_PROMPT,
+    compacted_view,
+    estimate_tokens,
+    needs_compaction,
+    reply_budget,
+    reply_reserve,
+    summary_budget,
+    summary_request,
+)
 from sii.events import (
     AssistantMessage,
     Compacted,
@@ -23,6 +32,7 @@ from sii.events import (
     TurnEndReason,
     UserMessage,
 )
+from sii.transport import ContextOverflow
 from tools.base import Observation, Tool, ToolContext, ToolRegistry
 
 # Returns None to run the call, or why it may not run (see sii.approval.ApprovalPolicy.check).
@@ -73,6 +83,7 @@ class Agent:
         self._measured_upto = 0  # how many messages that request held
         self.completion_tokens = 0  # everything the model generated in this session
         self._listeners: list[Callable[[Event], None]] = []
+        self._streamed: dict[str, list[str]] = {"content": [], "reasoning": []}  # the reply being streamed
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
@@ -90,21 +101,13 @@ class Agent:
         while steps < self.max_steps:
             steps += 1
             try:
-                if self._window_nearly_full():
-                    self.compact(current_request=text)
-                self._measured_upto = len(self.messages)
-                completion = self.client.chat(
-                    self.messages,
-                    self.registry.schemas(),
-                    self.sampling,
-                    on_text=lambda piece: self._emit(TextDelta(piece)),
-                    on_reasoning=lambda piece: self._emit(ReasoningDelta(piece)),
-                )
+                completion = self._fitted_chat(text)
             except ModelError as exc:
                 self._emit(ErrorEvent(str(exc)))
                 reason = "error"
                 break
             except KeyboardInterrupt:
+                self._keep_interrupted_reply()
                 reason = "interrupted"
                 break
             self.messages.append(completion.message)
@@ -122,22 +125,117 @@ class Agent:
         self._emit(end)
         return end
 
+    def _fitted_chat(self, request: str) -> Completion:
+        """One model call that fits the context window. Compacts first when the window is nearly full; after a
+        context-length refusal, learns the window, compacts (when that can help) and tries once more: the
+        second refusal is the turn's error, so this never loops."""
+        if self._window_nearly_full() and self._compaction_helps():
+            self.compact(current_request=request)
+        sampling = self._sized_sampling()
+        try:
+            return self._chat(sampling)
+        except ContextOverflow as exc:
+            self._learn_window(exc, self.messages, self.registry.schemas())
+            if exc.prompt_tokens is not None:
+                self.prompt_tokens = exc.prompt_tokens  # the server's count for these very messages
+            compacted = (exc.prompt_tokens is None or self._window_nearly_full()) and self._compaction_helps()
+            if compacted:
+                self.compact(current_request=request)
+            retry = self._sized_sampling()
+            if not compacted and retry == sampling:
+                raise  # the same request again would be refused again
+        return self._chat(retry)
+
+    def _chat(self, sampling: dict[str, Any]) -> Completion:
+        self._measured_upto = len(self.messages)
+        streamed = self._streamed = {"content": [], "reasoning": []}
+
+        def on_text(piece: str) -> None:
+            streamed["content"].append(piece)
+            self._emit(TextDelta(piece))
+
+        def on_reasoning(piece: str) -> None:
+            streamed["reasoning"].append(piece)
+            self._emit(ReasoningDelta(piece))
+
+        return self.client.chat(
+            self.messages, self.registry.schemas(), sampling, on_text=on_text, on_reasoning=on_reasoning
+        )
+
+    def _keep_interrupted_reply(self) -> None:
+        """A reply stopped by Ctrl-C mid-stream stays in the conversation as far as it got (the person saw it,
+        and the model should know what it had said), marked `interrupted`; its unfinished tool calls are dropped."""
+        content, reasoning = ("".join(self._streamed[part]) for part in ("content", "reasoning"))
+        self._streamed = {"content": [], "reasoning": []}
+        if not content.strip() and not reasoning.strip():
+            return
+        message: Message = {"role": "assistant", "content": content or None}
+        if reasoning:
+            message["reasoning"] = reasoning
+        self.messages.append(message)
+        self._emit(AssistantMessage(message, "interrupted", {}))
+
+    def _estimate(self) -> int:
+        return estimate_tokens(self.messages, self.registry.schemas(), self.prompt_tokens, self._measured_upto)
+
+    def _sized_sampling(self) -> dict[str, Any]:
+        """The sampling settings with max_tokens cut to what the window leaves after the prompt."""
+        window = self.client.context_window
+        if not window:
+            return self.sampling
+        return {**self.sampling, "max_tokens": reply_budget(self._estimate(), window, self.sampling.get("max_tokens"))}
+
     def _window_nearly_full(self) -> bool:
-        estimated = estimate_tokens(self.messages, self.registry.schemas(), self.prompt_tokens, self._measured_upto)
-        return needs_compaction(estimated, self.client.context_window, self.sampling.get("max_tokens", 0))
+        window = self.client.context_window
+        reserve = reply_reserve(window, self.sampling.get("max_tokens")) if window else 0
+        return needs_compaction(self._estimate(), window, reserve)
+
+    def _compaction_helps(self) -> bool:
+        """A fresh conversation, or one just compacted, is the system prompt and one user message: a summary
+        of it is no smaller."""
+        return len(self.messages) > 2
+
+    def _learn_window(self, exc: ContextOverflow, refused: list[Message], tools: list[dict[str, Any]]) -> None:
+        """The window as the server states it. When it does not, a guess on the safe side: half the prompt it
+        refused (the refusal does not say whether the prompt or max_tokens was too long)."""
+        if exc.window:
+            self.client.context_window = exc.window
+            return
+        guess = estimate_tokens(refused, tools, 0, 0) // 2
+        self.client.context_window = min(self.client.context_window or guess, guess)
 
     def compact(self, instructions: str = "", current_request: str | None = None) -> Compacted:
-        """Replace the conversation by the model's summary of it. Raises ModelError if the model fails."""
-        request = f"{SUMMARY_PROMPT}\n\n{instructions}".strip()
-        completion = self.client.chat([*self.messages, {"role": "user", "content": request}], [], self.sampling)
+        """Replace the conversation by the model's summary of it. Raises ModelError if the model fails. A
+        conversation too long for the summary request itself is sent with its oldest middle left out; if the
+        server still refuses, with half as much of it, once."""
+        prompt = f"{SUMMARY_PROMPT}\n\n{instructions}".strip()
+        sampling, budget = self._summary_sampling(None)
+        request = summary_request(self.messages, prompt, budget)
+        try:
+            completion = self.client.chat(request, [], sampling)
+        except ContextOverflow as exc:
+            self._learn_window(exc, request, [])
+            sampling, budget = self._summary_sampling(budget)
+            completion = self.client.chat(summary_request(self.messages, prompt, budget), [], sampling)
         summary = (completion.message.get("content") or "").strip()
         if not summary:
             raise ModelError("the model returned an empty summary; the conversation was not compacted")
-        event = Compacted(summary, compacted_view(self.messages, summary, current_request), self.prompt_tokens)
+        event = Compacted(summary, compacted_view(self.messages, summary, current_request), self._estimate())
         self.messages = list(event.messages)
         self.prompt_tokens = self._measured_upto = 0
         self._emit(event)
         return event
+
+    def _summary_sampling(self, refused_budget: int | None) -> tuple[dict[str, Any], int | None]:
+        """Sampling for the summary and the prompt tokens its request may use (None: no window known). After a
+        refusal the budget at least halves, so each try is smaller than the last."""
+        window = self.client.context_window
+        if not window:
+            return self.sampling, None
+        max_tokens, budget = summary_budget(window, self.sampling.get("max_tokens"))
+        if refused_budget is not None:
+            budget = min(budget, refused_budget // 2)
+        return {**self.sampling, "max_tokens": max_tokens}, budget
 
     def _run_calls(self, calls: list[ToolCall], cut_off: bool) -> TurnEndReason | None:
         """Answer every call in order. Returns why the turn must end when Ctrl-C or the user's refusal stopped

@@ -27,7 +27,7 @@ class TerminalApprover:
         self.progress = progress
 
     def __call__(self, question: Question) -> Answer:
-        waiting = self.progress.what
+        waiting, live = self.progress.what, self.progress.live
         self.progress.stop()  # the prompt owns the terminal while it asks
         self._show(question)
         always = question.always
@@ -39,7 +39,7 @@ class TerminalApprover:
         word = reply.lower()
         if word in ("y", "yes", "a", "always") and (always or word in ("y", "yes")):
             if waiting:
-                self.progress.wait(waiting)
+                self.progress.wait(waiting, live=live)
             return Answer(allow=True, always=word in ("a", "always"))
         if word in ("n", "no", ""):
             try:

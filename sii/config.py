@@ -6,16 +6,18 @@ it with where each value came from and what was refused."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 
 from sii.approval import MODES
+from sii.transport import Timeouts
 from sii.trust import TrustStore, visible
 
 ENVIRONMENT = {
@@ -23,6 +25,9 @@ ENVIRONMENT = {
     "SII_MODEL": "model",
     "SII_MODE": "mode",
     "SII_RECORDINGS_DIR": "recordings_dir",
+    "SII_CONNECT_TIMEOUT": "server.connect_timeout",
+    "SII_FIRST_TOKEN_TIMEOUT": "server.first_token_timeout",
+    "SII_IDLE_TIMEOUT": "server.idle_timeout",
 }
 # How a project's value combines with the one set before it (defaults, then the user's config):
 #   free          the project's value wins
@@ -30,8 +35,9 @@ ENVIRONMENT = {
 #   tighten-only  taken only if no looser than the current value (Key.order: loosest first)
 #   user-only     refused: only the user's config, the environment or a flag may set it
 #   until-trusted held back until the user trusts it (the repository's MCP servers: sii.trust)
+#   at-most       a number taken only if no larger than the current one (a project may shorten a wait)
 # The user's own config, the environment and flags always set a value outright.
-Merge = Literal["free", "union", "tighten-only", "user-only", "until-trusted"]
+Merge = Literal["free", "union", "tighten-only", "user-only", "until-trusted", "at-most"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ KEYS: dict[str, Key] = {
     "model": Key(str, "free"),
     "mode": Key(str, "tighten-only", order=("yolo", "auto-edit", "ask", "plan")),
     "max_steps": Key(int, "free"),
+    "context_window": Key(int, "free"),  # tokens, for servers whose /v1/models does not say
     "sampling.temperature": Key((int, float), "free"),
     "sampling.top_p": Key((int, float), "free"),
     "sampling.max_tokens": Key(int, "free"),
@@ -64,13 +71,22 @@ KEYS: dict[str, Key] = {
     "sandbox.enabled": Key(bool, "tighten-only", order=(False, True), attr="sandbox"),
     "sandbox.network": Key(bool, "tighten-only", order=(True, False), attr="sandbox_network"),
     "checkpoints.enabled": Key(bool, "tighten-only", order=(False, True), attr="checkpoints"),
+    "git.hooks": Key(
+        bool, "user-only", why="hooks are programs the repository chose; they run on commit", attr="git_hooks"
+    ),
     "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
+    # Seconds (see sii.transport.Timeouts); a project could only make sii wait longer on a dead server.
+    "server.connect_timeout": Key((int, float), "at-most"),
+    "server.first_token_timeout": Key((int, float), "at-most"),
+    "server.idle_timeout": Key((int, float), "at-most"),
     # A project may take tools away (its disallowed names are added), never give any back: an allow list of its
     # own could name a tool the user left out, so only the user sets one.
     "tools.allowed": Key(list, "user-only", why="an allow list can name tools the user left out", attr="tools_allowed"),
     "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
     "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
 }
+SERVER_KEYS = "server."
+MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
 # A project's regex would run over every recorded byte (a slow one stalls sii, a broken one stops it).
 PATTERN_KEY = Key(str, "user-only", why="its regex runs over everything recorded")
@@ -88,6 +104,17 @@ MCP_SERVER_KEYS: dict[str, type] = {
 }
 # Server names become part of tool names (mcp__<server>__<tool>), which the OpenAI schema restricts.
 MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def timeout_seconds(key: str, value: Any, source: str) -> float:
+    """A [server] timeout (from TOML or the environment) as seconds: a number above 0 and at most an hour."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
+        raise ConfigError(f"{key} from {source} must be seconds above 0 and at most {MAX_TIMEOUT_S:g}, not {value!r}")
+    return seconds
 
 
 class ConfigError(ValueError):
@@ -277,7 +304,9 @@ class Settings:
     cache: Path = field(default_factory=sii_cache)
     mode: str = "ask"
     max_steps: int = 50
+    context_window: int | None = None  # assumed when the server does not report the model's window
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.7, "max_tokens": 4096})
+    timeouts: dict[str, float] = field(default_factory=lambda: asdict(Timeouts()))  # [server], in seconds
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
     recordings_dir: str | None = None  # e.g. a team's shared folder; default: $SII_HOME/recordings
@@ -287,6 +316,7 @@ class Settings:
     sandbox: bool = False  # run the shell inside bubblewrap
     sandbox_network: bool = False
     checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
+    git_hooks: bool = False  # let git_commit / git_branch run the repository's hooks
     mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
     tools_allowed: list[str] | None = None  # the tool names offered to the model; None: every tool
     tools_disallowed: list[str] = field(default_factory=list)  # taken away from those
@@ -299,10 +329,17 @@ class Settings:
     def recordings(self) -> Path:
         return Path(self.recordings_dir).expanduser() if self.recordings_dir else self.home / "recordings"
 
+    @property
+    def server(self) -> Timeouts:
+        """How long to wait for the model server."""
+        return Timeouts(**self.timeouts)
+
     def _slot(self, key: str) -> tuple[dict[str, Any], str]:
         """The table and name that hold a key's value."""
         if key.startswith("sampling."):
             return self.sampling, key.removeprefix("sampling.")
+        if key.startswith(SERVER_KEYS):
+            return self.timeouts, key.removeprefix(SERVER_KEYS)
         if key.startswith(REDACTION_PATTERNS):
             return self.redaction_patterns, key.removeprefix(REDACTION_PATTERNS)
         return vars(self), KEYS[key].attr or key
@@ -313,6 +350,8 @@ class Settings:
             if value is None:
                 continue
             table, name = self._slot(key)
+            if key.startswith(SERVER_KEYS):
+                value = timeout_seconds(key, value, source)
             table[name] = [str(rule) for rule in value] if key.startswith(("shell.", "tools.")) else value
             self.sources[key] = source
 
@@ -324,6 +363,10 @@ class Settings:
             return value, None
         if spec.project == "union":
             return current + [rule for rule in map(str, value) if rule not in current], None
+        if spec.project == "at-most":
+            if isinstance(value, bool) or not 0 < value <= current:
+                return None, f"{_short(value)} is not above 0 and at most {current:g}; a project may only shorten it"
+            return value, None
         if spec.project == "tighten-only":
             if value not in spec.order:
                 return None, f"{_short(value)} is not a valid value"
@@ -415,6 +458,11 @@ class Settings:
             ("api_key", "set" if self.api_key else "not set", self.sources.get("api_key_env", "environment")),
             ("mode", self.mode, self.sources.get("mode", "default")),
             ("max_steps", str(self.max_steps), self.sources.get("max_steps", "default")),
+            (
+                "context_window",
+                str(self.context_window or "(from the server)"),
+                self.sources.get("context_window", "default"),
+            ),
         ]
         rows += [
             (f"sampling.{key}", str(value), self.sources.get(f"sampling.{key}", "default"))
@@ -423,6 +471,10 @@ class Settings:
         rows += [
             ("shell.allow", ", ".join(self.shell_allow) or "-", self.sources.get("shell.allow", "default")),
             ("shell.deny", ", ".join(self.shell_deny) or "-", self.sources.get("shell.deny", "default")),
+            *(
+                (f"server.{name}", f"{seconds:g} s", self.sources.get(f"server.{name}", "default"))
+                for name, seconds in self.timeouts.items()
+            ),
             (
                 "mcp_servers",
                 ", ".join(server.name for server in self.mcp_servers) or "-",

@@ -4,6 +4,7 @@ has written so far. Transient (erased when the wait ends), so it never leaves a 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
@@ -22,6 +23,8 @@ class _Waiting:
         detail = f" · {progress.detail}" if progress.detail else ""
         self.spinner.text = Text(f"{progress.what} · {elapsed:.0f}s{detail}  (Ctrl-C stops)", "dim")
         yield self.spinner
+        for line in progress.live() if progress.live else []:  # what a running command prints, as it prints
+            yield Text("  │ " + line[: max(1, options.max_width - 4)], "dim", no_wrap=True, overflow="crop")
 
 
 class Progress:
@@ -33,16 +36,17 @@ class Progress:
         self.what = ""
         self.detail = ""
         self.since = time.monotonic()
+        self.live: Callable[[], list[str]] | None = None  # the last lines of output of what is running
         self._live: Live | None = None
 
     @property
     def active(self) -> bool:
         return self._live is not None
 
-    def wait(self, what: str, detail: str = "") -> None:
+    def wait(self, what: str, detail: str = "", live: Callable[[], list[str]] | None = None) -> None:
         if what != self.what or self._live is None:
             self.since = time.monotonic()
-        self.what, self.detail = what, detail
+        self.what, self.detail, self.live = what, detail, live
         if self._live is None and self.console.is_terminal:
             self._live = Live(_Waiting(self), console=self.console, transient=True, refresh_per_second=8)
             self._live.start()
@@ -56,3 +60,4 @@ class Progress:
             self._live.stop()
             self._live = None
         self.what = self.detail = ""
+        self.live = None

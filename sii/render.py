@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.syntax import Syntax
@@ -55,16 +56,24 @@ class Renderer:
     """Prints events as they come. With `stream=False` assistant text is not echoed (headless prints the
     final answer itself)."""
 
-    def __init__(self, console: Console, stream: bool = True, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        console: Console,
+        stream: bool = True,
+        progress: Progress | None = None,
+        shell_output: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """`shell_output`: the last lines a running shell command has printed, shown live under the spinner."""
         self.console = console
         self.stream = stream
         self.progress = progress
+        self.shell_output = shell_output
         self._markdown = MarkdownStream(console)
         self._mid_line = False
 
-    def _wait(self, what: str) -> None:
+    def _wait(self, what: str, live: Callable[[], list[str]] | None = None) -> None:
         if self.progress is not None:
-            self.progress.wait(what)
+            self.progress.wait(what, live=live)
 
     def _end_line(self) -> None:
         """Close the text being streamed (markdown or reasoning) before anything else is printed."""
@@ -97,7 +106,8 @@ class Renderer:
                 self._end_line()
                 function = call["function"]
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
-                self._wait(f"running {function['name']}")
+                live = self.shell_output if function["name"] == "run_shell" else None
+                self._wait(f"running {function['name']}", live=live)
             case ToolResult(call=call, observation=observation):
                 self._end_line()
                 todos = observation.data.get("todos")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -22,6 +23,7 @@ from sii.render import Renderer
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, is_slash_command, run_slash_command, show_restored
 from sii.trust import ask_to_trust
+from tools.shell import live_tail
 
 
 class SparingFileHistory(FileHistory):
@@ -110,7 +112,8 @@ def run_repl(
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
-        session.agent.subscribe(Renderer(console, progress=progress))
+        shell_output = partial(live_tail, session.context)
+        session.agent.subscribe(Renderer(console, progress=progress, shell_output=shell_output))
         if on_session is not None:
             on_session(session)
         return session

@@ -14,7 +14,7 @@ from typing import cast
 from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE, BundledModelError, ensure_bundled_model
 from model_server.launcher import ServerError, ServerRegistry
 from recordings.redact import KINDS, Redactor
-from recordings.schema import Message, SessionMeta
+from recordings.schema import Message, SessionMeta, ToolCall
 from recordings.store import RecordingWriter, read_trajectory, write_label
 from sii import __version__
 from sii.agent import Agent, answer_unanswered_calls
@@ -27,9 +27,11 @@ from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, ToolRegistry
+from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
 from tools.default import UnknownTools, default_registry, narrow_registry, tool_names
+from tools.git import GIT_HOOKS
 from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
@@ -155,7 +157,9 @@ class Session:
         else:
             base_url = embedded_base_url(settings, notify)
             sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
-        self.client = ModelClient(base_url, settings.model, settings.api_key)
+        self.client = ModelClient(
+            base_url, settings.model, settings.api_key, settings.server, context_window=settings.context_window
+        )
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
         for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
@@ -176,7 +180,9 @@ class Session:
             ask=ask,
             workspace=workspace,
         )
-        self.context = ToolContext(workspace=workspace, session_id=self.id)
+        self.context = ToolContext(workspace=workspace, session_id=self.id, scratch=settings.home / "tmp")
+        self.policy.preview = self._preview_call
+        self.context.resources[GIT_HOOKS] = settings.git_hooks
         if sandbox is not None:
             self.context.resources["sandbox"] = sandbox
         self._prompt = prompt
@@ -258,6 +264,11 @@ class Session:
         except (CheckpointError, OSError) as exc:
             notify(f"checkpoints are off for this session: {store} cannot be written ({exc})")
             return None
+
+    def _preview_call(self, tool: Tool, call: ToolCall) -> str | None:
+        """The diff an edit would make, for the approval question; None for calls that have no preview."""
+        arguments = call["function"]["arguments"]
+        return tool.preview(arguments, self.context) if tool.preview and isinstance(arguments, dict) else None
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""

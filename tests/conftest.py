@@ -48,9 +48,9 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ctx(workspace: Path) -> Iterator[ToolContext]:
+def ctx(workspace: Path, sii_home: Path) -> Iterator[ToolContext]:
     """The tools' context on the `workspace` repository, closed (shell and jobs stopped) after the test."""
-    context = ToolContext(workspace=workspace, session_id="sess-42")
+    context = ToolContext(workspace=workspace, session_id="sess-42", scratch=sii_home / "tmp")
     yield context
     context.close()
 

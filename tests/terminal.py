@@ -15,10 +15,13 @@ class Terminal:
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], rows: int = 45, columns: int = 160) -> None:
         self.screen = pyte.HistoryScreen(columns, rows, history=10_000, ratio=0.001)
         self.stream = pyte.ByteStream(self.screen)
-        full_env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1", **env}
-        full_env.pop("COLUMNS", None)
-        full_env.pop("LINES", None)
+        full_env = {**os.environ, "TERM": "xterm-256color", **env}
+        for name in ("COLUMNS", "LINES", "PROMPT_TOOLKIT_NO_CPR"):
+            full_env.pop(name, None)
         self.child = pexpect.spawn(argv[0], argv[1:], cwd=str(cwd), env=full_env, dimensions=(rows, columns))
+        # Answer the program's questions as a terminal would (cursor position reports), so it draws as it
+        # does for a person, bottom toolbar included.
+        self.screen.write_process_input = lambda data: self.child.send(data.encode())
 
     def pump(self, seconds: float = 0.05) -> None:
         """Feed whatever the program wrote within `seconds` to the emulator."""

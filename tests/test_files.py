@@ -375,6 +375,9 @@ def test_list_directory_respects_gitignore_and_depth(ctx: ToolContext) -> None:
     assert deep == ["README.md", "pkg/", "  deep/", "    er/", "      x.py", "  mod.py"]
     ignored = run(ctx, "list_directory", path="build")
     assert ignored.text == "gen.py"
+    (root / "src" / ".gitignore").write_text("*.log\n")
+    (root / "src" / "debug.log").write_text("noise\n")
+    assert "debug.log" not in run(ctx, "list_directory", path="src").text  # a subfolder keeps git's view
     assert run(ctx, "list_directory", path="calc.py").is_error
     assert "does not exist" in run(ctx, "list_directory", path="nope").text
 

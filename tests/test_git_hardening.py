@@ -500,3 +500,17 @@ def test_output_past_the_cap_is_cut_and_git_stopped(ctx: ToolContext) -> None:
         ["diff", "--no-index", "--no-ext-diff", "--no-textconv", "/dev/null", "big.txt"], ctx.workspace, max_output=1000
     )
     assert result.truncated and len(result.stdout) == 1000
+
+
+def test_inside_the_sandbox_the_repositorys_programs_stay_off(ctx: ToolContext) -> None:
+    """The sandbox clears the environment: git's neutralising settings must still reach git inside it."""
+    ctx.resources["sandbox"] = Sandbox()
+    marker = ctx.workspace / "fsmonitor-ran"
+    script = ctx.workspace / "monitor.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    sh(ctx.workspace, "config", "core.fsmonitor", str(script))
+    (ctx.workspace / "calc.py").write_text("changed\n")
+    assert "calc.py" in run(ctx, "git_status").text
+    run(ctx, "git_diff")
+    assert not marker.exists()

@@ -401,3 +401,24 @@ def test_every_mode_is_ranked_for_tighten_only() -> None:
     assert sorted(KEYS["mode"].order) == sorted(MODES)
     assert all(key.order for key in KEYS.values() if key.project == "tighten-only")
     assert all(key.why for key in KEYS.values() if key.project == "user-only")
+
+
+@pytest.mark.parametrize("where", ["nowhere", "project", "user"])
+def test_repository_hooks_run_on_commit_only_when_the_users_config_allows(
+    where: str, scripted: ScriptedServer, workspace: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "hook-ran"
+    hook = workspace / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    if where == "project":
+        write(project_config_file(workspace), "[git]\nhooks = true\n")
+    elif where == "user":
+        write(user_config_file(), "[git]\nhooks = true\n")
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    scripted.script = [Reply("", [call("git_commit", {"message": "fix add"})]), Reply("Committed.")]
+    result = sii("-p", "commit", "--yolo", "--base-url", scripted.base_url, cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists() == (where == "user")
+    if where == "project":
+        assert "ignored git.hooks" in result.stderr

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from recordings.store import read_trajectory
+from recordings.validate import problems
 from tests.scripted_server import Reply, ScriptedServer, call
 from tests.terminal import Terminal
 
@@ -265,3 +267,126 @@ def test_always_on_one_command_still_asks_for_another(
     repl.wait_for("commands starting with pytest")
     repl.sendline("/permissions revoke 1")
     repl.wait_for("revoked: pytest asks again")
+
+
+def test_the_approval_prompt_shows_the_diff_before_asking(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    patch = "*** Begin Patch\n*** Update File: calc.py\n@@\n-    return a - b\n+    return a + b\n*** End Patch\n"
+    scripted.script = [Reply("", [call("apply_patch", {"patch": patch})]), Reply("Patched.")]
+    repl.sendline("fix add")
+    repl.wait_for("Allow apply_patch?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow apply_patch?" in line)
+    before = screen[:asked]
+    assert any(line.strip().startswith("-") and "return a - b" in line for line in before), "\n".join(screen)
+    assert any(line.strip().startswith("+") and "return a + b" in line for line in before), "\n".join(screen)
+    assert "a - b" in (workspace / "calc.py").read_text()  # nothing written before the answer
+    repl.sendline("y")
+    repl.wait_for("Patched.")
+    assert "a + b" in (workspace / "calc.py").read_text()
+
+
+def test_an_edit_file_approval_shows_its_diff_and_nothing_is_written_on_no(
+    scripted: ScriptedServer, repl: Terminal, workspace: Path
+) -> None:
+    edit = {"path": "calc.py", "old_string": "return a - b", "new_string": "return a * b"}
+    scripted.script = [Reply("", [call("edit_file", edit)]), Reply("Understood.")]
+    repl.sendline("make it multiply")
+    repl.wait_for("Allow edit_file?")
+    repl.settle()
+    screen = repl.transcript()
+    asked = max(i for i, line in enumerate(screen) if "Allow edit_file?" in line)
+    assert any(line.strip().startswith("+") and "return a * b" in line for line in screen[:asked]), "\n".join(screen)
+    repl.sendline("n")
+    repl.wait_for("Why not?")
+    repl.sendline("")
+    repl.wait_for("stopped: you declined a call")
+    assert "a - b" in (workspace / "calc.py").read_text()
+
+
+def _status_line(terminal: Terminal) -> str:
+    terminal.settle()
+    return next(line for line in reversed(terminal.screen_lines()) if "tokens" in line)
+
+
+def test_a_named_model_still_shows_the_context_window(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    scripted.script = [Reply("Hello.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--model", "scripted-model"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("hi")
+        terminal.wait_for("Hello.")
+        assert "/32,768 tokens" in _status_line(terminal)
+    finally:
+        terminal.close()
+
+
+def test_a_server_that_reports_no_window_uses_the_configured_one(workspace: Path, sii_home: Path) -> None:
+    (sii_home / "config.toml").parent.mkdir(parents=True, exist_ok=True)
+    (sii_home / "config.toml").write_text("context_window = 8192\n")
+    with ScriptedServer([Reply("Hello.")], advertise_window=False) as server:
+        terminal = Terminal(
+            [sys.executable, "-m", "sii", "--base-url", server.base_url, "--model", "scripted-model"],
+            cwd=workspace,
+            env={"SII_HOME": str(sii_home)},
+        )
+        try:
+            terminal.wait_for("›")
+            terminal.sendline("hi")
+            terminal.wait_for("Hello.")
+            assert "/8,192 tokens" in _status_line(terminal)
+        finally:
+            terminal.close()
+
+
+def test_a_running_command_shows_its_output_live_then_folds_it(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    command = "for n in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line-$n; sleep 0.3; done"
+    scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Counted.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("count")
+        live = _seen_while_waiting(terminal, "│ line-", until="Counted.")
+        assert any("│ line-3" in line for line in live), live  # seen while it ran
+        terminal.settle()
+        final = terminal.transcript()
+        assert not any("│ line-" in line for line in final), "the live view was left behind"
+        assert sum(line.strip().removeprefix("⎿").strip() == "line-1" for line in final) == 1, final
+        assert any("more lines (/output shows them)" in line for line in final)
+    finally:
+        terminal.close()
+
+
+def test_a_reply_stopped_by_ctrl_c_stays_in_the_conversation(
+    scripted: ScriptedServer, repl: Terminal, sii_home: Path
+) -> None:
+    story = "Once upon a time " + "there was a very long story " * 60
+    scripted.script = [Reply(story, chunk=8, delay=0.05), Reply("Back again.")]
+    repl.sendline("tell a story")
+    repl.wait_for("there was a very long story")
+    repl.send("\x03")
+    repl.wait_for("interrupted")
+    repl.sendline("shorter please")
+    repl.wait_for("Back again.")
+    messages = scripted.requests[-1]["messages"]
+    assert [m["role"] for m in messages[-3:]] == ["user", "assistant", "user"]
+    kept = messages[-2]["content"]
+    assert kept.startswith("Once upon a time") and len(kept) < len(story)
+    (recording,) = (sii_home / "recordings").glob("*.jsonl")
+    trajectory = read_trajectory(recording)
+    assert problems(trajectory) == []
+    assert any(extra.get("finish_reason") == "interrupted" for extra in trajectory.extras)

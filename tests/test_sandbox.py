@@ -8,13 +8,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sii.config import sii_home
 from tests.tooling import run
 from tools import ToolContext
 from tools.sandbox import Sandbox, SandboxError
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewra
 
 
 def sandboxed_context(workspace: Path, network: bool = False) -> ToolContext:
-    context = ToolContext(workspace=workspace, session_id="sandbox-test")
+    context = ToolContext(workspace=workspace, session_id="sandbox-test", scratch=sii_home() / "tmp")
     context.resources["sandbox"] = Sandbox(network=network)
     return context
 
@@ -216,34 +216,39 @@ def test_a_job_log_replaced_by_a_link_does_not_read_a_host_file(ctx: ToolContext
     started = run(ctx, "run_shell", command="echo started", background=True)
     assert not started.is_error
     shell(ctx, "sleep 0.2")
-    shell(ctx, f"for log in /tmp/sii-job-output-*/1.log; do rm -f $log; ln -s {host_file} $log; done")
+    folder = ctx.resources["shell"].tmp_dir
+    shell(ctx, f"for log in {folder}/job-1/log; do rm -f $log; ln -s {host_file} $log; done")
     shown = run(ctx, "job_output", job_id=1).text
     assert "host secret" not in shown
 
 
+# What the shell writes and sii reads or rewrites: its output, a job's folder, FIFO, log and its done marker, the
+# cwd sii records when it must kill bash. (Scripts sii writes are in a folder the sandbox sees read-only.)
 @pytest.mark.parametrize(
-    "folder, name",
-    [("/tmp/sii-shell-*", "command.sh"), ("/tmp/sii-jobs-*", "2.sh"), ("/tmp/sii-job-output-*", "2.log")],
+    "name", ["out-3.log", "job-2", "job-2/fifo", "job-2/log", "job-2/log.done", "cwd", "scripts/job-2.sh"]
 )
-def test_files_sii_writes_cannot_be_pointed_elsewhere(
-    ctx: ToolContext, host_file: Path, folder: str, name: str
-) -> None:
+def test_files_sii_writes_cannot_be_pointed_elsewhere(ctx: ToolContext, host_file: Path, name: str) -> None:
     run(ctx, "run_shell", command="true", background=True)
-    shell(ctx, f"for d in {folder}; do rm -f $d/{name}; ln -sf {host_file} $d/{name}; done")
+    folder = ctx.resources["shell"].tmp_dir
+    if name.startswith("scripts/"):
+        folder, name = ctx.resources["shell"].scripts, name.removeprefix("scripts/")
+    shell(ctx, f"mkdir -p {folder}/job-2; rm -rf {folder}/{name}; ln -sf {host_file} {folder}/{name}")
     run(ctx, "run_shell", command="echo second", background=True)
     shell(ctx, "sleep 0.2")
     assert "host secret" not in run(ctx, "job_output", job_id=2).text
+    run(ctx, "run_shell", command="sleep 10", timeout=0.5)
     assert host_file.read_text() == "host secret\n"
 
 
 def test_the_scratch_stays_read_only_in_a_workspace_that_holds_it(
     workspace: Path, host_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (workspace / "scratch").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(workspace / "scratch"))  # as with a workspace of /tmp
+    monkeypatch.setenv("SII_HOME", str(workspace / "home"))  # sii's home, and so its scratch, in the workspace
     context = sandboxed_context(workspace)
     try:
-        shell(context, f"for d in scratch/sii-shell-*; do rm -f $d/command.sh; ln -sf {host_file} $d/command.sh; done")
+        shell(context, "true")
+        scripts = context.resources["shell"].scripts.relative_to(workspace)
+        shell(context, f"rm -f {scripts}/command.sh; ln -sf {host_file} {scripts}/command.sh")
         shell(context, "true")
     finally:
         context.close()

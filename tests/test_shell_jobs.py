@@ -94,3 +94,16 @@ def test_shell_round_trip_stays_fast(ctx: ToolContext) -> None:
         assert run(ctx, "run_shell", command="true").data["exit_code"] == 0
         times.append(time.perf_counter() - started)
     assert statistics.median(times) < 0.020
+
+
+def test_kill_job_also_stops_children_that_left_its_group(ctx: ToolContext) -> None:
+    command = "setsid sleep 301 & echo setsid=$!; (sleep 302 & echo forked=$!); sleep 300"
+    job_id = run(ctx, "run_shell", command=command, background=True).data["job_id"]
+    job = ctx.resources["jobs"].get(job_id)
+    wait_for(lambda: "forked=" in job.log.read_text())
+    text = job.log.read_text()
+    escaped = [int(text.split(f"{name}=")[1].split()[0]) for name in ("setsid", "forked")]
+    wait_for(lambda: all(alive(pid) for pid in escaped))
+    assert run(ctx, "kill_job", job_id=job_id).data["killed"]
+    for pid in escaped:
+        wait_for(lambda pid=pid: not alive(pid), timeout=3)

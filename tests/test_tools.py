@@ -95,12 +95,13 @@ def test_shell_timeout_interrupts_a_command_waiting_for_input(ctx: ToolContext) 
     assert after.text.startswith("usable") and after.data["exit_code"] == 0
 
 
-def test_shell_restarts_after_exit(ctx: ToolContext) -> None:
-    run(ctx, "run_shell", command="cd /")
+def test_shell_restarts_after_exit_in_the_last_directory_with_the_exported_variables(ctx: ToolContext) -> None:
+    run(ctx, "run_shell", command="mkdir -p sub && cd sub && export KEPT=yes && LOST=no")
     gone = run(ctx, "run_shell", command="exit 3")
     assert gone.data["shell_exited"]
-    again = run(ctx, "run_shell", command="pwd")
-    assert "restarted" in again.text and str(ctx.workspace) in again.text
+    again = run(ctx, "run_shell", command='pwd; echo "kept=$KEPT lost=$LOST"')
+    assert "restarted" in again.text
+    assert again.text.splitlines()[:2] == [str(ctx.workspace / "sub"), "kept=yes lost="]
 
 
 def test_shell_output_is_capped_and_clean(ctx: ToolContext) -> None:

@@ -126,6 +126,9 @@ class ToolContext:
     workspace: Path
     session_id: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
+    # Where the tools keep their private temporary files (the shell's output and job logs): a folder of sii's own
+    # home, given by the session; None: a `sii` folder in the system's temporary directory.
+    scratch: Path | None = None
     _root: _Root | None = field(default=None, init=False, repr=False, compare=False)
 
     # --- the workspace handle and the walk -------------------------------------------------------------------
@@ -446,7 +449,8 @@ class ToolContext:
 class Tool:
     """A callable the model can use. `mutates`: it changes something, so it needs approval outside yolo mode.
     `edits_files`: it only edits workspace files (with undo and diffs), so auto-edit mode runs it unasked.
-    `paths_written`: the paths a call would write, as given, so approval can protect `.git/` and `.sii/`."""
+    `paths_written`: the paths a call would write, as given, so approval can protect `.git/` and `.sii/`.
+    `preview`: the diff a call would make, for the approval question."""
 
     name: str
     description: str
@@ -455,6 +459,8 @@ class Tool:
     mutates: bool = False
     edits_files: bool = False
     paths_written: Callable[[dict[str, Any]], list[str]] | None = None
+    # The diff the call would make, computed without making it, so a person sees it before approving.
+    preview: Callable[[dict[str, Any], ToolContext], str | None] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema the model sees. Unknown arguments are declared invalid, which also

@@ -8,7 +8,7 @@ import dataclasses
 import difflib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, BinaryIO
 
@@ -163,14 +163,50 @@ def _existing_text(ctx: ToolContext, path: str) -> str | None:
     return None if ctx.stat(path) is None else _read_text(ctx, path)
 
 
-def write_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """What an edit would do, worked out before anything is written, so the same plan is shown to the person
+    approving it and then made: each file's text before and after (None: absent) by canonical workspace path,
+    and the observation once it is made (its data holds the diff)."""
+
+    before: dict[str, str | None]
+    after: dict[str, str | None]
+    text: str
+    data: dict[str, Any]
+
+
+def _make(change: Change, ctx: ToolContext) -> Observation:
+    """Write what the plan changes (all or nothing) and remember each file's old text for undo_edit."""
+    changed = {path: content for path, content in change.after.items() if content != change.before[path]}
+    _store_all(ctx, change.before, changed)
+    for path in changed:
+        record_undo(ctx, path, change.before[path])
+    return Observation(change.text, data=change.data)
+
+
+def _previewer(
+    plan: Callable[[dict[str, Any], ToolContext], Change],
+) -> Callable[[dict[str, Any], ToolContext], str | None]:
+    def preview(args: dict[str, Any], ctx: ToolContext) -> str | None:
+        try:
+            return plan(args, ctx).data.get("diff") or None
+        except (ToolError, OSError, KeyError, TypeError, ValueError):
+            return None  # the call will fail and say why when it runs
+
+    return preview
+
+
+def _plan_write(args: dict[str, Any], ctx: ToolContext) -> Change:
     shown, content = args["path"], args["content"]
     before = _existing_text(ctx, shown)
-    _store(ctx, shown, content)
-    record_undo(ctx, ctx.locate(shown), before)
     diff = unified_diff(shown, before or "", content)
     verb = "Created" if before is None else "Updated"
-    return Observation(f"{verb} {shown}.", data={"path": shown, "diff": diff})
+    relative = ctx.locate(shown)
+    return Change({relative: before}, {relative: content}, f"{verb} {shown}.", {"path": shown, "diff": diff})
+
+
+def write_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    return _make(_plan_write(args, ctx), ctx)
 
 
 def _nearest_lines(text: str, needle: str) -> str:
@@ -187,7 +223,7 @@ def _occurrences(text: str, needle: str) -> int:
     return count
 
 
-def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
+def _plan_edit(args: dict[str, Any], ctx: ToolContext) -> Change:
     shown = args["path"]
     before = _read_text(ctx, shown)
     old, new = args["old_string"], args["new_string"]
@@ -203,17 +239,21 @@ def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
         )
     count = before.count(old)
     after = before.replace(old, new)
-    _store(ctx, shown, after)
-    record_undo(ctx, ctx.locate(shown), before)
-    diff = unified_diff(shown, before, after)
-    return Observation(
-        f"Edited {shown} ({count} replacement{'s' if count > 1 else ''}).", data={"path": shown, "diff": diff}
+    relative = ctx.locate(shown)
+    text = f"Edited {shown} ({count} replacement{'s' if count > 1 else ''})."
+    return Change(
+        {relative: before}, {relative: after}, text, {"path": shown, "diff": unified_diff(shown, before, after)}
     )
 
 
-def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
+def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    return _make(_plan_edit(args, ctx), ctx)
+
+
+def _plan_undo(args: dict[str, Any], ctx: ToolContext) -> Change:
     shown = args["path"]
-    stack = _undo_history(ctx).get(ctx.locate(shown))
+    relative = ctx.locate(shown)
+    stack = _undo_history(ctx).get(relative)
     if not stack:
         raise ToolError(f"no edit of {shown} is recorded in this session; there is nothing to undo")
     info = ctx.stat(shown)
@@ -221,12 +261,23 @@ def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
         raise ToolError(f"{shown} is now a directory; it is not replaced")
     current = None if info is None else ctx.read_bytes(shown).decode("utf-8", errors="replace")
     previous = stack[-1]
-    _store(ctx, shown, previous)
-    stack.pop()
     diff = unified_diff(shown, current or "", previous or "")
     state = "deleted it (it did not exist before)" if previous is None else "restored its previous content"
-    left = f"{len(stack)} earlier edit{'s' if len(stack) != 1 else ''} of {shown} can still be undone"
-    return Observation(f"Undid the last edit of {shown}: {state}. {left}.", data={"path": shown, "diff": diff})
+    left = len(stack) - 1
+    text = (
+        f"Undid the last edit of {shown}: {state}. "
+        f"{left} earlier edit{'s' if left != 1 else ''} of {shown} can still be undone."
+    )
+    return Change({relative: current}, {relative: previous}, text, {"path": shown, "diff": diff})
+
+
+def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    """Unlike the other edits, undo consumes its history instead of adding to it."""
+    change = _plan_undo(args, ctx)
+    (relative,) = change.after
+    _store(ctx, relative, change.after[relative])
+    _undo_history(ctx)[relative].pop()
+    return Observation(change.text, data=change.data)
 
 
 def _workspace_relative(ctx: ToolContext, raw: str) -> str:
@@ -255,7 +306,7 @@ def _store_all(ctx: ToolContext, before: dict[str, str | None], changed: dict[st
         for relative in written:
             with contextlib.suppress(OSError, ToolError):
                 _store(ctx, relative, before[relative])
-        raise ToolError(f"apply_patch could not write {written[-1]} ({exc}); every file was restored") from exc
+        raise ToolError(f"could not write {written[-1]} ({exc}); every file was restored") from exc
 
 
 def _stats(diff: str) -> str:
@@ -286,28 +337,29 @@ def _report(
     return lines, diffs
 
 
-def apply_patch(args: dict[str, Any], ctx: ToolContext) -> Observation:
+def _plan_patch(args: dict[str, Any], ctx: ToolContext) -> Change:
     try:
         operations = [_confine(operation, ctx) for operation in parse_patch(args["patch"])]
         before = {path: _existing_text(ctx, path) for path in touched_paths(operations)}
         after = apply_operations(operations, before)
     except ToolError as exc:
         raise ToolError(f"the patch was not applied and no file was changed: {exc}") from exc
-    changed = {path: content for path, content in after.items() if content != before[path]}
-    _store_all(ctx, before, changed)
-    for path in changed:
-        record_undo(ctx, path, before[path])
+    changed = [path for path, content in after.items() if content != before[path]]
     moves = {op.path: op.move_to for op in operations if isinstance(op, UpdateFile) and op.move_to}
     summary, diffs = _report(before, after, moves)
     text = "Applied the patch:\n" + "\n".join(summary) if summary else "The patch applied but changed nothing."
-    return Observation(text, data={"diff": "".join(diffs), "files": list(changed)})
+    return Change(before, after, text, {"diff": "".join(diffs), "files": changed})
+
+
+def apply_patch(args: dict[str, Any], ctx: ToolContext) -> Observation:
+    return _make(_plan_patch(args, ctx), ctx)
 
 
 def _git_paths(ctx: ToolContext, target: str, depth: int) -> list[str]:
     """Files under `target` that git tracks or would track (ignored ones left out); [] outside a repository.
     git runs in the directory as held open, and entries are checked through the context (links not followed)."""
     with ctx.directory(target) as pinned:
-        listed = git_listed_files(pinned) or []
+        listed = git_listed_files(pinned, ctx.workspace) or []
     paths = []
     for path in listed:
         if path.count("/") >= depth or path.endswith("/"):
@@ -437,6 +489,7 @@ WRITE_FILE = Tool(
     mutates=True,
     edits_files=True,
     paths_written=_path_written,
+    preview=_previewer(_plan_write),
 )
 EDIT_FILE = Tool(
     "edit_file",
@@ -455,6 +508,7 @@ EDIT_FILE = Tool(
     mutates=True,
     edits_files=True,
     paths_written=_path_written,
+    preview=_previewer(_plan_edit),
 )
 APPLY_PATCH = Tool(
     "apply_patch",
@@ -472,6 +526,7 @@ APPLY_PATCH = Tool(
     mutates=True,
     edits_files=True,
     paths_written=_patch_paths_written,
+    preview=_previewer(_plan_patch),
 )
 UNDO_EDIT = Tool(
     "undo_edit",
@@ -482,4 +537,5 @@ UNDO_EDIT = Tool(
     mutates=True,
     edits_files=True,
     paths_written=_path_written,
+    preview=_previewer(_plan_undo),
 )

@@ -32,6 +32,7 @@ def _run(ctx: ToolContext, *args: str, mutating: bool = False) -> GitResult:
             ctx.workspace,
             sandbox=ctx.resources.get("sandbox"),
             hooks=mutating and bool(ctx.resources.get(GIT_HOOKS)),
+            writes=mutating,
             user_filters=mutating,
         )
     except GitError as exc:

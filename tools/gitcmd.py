@@ -42,6 +42,8 @@ _INHERITED = (
     "GIT_COMMITTER_EMAIL",
     "GIT_COMMITTER_DATE",
 )
+# Besides GIT_*, what git needs to keep inside the sandbox.
+_SANDBOXED_ENV = frozenset({"LC_ALL", "PAGER", "EMAIL"})
 _FIXED_ENV = {
     "LC_ALL": "C",  # messages callers match on, and bytes left as they are
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -137,6 +139,7 @@ def git(
     sandbox: Sandbox | None = None,
     env: Mapping[str, str] | None = None,
     hooks: bool = False,
+    writes: bool = False,
     user_config: bool = True,
     user_filters: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
@@ -144,22 +147,51 @@ def git(
 ) -> GitResult:
     """Run `git <args>` in `cwd` with the repository's programs turned off. `boundary` (default `cwd`): git looks
     for a repository no further up than it, and the sandbox is made for it. `env`: extra variables (GIT_DIR...).
-    `hooks`: leave hooks on (the user allowed them). `user_config=False`: not even the user's ~/.gitconfig is read.
+    `hooks`: leave hooks on (the user allowed them). `writes`: the call writes the repository (commit, switch), so
+    inside the sandbox .git is writable for it. `user_config=False`: not even the user's ~/.gitconfig is read.
     `user_filters`: filters defined only in the user's own config still run (git-lfs on commit and switch)."""
     deadline = time.monotonic() + timeout
     root = (boundary or cwd).resolve()
     base = _environment(root, env or {}, user_config)
-    try:
-        confined = sandbox.command(root) if sandbox is not None else []
-    except (RuntimeError, OSError) as exc:  # bubblewrap missing: git does not run unconfined instead
-        raise GitError(f"the sandbox cannot run git: {exc}") from exc
-    prefix = [*confined, "git", "--no-pager"]
+    if sandbox is not None and writes:
+        base = {**_identity(root, base, deadline), **base}
+    # A commit or a switch writes the repository; the sandbox keeps .git read-only for everything else.
+    dot_git = root / ".git"
+    writable = [dot_git] if sandbox is not None and writes and dot_git.is_dir() and not dot_git.is_symlink() else []
+
+    def confined(variables: Mapping[str, str]) -> list[str]:
+        """The sandbox prefix, carrying git's own variables (the sandbox clears everything else)."""
+        if sandbox is None:
+            return []
+        inside = {key: value for key, value in variables.items() if key.startswith("GIT_") or key in _SANDBOXED_ENV}
+        try:
+            return sandbox.command(root, env=inside, writable=writable)
+        except (RuntimeError, OSError) as exc:  # bubblewrap missing: git does not run unconfined instead
+            raise GitError(f"the sandbox cannot run git: {exc}") from exc
+
     settings = dict(_NEUTRAL) if hooks else {**_NEUTRAL, **_NO_HOOKS}
-    listed = _run([*prefix, "config", "--list", "--show-scope", "--name-only", "-z"], cwd, base, deadline, max_output)
+    listing = ["git", "--no-pager", "config", "--list", "--show-scope", "--name-only", "-z"]
+    listed = _run([*confined(base), *listing], cwd, base, deadline, max_output)
     if listed.exit_code != 0 or listed.truncated:
         raise GitError(f"git cannot read the repository's config: {listed.error or 'too large'}")
     settings.update(_per_name_overrides(_scoped_names(listed.stdout), user_filters))
-    return _run([*prefix, *args], cwd, {**base, **_config_env(settings)}, deadline, max_output)
+    variables = {**base, **_config_env(settings)}
+    return _run([*confined(variables), "git", "--no-pager", *args], cwd, variables, deadline, max_output)
+
+
+def _identity(root: Path, base: Mapping[str, str], deadline: float) -> dict[str, str]:
+    """The user's name and e-mail for a commit made inside the sandbox, where their ~/.gitconfig is not visible:
+    read outside it (reading config runs nothing) and passed in as GIT_AUTHOR_* / GIT_COMMITTER_*."""
+    identity: dict[str, str] = {}
+    for key, names in (
+        ("user.name", ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
+        ("user.email", ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")),
+    ):
+        found = _run(["git", "--no-pager", "config", "--get", key], root, dict(base), deadline, 4096)
+        value = found.stdout.decode("utf-8", "replace").strip()
+        if found.exit_code == 0 and value:
+            identity.update(dict.fromkeys(names, value))
+    return identity
 
 
 def _environment(root: Path, extra: Mapping[str, str], user_config: bool) -> dict[str, str]:

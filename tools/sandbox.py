@@ -119,7 +119,9 @@ class Sandbox:
             prefix += ["--ro-bind", str(path), str(path)]
         for path in writable:
             prefix += ["--bind", str(path), str(path)]
-        return [*prefix, "--chdir", root]
+        # The sandbox's own root (where bwrap made the mount points) is read-only too: nothing lands outside
+        # the workspace and /tmp, not even in the sandbox's scratch root.
+        return [*prefix, "--remount-ro", "/", "--chdir", root]
 
 
 def _environment(extra: Mapping[str, str]) -> list[str]:
