@@ -216,7 +216,7 @@ def read_trajectory(path: Path) -> Trajectory:
             extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
             if usage := record.get("usage"):
                 context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-        elif kind in ("compaction", "rewind", "retune"):  # the model's view starts over from these messages
+        elif kind in ("compaction", "rewind", "retune", "system_prompt"):  # the model's view starts over here
             contexts.append(list(record["messages"]))
             sources.append([None] * len(record["messages"]))
             context_tokens.append(None)

@@ -50,6 +50,16 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
         "--sandbox", action="store_true", help="run the shell inside bubblewrap: read-only system, no network"
     )
     parser.add_argument(
+        "--allowed-tools",
+        action="append",
+        metavar="NAMES",
+        help="offer the model only these tools (comma- or space-separated; repeatable; MCP: mcp__SERVER__TOOL)",
+    )
+    parser.add_argument(
+        "--disallowed-tools", action="append", metavar="NAMES", help="never offer these tools (as --allowed-tools)"
+    )
+    parser.add_argument("--append-system-prompt", metavar="TEXT", help="add TEXT to the end of the system prompt")
+    parser.add_argument(
         "--trust-project-mcp",
         action="store_true",
         help="start the MCP servers of this repository's .sii/config.toml for this run, without asking",
@@ -114,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         mode = "yolo" if args.yolo else args.mode
         settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
         settings.sandbox = settings.sandbox or args.sandbox
+        settings._apply(  # flags set a value outright, as each later layer does
+            {
+                "tools.allowed": args.allowed_tools,
+                "tools.disallowed": args.disallowed_tools,
+                "system_prompt_append": args.append_system_prompt,
+            },
+            "flag",
+        )
         if args.trust_project_mcp:
             settings.admit_project_servers()
         if args.command == "config":

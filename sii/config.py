@@ -79,6 +79,11 @@ KEYS: dict[str, Key] = {
     "server.connect_timeout": Key((int, float), "at-most"),
     "server.first_token_timeout": Key((int, float), "at-most"),
     "server.idle_timeout": Key((int, float), "at-most"),
+    # A project may take tools away (its disallowed names are added), never give any back: an allow list of its
+    # own could name a tool the user left out, so only the user sets one.
+    "tools.allowed": Key(list, "user-only", why="an allow list can name tools the user left out", attr="tools_allowed"),
+    "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
+    "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
 }
 SERVER_KEYS = "server."
 MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
@@ -313,6 +318,9 @@ class Settings:
     checkpoints: bool = True  # a copy of the workspace before each changing turn, for /rewind
     git_hooks: bool = False  # let git_commit / git_branch run the repository's hooks
     mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the servers a session starts
+    tools_allowed: list[str] | None = None  # the tool names offered to the model; None: every tool
+    tools_disallowed: list[str] = field(default_factory=list)  # taken away from those
+    system_prompt_append: str | None = None  # added to the end of the system prompt
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored
     sources: dict[str, str] = field(default_factory=dict)
@@ -344,7 +352,7 @@ class Settings:
             table, name = self._slot(key)
             if key.startswith(SERVER_KEYS):
                 value = timeout_seconds(key, value, source)
-            table[name] = [str(rule) for rule in value] if key.startswith("shell.") else value
+            table[name] = [str(rule) for rule in value] if key.startswith(("shell.", "tools.")) else value
             self.sources[key] = source
 
     def _merge(self, key: str, spec: Key, value: Any) -> tuple[Any, str | None]:
@@ -471,6 +479,21 @@ class Settings:
                 "mcp_servers",
                 ", ".join(server.name for server in self.mcp_servers) or "-",
                 self.sources.get("mcp_servers", "default"),
+            ),
+            (
+                "tools.allowed",
+                "(every tool)" if self.tools_allowed is None else ", ".join(self.tools_allowed) or "(none)",
+                self.sources.get("tools.allowed", "default"),
+            ),
+            (
+                "tools.disallowed",
+                ", ".join(self.tools_disallowed) or "-",
+                self.sources.get("tools.disallowed", "default"),
+            ),
+            (
+                "system_prompt_append",
+                "set" if self.system_prompt_append else "-",
+                self.sources.get("system_prompt_append", "default"),
             ),
         ]
         project = str(project_config_file(self.workspace))

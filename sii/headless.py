@@ -140,7 +140,7 @@ def run_headless(
     else:
         session.agent.subscribe(Renderer(errors, stream=False))
     try:
-        end = session.agent.run_turn(task)
+        end = session.run_turn(task)
     finally:
         session.close()
     final = session.agent.messages[-1]

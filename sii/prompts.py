@@ -2,6 +2,7 @@
 own instructions (AGENTS.md, and SII.md / CLAUDE.md when present), as Codex CLI and Claude Code read them."""
 
 import logging
+import re
 import stat
 from contextlib import closing
 from pathlib import Path
@@ -13,6 +14,16 @@ SYSTEM_PROMPT = """You are sii, a coding agent working in the user's repository 
 Use the tools to inspect and change files, run commands and check git. Read before you edit, make the
 smallest change that solves the task, run the relevant command to check it, then answer briefly with what
 you did. Paths are relative to the repository root."""
+# Told with the user's message (after it) while the approval mode is plan, and once when it stops being plan.
+PLAN_MODE_ON = """<system-reminder>
+Plan mode is on: change nothing. Investigate with the read-only tools (read, search, git status, diff and log),
+then propose a concrete step-by-step plan and wait. Nothing is written, edited, committed or run until the user
+switches the mode.
+</system-reminder>"""
+PLAN_MODE_OFF = """<system-reminder>
+Plan mode is off (the mode is now {mode}): you may make changes again.
+</system-reminder>"""
+REMINDER = re.compile(r"\s*<system-reminder>\n.*?\n</system-reminder>\s*$", re.DOTALL)
 MEMORY_FILES = ("AGENTS.md", "SII.md", "CLAUDE.md")
 MAX_MEMORY_CHARS = 20_000
 MAX_MEMORY_BYTES = 4 * MAX_MEMORY_CHARS + 4  # enough for MAX_MEMORY_CHARS of UTF-8, and a sign of more
@@ -44,7 +55,12 @@ def project_memory(workspace: Path) -> str:
     return "\n\n".join(f"# {name}\n{text}" for name, text in texts.items() if text is not None)
 
 
+def appended(prompt: str, extra: str | None) -> str:
+    """`extra` (the user's --append-system-prompt, an SDK caller's prompt) after the prompt, as its last part."""
+    return f"{prompt}\n\n{extra.strip()}" if extra and extra.strip() else prompt
+
+
 def system_prompt(workspace: Path) -> str:
     memory = project_memory(workspace)
     base = SYSTEM_PROMPT.format(workspace=workspace)
-    return f"{base}\n\nThe project's instructions:\n\n{memory}" if memory else base
+    return appended(base, f"The project's instructions:\n\n{memory}" if memory else None)

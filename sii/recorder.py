@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import git
@@ -23,24 +24,67 @@ def git_facts(workspace: str) -> dict[str, str | None]:
     return {"head": head, "remote": remote}
 
 
+class DeferredWriter:
+    """A session's writer that puts nothing on disk until the conversation has a message to record: a REPL opened
+    and closed without a turn, or a run that failed before its first turn, leaves no file. Until then the opening
+    records (the header) and anything written meanwhile (a /model switch, a label) wait in memory, in order."""
+
+    def __init__(self, writer: RecordingWriter) -> None:
+        self._writer = writer
+        self._waiting: list[tuple[str, bool, dict[str, Any]]] | None = []
+
+    @property
+    def path(self) -> Path:
+        return self._writer.path
+
+    @property
+    def started(self) -> bool:
+        """Whether the recording is on disk (or on its way there, if the disk refuses it for now)."""
+        return self._waiting is None
+
+    def hold(self, kind: str, sync: bool = False, **fields: Any) -> None:
+        """Write a record that does not start the file by itself (the opening records, say)."""
+        if self._waiting is None:
+            self._writer.write(kind, sync, **fields)
+        else:
+            self._waiting.append((kind, sync, fields))
+
+    def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
+        """Write a record; a conversation message starts the file, with everything held before it."""
+        if self._waiting is None or kind != "message":
+            self.hold(kind, sync, **fields)
+            return
+        waiting, self._waiting = self._waiting, None
+        for held_kind, held_sync, held_fields in waiting:
+            self._writer.write(held_kind, held_sync, **held_fields)
+        self._writer.write(kind, sync, **fields)
+
+    def close(self) -> None:
+        """Close the file; what still waits for a first message is dropped with the session (no file is made)."""
+        if self.started:
+            self._writer.close()
+
+
 class Recorder:
     """One recording per session. Messages are written as they are appended to the conversation, and the
-    file is fsynced at each turn end, so a killed process leaves a readable trajectory behind."""
+    file is fsynced at each turn end, so a killed process leaves a readable trajectory behind. The file starts
+    with the first message the user sends (see DeferredWriter)."""
 
     def __init__(self, writer: RecordingWriter, meta: SessionMeta) -> None:
-        self.writer = writer
+        self.writer = DeferredWriter(writer)
         self.meta = meta
 
     def start(self, tools: list[dict[str, Any]], initial_messages: list[Message]) -> None:
-        self.writer.write("session", sync=True, meta=self.meta.to_dict(), tools=tools)
+        """The header and the conversation so far (the system prompt), written before the first user message."""
+        self.writer.hold("session", sync=True, meta=self.meta.to_dict(), tools=tools)
         for message in initial_messages:
-            self.writer.write("message", message=message)
+            self.writer.hold("message", message=message)
 
     def resume(self, face: str, model: str, base_url: str, repairs: list[Message]) -> None:
         """Continue an existing recording: note who picked it up, then any messages that repair it."""
-        self.writer.write("resume", sync=True, face=face, model=model, base_url=base_url)
+        self.writer.hold("resume", sync=True, face=face, model=model, base_url=base_url)
         for message in repairs:
-            self.writer.write("message", message=message)
+            self.writer.hold("message", message=message)
 
     def __call__(self, event: Event) -> None:
         match event:

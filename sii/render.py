@@ -23,8 +23,10 @@ from sii.events import (
 )
 from sii.markdown_stream import MarkdownStream
 from sii.progress import Progress
+from sii.trust import visible
 
 PREVIEW_LINES = 8
+TODO_MARKS = {"pending": ("☐", ""), "in_progress": ("◐", "bold"), "completed": ("☑", "dim")}
 
 
 def describe_call(name: str, arguments: dict | str) -> str:
@@ -38,6 +40,16 @@ def describe_call(name: str, arguments: dict | str) -> str:
         shown = ", ".join(f"{k}={json.dumps(v)[:40]}" for k, v in arguments.items())
     first_line = shown.splitlines()[0] if shown else ""
     return f"{name}({first_line[:100]}{'…' if len(shown) > len(first_line[:100]) else ''})"
+
+
+def todo_checklist(todos: list[dict[str, str]]) -> Text:
+    """The model's todo list as a compact checklist: ☐ pending, ◐ in progress, ☑ completed. The items are the
+    model's words: control characters are shown escaped, never sent to the terminal."""
+    checklist = Text()
+    for number, item in enumerate(todos):
+        mark, style = TODO_MARKS.get(item.get("status", ""), ("?", ""))
+        checklist.append(("\n" if number else "") + f"  {mark} {visible(item.get('content', ''))}", style)
+    return checklist
 
 
 class Renderer:
@@ -96,9 +108,13 @@ class Renderer:
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
                 live = self.shell_output if function["name"] == "run_shell" else None
                 self._wait(f"running {function['name']}", live=live)
-            case ToolResult(observation=observation):
+            case ToolResult(call=call, observation=observation):
                 self._end_line()
-                self._render_observation(observation.text, observation.is_error, observation.data.get("diff"))
+                todos = observation.data.get("todos")
+                if call["function"]["name"] == "todo_write" and not observation.is_error and isinstance(todos, list):
+                    self.console.print(todo_checklist(todos))
+                else:
+                    self._render_observation(observation.text, observation.is_error, observation.data.get("diff"))
                 self._wait("waiting for the model")
             case Compacted(tokens_before=tokens):
                 self._end_line()

@@ -156,7 +156,7 @@ def run_repl(
             shell_notes.clear()
         try:
             with watcher.watching():
-                state.session.agent.run_turn(message)
+                state.session.run_turn(message)
         except KeyboardInterrupt:
             console.print(Text("[interrupted]", "yellow"))
         finally:
@@ -211,5 +211,6 @@ def run_repl(
             send(message)
     finally:
         state.session.close()
-    console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
+    if state.session.recorder.writer.started:
+        console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
     return 0

@@ -20,17 +20,17 @@ from sii import __version__
 from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
-from sii.config import Settings
-from sii.events import Event, ToolCallStarted, UserMessage
+from sii.config import Settings, project_config_file
+from sii.events import Event, ToolCallStarted, TurnEnd, UserMessage
 from sii.mcp import McpConnections
 from sii.mentions import strip_attachments
-from sii.prompts import system_prompt
+from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
 from sii.recorder import Recorder, git_facts
 from tools import ToolContext, ToolRegistry
 from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
-from tools.default import default_registry
+from tools.default import UnknownTools, default_registry, narrow_registry, tool_names
 from tools.git import GIT_HOOKS
 from tools.sandbox import Sandbox, SandboxError
 
@@ -71,6 +71,29 @@ def session_redactor(settings: Settings) -> Redactor | None:
         return Redactor(kinds=kinds, extra_patterns=settings.redaction_patterns)
     except re.error as exc:
         raise SessionError(f"a [redaction.patterns] regex is invalid: {exc}") from exc
+
+
+def settings_tools(settings: Settings, registry: ToolRegistry, notify: Callable[[str], None]) -> ToolRegistry:
+    """The tools the settings allow (tools.allowed / tools.disallowed, --allowed-tools / --disallowed-tools).
+    A name that matches no tool stops the start with the list of known tools, except where it cannot be the
+    user's typo: a tool of a configured MCP server that is not running (it failed, or is not trusted yet), and a
+    disallowed name the project's config added (a repository's mistakes never stop sii). Those are noted."""
+    allowed = None if settings.tools_allowed is None else tool_names(settings.tools_allowed)
+    disallowed = tool_names(settings.tools_disallowed)
+    try:
+        return narrow_registry(registry, allowed, disallowed)
+    except UnknownTools as exc:
+        configured = [f"mcp__{server.name}__" for server in (*settings.mcp_servers, *settings.project_mcp_servers)]
+        down = [prefix for prefix in configured if not any(name.startswith(prefix) for name in exc.known)]
+        from_project = settings.sources.get("tools.disallowed") == str(project_config_file(settings.workspace))
+        skipped = {
+            name for name in exc.unknown if name.startswith(tuple(down)) or (from_project and name in disallowed)
+        }
+        if typos := [name for name in exc.unknown if name not in skipped]:
+            raise SessionError(f"tools.allowed / tools.disallowed: {UnknownTools(typos, exc.known)}") from None
+        notify(f"sii: ignored tool name(s), no such tool is running: {', '.join(sorted(skipped))}")
+        kept = None if allowed is None else [name for name in allowed if name not in skipped]
+        return narrow_registry(registry, kept, [name for name in disallowed if name not in skipped])
 
 
 def checkpoint_dir(home: Path, workspace: Path) -> Path:
@@ -122,6 +145,14 @@ class Session:
         the conversation is restored into a new recording whose parent is the old one. `prompt` builds the
         system prompt for the workspace and `select_tools` narrows the tools (an SDK client may change both)."""
         previous = read_trajectory(resume) if resume else None
+        redactor = session_redactor(settings)  # what can fail on the settings alone fails before anything starts
+        workspace = settings.workspace.resolve()
+        sandbox = Sandbox(network=settings.sandbox_network) if settings.sandbox else None
+        if sandbox is not None:
+            try:
+                sandbox.command(workspace)  # fail now, clearly, if bubblewrap is missing
+            except SandboxError as exc:
+                raise SessionError(str(exc)) from exc
         sampling = dict(settings.sampling)
         if settings.base_url:
             base_url = settings.base_url
@@ -138,31 +169,31 @@ class Session:
         self.mcp = McpConnections.start(settings.mcp_servers)  # the user's, and the project's once trusted
         for error in self.mcp.errors:
             notify(error)
-        registry = select_tools(default_registry(extra=self.mcp.tools()))
+        try:
+            registry = select_tools(settings_tools(settings, default_registry(extra=self.mcp.tools()), notify))
+        except (SessionError, UnknownTools) as exc:  # the face's own selection may name a tool that is not there
+            self.mcp.close()
+            self.client.close()
+            raise SessionError(str(exc)) from None
         self.policy = ApprovalPolicy(
             mode=cast(Mode, settings.mode),
             allow=settings.shell_allow,
             deny=settings.shell_deny,
             ask=ask,
-            workspace=settings.workspace.resolve(),
+            workspace=workspace,
         )
-        self.context = ToolContext(
-            workspace=settings.workspace.resolve(), session_id=self.id, scratch=settings.home / "tmp"
-        )
+        self.context = ToolContext(workspace=workspace, session_id=self.id, scratch=settings.home / "tmp")
         self.policy.preview = self._preview_call
         self.context.resources[GIT_HOOKS] = settings.git_hooks
-        if settings.sandbox:
-            sandbox = Sandbox(network=settings.sandbox_network)
-            try:
-                sandbox.command(self.context.workspace)  # fail now, clearly, if bubblewrap is missing
-            except SandboxError as exc:
-                raise SessionError(str(exc)) from exc
+        if sandbox is not None:
             self.context.resources["sandbox"] = sandbox
+        self._prompt = prompt
+        self._prompt_append = settings.system_prompt_append
         self.agent = Agent(
             self.client,
             registry,
             self.context,
-            prompt(self.context.workspace),
+            self.system_prompt(),
             sampling,
             approve=self.policy.check,
             max_steps=settings.max_steps,
@@ -173,7 +204,7 @@ class Session:
             repairs = answer_unanswered_calls(seen)
             self.agent.messages = seen + repairs
         self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
-        writer = RecordingWriter(self.recording_path, redactor=session_redactor(settings), warn=notify)
+        writer = RecordingWriter(self.recording_path, redactor=redactor, warn=notify)
         if previous is None or fork:
             meta = self._new_meta(face, model, base_url, sampling)
             meta.parent_session = previous.meta.session_id if previous else None
@@ -195,6 +226,38 @@ class Session:
         self._turn_start = 0
         self._turn_checkpointed = False
         self.agent.subscribe(self._checkpoint_before_changes)
+        last_user = next((m for m in reversed(self.agent.messages) if m["role"] == "user"), None)
+        self._told_plan = last_user is not None and (last_user["content"] or "").endswith(PLAN_MODE_ON)
+
+    def system_prompt(self) -> str:
+        """The system prompt as it stands now: the face's (AGENTS.md read afresh), then the user's addition."""
+        return appended(self._prompt(self.context.workspace), self._prompt_append)
+
+    def reload_system_prompt(self) -> bool:
+        """Use the project's instructions as they are now (AGENTS.md written by /init or edited by the user).
+        When the prompt changed, the model's view starts over from the new one, and the recording says so with a
+        `system_prompt` record of the whole view, so a training sample is exactly what the model saw."""
+        prompt = self.system_prompt()
+        messages = self.agent.messages
+        if messages and messages[0]["role"] == "system" and messages[0]["content"] == prompt:
+            return False
+        system: Message = {"role": "system", "content": prompt}
+        self.agent.messages = [system, *(messages[1:] if messages and messages[0]["role"] == "system" else messages)]
+        self.recorder.writer.write("system_prompt", sync=True, messages=list(self.agent.messages))
+        return True
+
+    def run_turn(self, text: str) -> TurnEnd:
+        """The one place the faces build a turn's user message: the system prompt brought up to date, and the
+        approval mode told to the model when it is plan (or has just stopped being plan), as a reminder after the
+        user's text, so the recording holds exactly what the model read."""
+        self.reload_system_prompt()
+        planning = self.policy.mode == "plan"
+        if planning:
+            text = f"{text}\n\n{PLAN_MODE_ON}"
+        elif self._told_plan:
+            text = f"{text}\n\n{PLAN_MODE_OFF.format(mode=self.policy.mode)}"
+        self._told_plan = planning
+        return self.agent.run_turn(text)
 
     def _open_checkpoints(self, store: Path, notify: Callable[[str], None]) -> CheckpointStore | None:
         """The shadow repository for /rewind; a full or read-only SII_HOME turns checkpoints off, not the session."""
@@ -227,7 +290,8 @@ class Session:
         if tool is None or not tool.mutates:
             return
         self._turn_checkpointed = True
-        label = " ".join(strip_attachments(self.agent.messages[self._turn_start]["content"] or "").split())
+        typed = REMINDER.sub("", strip_attachments(self.agent.messages[self._turn_start]["content"] or ""))
+        label = " ".join(typed.split())
         try:
             checkpoint = self.checkpoints.snapshot(label)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint

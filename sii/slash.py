@@ -86,6 +86,8 @@ def _mode(state: ReplState, argument: str) -> bool:
             state.console.print(Text(f"unknown mode {argument!r}; one of {', '.join(MODES)}", "red"))
             return True
         state.session.policy.mode = argument  # type: ignore[assignment]  # checked just above
+        if argument == "plan":
+            state.console.print(Text("The model is told with your next message: investigate and plan, change nothing."))
     for mode in MODES:
         marker = "●" if mode == state.session.policy.mode else " "
         state.console.print(f"{marker} {mode:<10} {MODE_HELP[mode]}", highlight=False)
@@ -232,6 +234,8 @@ def _undo(state: ReplState, argument: str) -> bool:
 
 def _init(state: ReplState, argument: str) -> bool:
     state.send(INIT_PROMPT + (f"\n\n{argument}" if argument else ""))
+    if state.session.reload_system_prompt():  # AGENTS.md from this turn is what the model reads from now on
+        state.console.print(Text("The project's instructions (AGENTS.md) are now in the system prompt.", "green"))
     return True
 
 

@@ -190,7 +190,11 @@ def test_repl_streams_asks_before_writing_and_survives_ctrl_c(
 
 
 def test_repl_exits_on_a_second_ctrl_c(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
+    scripted.script = [Reply("Hello.")]
     child = spawn_repl(scripted.base_url, workspace)
+    child.sendline("hi")  # a session without a turn leaves no recording (tests/test_session_flags.py)
+    child.expect("Hello.")
+    child.expect("›")
     child.sendintr()
     child.expect("Ctrl-C again")
     child.sendintr()

@@ -77,6 +77,9 @@ def test_slash_commands_in_the_repl(scripted: ScriptedServer, workspace: Path, s
     first_id = only_recording(sii_home).stem
     child.sendline("/clear")
     child.expect("New session")
+    child.sendline("hello again")  # a session's recording starts with its first message
+    child.expect("done.")
+    child.expect("›")
     child.sendline("/resume")
     child.expect(first_id)
     child.sendline("/exit")
