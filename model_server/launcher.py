@@ -209,13 +209,17 @@ class ServerRegistry:
         if info is not None:
             return info, False
         rank, adapters = self.published(served_name)
-        log = self.directory / f"{served_name}.log"
+        log = self.log_path(served_name)
         info = start_server(model_dir, served_name, log, on_wait=on_wait, max_lora_rank=max(rank, max_lora_rank))
         for name, path in adapters.items():
             if Path(path, "adapter_config.json").exists():
                 load_lora_adapter(info, name, Path(path))
         self.remember(info)
         return info, True
+
+    def log_path(self, served_name: str) -> Path:
+        """Where a server started by this registry writes its log."""
+        return self.directory / f"{served_name}.log"
 
     def publish_adapter(self, info: ServerInfo, name: str, path: Path, rank: int) -> None:
         """Load an adapter into a running LoRA server and remember it for the server's restarts."""

@@ -21,7 +21,7 @@ from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings, project_config_file
-from sii.events import Event, ToolCallStarted, TurnEnd, UserMessage
+from sii.events import Event, ToolCallStarted, ToolResult, TurnEnd, UserMessage
 from sii.mcp import McpConnections
 from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
@@ -109,17 +109,31 @@ def new_session_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def embedded_base_url(settings: Settings, notify: Callable[[str], None]) -> str:
-    """The embedded server's URL, started (and the bundled model converted) on first use."""
-    servers = ServerRegistry(settings.home / "server")
+WAIT_REPORT_EVERY_S = 10
+
+
+def embedded_base_url(home: Path, cache: Path, notify: Callable[[str], None]) -> str:
+    """The embedded server's URL, started (and the bundled model converted) on first use. A start takes a minute
+    on two cores: each phase is told as it begins, the log's path first, so a slow start never looks hung."""
+    servers = ServerRegistry(home / "server")
     info = servers.running(BUNDLED_MODEL_NAME)
     if info is None:
         notify(
             "Starting the embedded model server (SmolLM2-135M-Instruct on vLLM, CPU). "
             "It stays up for later sessions; `sii serve --stop` stops it."
         )
+        reported = [0.0]
+
+        def waiting(elapsed: float) -> None:
+            if elapsed - reported[0] >= WAIT_REPORT_EVERY_S:
+                reported[0] = elapsed
+                notify(f"  3/3 vLLM is loading the model… {elapsed:.0f} s")
+
         try:
-            info, _ = servers.ensure(ensure_bundled_model(settings.cache), BUNDLED_MODEL_NAME)
+            notify("  1/3 preparing the bundled model (converted once, then cached)")
+            model_dir = ensure_bundled_model(cache)
+            notify(f"  2/3 starting vLLM; its log: {servers.log_path(BUNDLED_MODEL_NAME)}")
+            info, _ = servers.ensure(model_dir, BUNDLED_MODEL_NAME, on_wait=waiting)
         except (BundledModelError, ServerError) as exc:
             raise SessionError(str(exc)) from exc
     notify(f"Using the embedded model server at {info.base_url}")
@@ -157,7 +171,7 @@ class Session:
         if settings.base_url:
             base_url = settings.base_url
         else:
-            base_url = embedded_base_url(settings, notify)
+            base_url = embedded_base_url(settings.home, settings.cache, notify)
             sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
         self.client = ModelClient(
             base_url, settings.model, settings.api_key, settings.server, context_window=settings.context_window
@@ -216,6 +230,8 @@ class Session:
             self.recorder.resume(face, model, base_url, repairs)
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
+        self.output_files: dict[str, str] = {}  # tool call id -> the file that holds the command's whole output
+        self.agent.subscribe(self._keep_output_files)
         self.checkpoints = (  # off: no copy of the workspace is kept
             self._open_checkpoints(checkpoint_dir(settings.home, self.context.workspace), notify)
             if settings.checkpoints
@@ -271,6 +287,10 @@ class Session:
         """The diff an edit would make, for the approval question; None for calls that have no preview."""
         arguments = call["function"]["arguments"]
         return tool.preview(arguments, self.context) if tool.preview and isinstance(arguments, dict) else None
+
+    def _keep_output_files(self, event: Event) -> None:
+        if isinstance(event, ToolResult) and isinstance(path := event.observation.data.get("output_file"), str):
+            self.output_files[event.call["id"]] = path
 
     def _follow_mentions(self, event: Event) -> None:
         """Keep the code map pointed at what the user talks about."""

@@ -22,6 +22,7 @@ from sii.custom_commands import CustomCommand, load_custom_commands
 from sii.mentions import strip_attachments
 from sii.session import Session, TurnCheckpoint
 from tools.checkpoints import CheckpointError
+from tools.shell import kept_output
 
 INIT_PROMPT = """Study this repository (layout, languages, how to build, test and lint it, conventions you can
 see in the code) and write AGENTS.md at its root: a concise guide for a coding agent working here, with
@@ -134,7 +135,10 @@ def _output(state: ReplState, argument: str) -> bool:
     if back > len(results):
         state.console.print(Text(f"only {len(results)} tool result(s) in this conversation", "red"))
         return True
-    state.console.print(Text(results[-back]["content"] or "(empty)"), soft_wrap=True)
+    message = results[-back]
+    path = state.session.output_files.get(str(message.get("tool_call_id")))
+    whole = kept_output(path) if path else None  # a command's whole output, beyond what the model was shown
+    state.console.print(Text(whole or message["content"] or "(empty)"), soft_wrap=True)
     return True
 
 

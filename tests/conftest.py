@@ -11,6 +11,7 @@ import pytest
 from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
 from model_server.launcher import ServerInfo, ServerRegistry, stop_server
 from sii.config import sii_cache
+from sii.session import embedded_base_url
 from tests.scripted_server import ScriptedServer
 from tools import ToolContext
 
@@ -74,10 +75,18 @@ def vllm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def vllm_server(bundled_model_dir: Path, vllm_home: Path) -> Iterator[ServerInfo]:
-    """The real vLLM CPU server with the bundled model, started once through sii's own launcher."""
+def vllm_start_notes() -> list[str]:
+    """What sii told the user while it started the real server (its phases, the log's path)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def vllm_server(bundled_model_dir: Path, vllm_home: Path, vllm_start_notes: list[str]) -> Iterator[ServerInfo]:
+    """The real vLLM CPU server with the bundled model, started once the way sii starts its embedded server."""
     servers = ServerRegistry(vllm_home / "server")
-    info, _ = servers.ensure(bundled_model_dir, BUNDLED_MODEL_NAME)
+    embedded_base_url(vllm_home, sii_cache(), vllm_start_notes.append)
+    info = servers.running(BUNDLED_MODEL_NAME)
+    assert info is not None
     try:
         yield info
     finally:

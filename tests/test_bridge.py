@@ -133,7 +133,9 @@ def test_an_interrupt_request_stops_a_slow_reply(sdk_env: ScriptedServer, worksp
         return rest, waited
 
     rest, waited = asyncio.run(interrupted())
-    assert [(e["type"], e.get("status")) for e in rest] == [("status", "interrupting"), ("completed", None)]
+    # What the model had said when it was stopped stays in the conversation, so the client gets it too.
+    kinds = [(e["type"], e.get("status")) for e in rest]
+    assert kinds == [("status", "interrupting"), ("assistant_message", None), ("completed", None)]
     assert rest[-1]["metadata"]["stop_reason"] == "interrupted" and waited < 5
     trajectory = read_trajectory(Path(rest[-1]["metadata"]["recording"]))
     assert [e["reason"] for e in trajectory.events if e["type"] == "turn_end"] == ["interrupted"]

@@ -601,3 +601,29 @@ def test_custom_commands_from_the_project_and_the_user(
         assert len(scripted.requests) == 2
     finally:
         terminal.close()
+
+
+def test_output_shows_the_whole_output_the_model_only_saw_cut(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    """The model sees a capped head and tail of a big output; /output gives the person all of it."""
+    command = "seq 1 8000"  # ~39 KB: twice what the model is shown, and within the test terminal's scroll-back
+    scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Counted.")]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("count")
+        terminal.wait_for("Counted.")
+        told = next(m["content"] for m in scripted.requests[-1]["messages"] if m["role"] == "tool")
+        assert "\n4000\n" not in told and "bytes elided" in told  # the model saw it cut
+        terminal.sendline("/output")
+        terminal.wait_for("7999")
+        terminal.settle()
+        lines = [line.strip() for line in terminal.transcript()]
+        assert "4000" in lines and "7999" in lines, lines[-20:]
+    finally:
+        terminal.close()

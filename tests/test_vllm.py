@@ -83,3 +83,13 @@ def test_sii_reuses_the_embedded_server_and_records(vllm_server: ServerInfo, vll
     assert trajectory.meta.sampling["max_tokens"] == 512
     assert trajectory.meta.chat_template == "sii/smollm2_tools.jinja"
     assert [m["role"] for m in trajectory.messages][:3] == ["system", "user", "assistant"]
+
+
+def test_starting_the_embedded_server_tells_its_phases_and_its_log(
+    vllm_server: ServerInfo, vllm_start_notes: list[str], vllm_home: Path
+) -> None:
+    notes = "\n".join(vllm_start_notes)
+    assert "Starting the embedded model server" in notes and "1/3 preparing the bundled model" in notes
+    assert f"2/3 starting vLLM; its log: {vllm_home / 'server' / (BUNDLED_MODEL_NAME + '.log')}" in notes
+    assert "3/3 vLLM is loading the model…" in notes  # a CPU start takes well over the 10 s between reports
+    assert notes.endswith(f"Using the embedded model server at {vllm_server.base_url}")

@@ -392,6 +392,15 @@ def _text(window: Window, where: str = "", cap: Cap = OUTPUT_CAP) -> str:
     return f"{head}{tail}".strip("\n")  # the window bounds it already: SHOWN_BYTES, plus the note
 
 
+def kept_output(path: str) -> str | None:
+    """All of a command's output still on disk (its first and last MB, see OUTPUT_CAP), for the person who asks
+    for it (/output); None once the file has gone (only the last KEPT_OUTPUTS outputs are kept)."""
+    window = read_window(path, 0, OUTPUT_CAP.head + OUTPUT_CAP.tail)
+    if not window.end:
+        return None
+    return _text(window)
+
+
 def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
     command = args["command"]
     if _TRAILING_AMPERSAND.search(command):
