@@ -27,6 +27,7 @@ from sii.events import (
     StopTurn,
     TextDelta,
     ToolCallStarted,
+    ToolCallStreaming,
     ToolResult,
     TurnEnd,
     TurnEndReason,
@@ -167,7 +168,12 @@ class Agent:
             self._emit(ReasoningDelta(piece))
 
         return self.client.chat(
-            self.messages, self.registry.schemas(), sampling, on_text=on_text, on_reasoning=on_reasoning
+            self.messages,
+            self.registry.schemas(),
+            sampling,
+            on_text=on_text,
+            on_reasoning=on_reasoning,
+            on_tool=lambda name, characters: self._emit(ToolCallStreaming(name, characters)),
         )
 
     def _keep_interrupted_reply(self) -> None:

@@ -240,8 +240,10 @@ class ModelClient:
         sampling: dict[str, Any],
         on_text: Callable[[str], None] = lambda _: None,
         on_reasoning: Callable[[str], None] = lambda _: None,
+        on_tool: Callable[[str, int], None] = lambda name, characters: None,
     ) -> Completion:
-        """Stream one completion, calling `on_text`/`on_reasoning` with each delta as it arrives."""
+        """Stream one completion, calling `on_text`/`on_reasoning` with each delta as it arrives, and `on_tool`
+        with a call's name and its argument length so far as it is written."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": to_wire(messages),
@@ -253,7 +255,9 @@ class ModelClient:
             body["tools"] = tools
 
         def read(response: httpx.Response, watchdog: Watchdog) -> Completion:
-            return self._read_reply(response, watchdog, _ReplyBuilder(on_text, on_reasoning), tools)
+            reply = _ReplyBuilder(on_text, on_reasoning)
+            reply.on_tool = on_tool
+            return self._read_reply(response, watchdog, reply, tools)
 
         return self._call("POST", "/chat/completions", read, json=body)
 
@@ -393,6 +397,7 @@ class _ReplyBuilder:
         self._readable = 0
         self._first_unreadable = ""
         self.on_progress: Callable[[], None] = lambda: None  # a delta that carries something arrived
+        self.on_tool: Callable[[str, int], None] = lambda name, characters: None  # a call is being written
 
     @property
     def shown(self) -> bool:
@@ -483,6 +488,9 @@ class _ReplyBuilder:
                 self._fragment(fragment, position if whole else None)
                 if _fragment_adds(fragment):
                     self.on_progress()
+                    if self._last_call is not None:
+                        slot = self._calls[self._last_call]
+                        self.on_tool(slot.name, len(slot.arguments))
             else:
                 self._problem(f"a tool call that is a JSON {json_type(fragment)} was skipped")
 

@@ -41,6 +41,15 @@ class AssistantMessage:
 
 
 @dataclass(frozen=True)
+class ToolCallStreaming:
+    """A tool call is being written: its name so far and how many characters of arguments have arrived. For a
+    face's progress only (a long write_file takes a while); not recorded, not in stream-json."""
+
+    name: str
+    characters: int
+
+
+@dataclass(frozen=True)
 class ToolCallStarted:
     call: ToolCall
 
@@ -79,6 +88,7 @@ Event = (
     | TextDelta
     | ReasoningDelta
     | AssistantMessage
+    | ToolCallStreaming
     | ToolCallStarted
     | ToolResult
     | Compacted

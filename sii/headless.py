@@ -17,7 +17,7 @@ from rich.console import Console
 
 from sii.client import ModelError
 from sii.config import Settings
-from sii.events import ErrorEvent, Event, ToolResult, event_to_dict
+from sii.events import ErrorEvent, Event, ToolCallStreaming, ToolResult, event_to_dict
 from sii.render import Renderer
 from sii.session import Session, SessionError
 
@@ -136,7 +136,9 @@ def run_headless(
     outcome = _Outcome()
     session.agent.subscribe(outcome)
     if output_format == "stream-json":
-        session.agent.subscribe(lambda event: _print_json(event_to_dict(event)))
+        session.agent.subscribe(
+            lambda event: None if isinstance(event, ToolCallStreaming) else _print_json(event_to_dict(event))
+        )
     else:
         session.agent.subscribe(Renderer(errors, stream=False))
     try:

@@ -17,6 +17,7 @@ from sii.events import (
     ReasoningDelta,
     TextDelta,
     ToolCallStarted,
+    ToolCallStreaming,
     ToolResult,
     TurnEnd,
     UserMessage,
@@ -102,6 +103,10 @@ class Renderer:
                 self._mid_line = True
             case AssistantMessage():
                 self._end_line()
+            case ToolCallStreaming(name=name, characters=characters) if self.progress is not None:
+                if not self.progress.active:
+                    self._end_line()
+                self.progress.wait(f"writing a {name or 'tool'} call", detail=f"{characters:,} characters")
             case ToolCallStarted(call=call):
                 self._end_line()
                 function = call["function"]

@@ -292,6 +292,8 @@ def _chunks(reply: Reply, body: dict[str, Any], chars_per_token: float = 4.0) ->
         raw = whole["function"].pop("arguments")
         yield _chunk({"tool_calls": [whole]})
         for piece in _pieces(raw, 7):
+            if reply.delay:
+                time.sleep(reply.delay)
             yield _chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield _chunk({}, reply.finish())
     yield {

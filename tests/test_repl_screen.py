@@ -627,3 +627,29 @@ def test_output_shows_the_whole_output_the_model_only_saw_cut(
         assert "4000" in lines and "7999" in lines, lines[-20:]
     finally:
         terminal.close()
+
+
+def test_a_long_tool_call_being_written_shows_its_progress(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    content = "".join(f"line {n}\n" for n in range(400))  # ~3.6k characters of arguments, streamed in pieces
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "big.txt", "content": content})], delay=0.004),
+        Reply("Written."),
+    ]
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    try:
+        terminal.wait_for("›")
+        terminal.sendline("write it")
+        seen = _seen_while_waiting(terminal, "writing a write_file call", until="Written.")
+        counts = {line.split("· ")[-1].split(" characters")[0] for line in seen if "characters" in line}
+        assert len(counts) >= 2, seen  # the count grows while the call streams
+        terminal.settle()
+        assert not any("writing a write_file call" in line for line in terminal.transcript())
+        assert (workspace / "big.txt").read_text() == content
+    finally:
+        terminal.close()
