@@ -7,23 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.tooling import run
+from tests.tooling import run, wait_for
 from tools import ToolContext
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    """A process counts as gone once it is a zombie: nobody may have reaped it yet."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from tools.processes import process_alive
 
 
 def finished(ctx: ToolContext, job_id: int) -> Callable[[], bool]:
@@ -62,10 +48,10 @@ def test_kill_job_stops_the_whole_process_group(ctx: ToolContext) -> None:
     job = ctx.resources["jobs"].get(job_id)
     wait_for(lambda: "child=" in job.log.read_text())
     child = int(job.log.read_text().split("child=")[1].split()[0])
-    assert alive(child) and alive(job.pid)
+    assert process_alive(child) and process_alive(job.pid)
     killed = run(ctx, "kill_job", job_id=job_id)
     assert killed.data["killed"] and "Killed job 1" in killed.text
-    wait_for(lambda: not alive(child))
+    wait_for(lambda: not process_alive(child))
     assert "[job 1 was killed]" in run(ctx, "job_output", job_id=job_id).text
     assert "already finished" in run(ctx, "kill_job", job_id=job_id).text
     unknown = run(ctx, "job_output", job_id=7)
@@ -77,13 +63,13 @@ def test_trailing_ampersand_starts_a_job_and_close_kills_it(workspace: Path) -> 
     obs = run(ctx, "run_shell", command="sleep 300 &")
     assert "Started background job 1" in obs.text
     pid = obs.data["pid"]
-    assert alive(pid)
+    assert process_alive(pid)
     assert run(ctx, "run_shell", command="true && echo both").text.startswith("both")
     assert run(ctx, "run_shell", command="echo merged 2>&1").text.startswith("merged")
     run(ctx, "run_shell", command="exit 3")
-    assert alive(pid), "a job survives a restart of the foreground shell"
+    assert process_alive(pid), "a job survives a restart of the foreground shell"
     ctx.close()
-    wait_for(lambda: not alive(pid))
+    wait_for(lambda: not process_alive(pid))
 
 
 def test_shell_round_trip_stays_fast(ctx: ToolContext) -> None:
@@ -103,7 +89,7 @@ def test_kill_job_also_stops_children_that_left_its_group(ctx: ToolContext) -> N
     wait_for(lambda: "forked=" in job.log.read_text())
     text = job.log.read_text()
     escaped = [int(text.split(f"{name}=")[1].split()[0]) for name in ("setsid", "forked")]
-    wait_for(lambda: all(alive(pid) for pid in escaped))
+    wait_for(lambda: all(process_alive(pid) for pid in escaped))
     assert run(ctx, "kill_job", job_id=job_id).data["killed"]
     for pid in escaped:
-        wait_for(lambda pid=pid: not alive(pid), timeout=3)
+        wait_for(lambda pid=pid: not process_alive(pid), timeout=3)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,26 +21,13 @@ from typing import Any
 import pytest
 
 from tests.scripted_server import Reply, ScriptedServer, call
-from tests.tooling import run
+from tests.tooling import run, wait_for
 from tools import ToolContext
+from tools.processes import process_alive
 from tools.sandbox import Sandbox
 from tools.scratch import Scratch, clean_orphans, scratch_root
 
 DISK_BOUND = 16 << 20  # the caps keep 4 MB of head and about 4-8 MB of tail; main wrote gigabytes
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def with_environment(entry: str) -> list[int]:
@@ -48,7 +35,7 @@ def with_environment(entry: str) -> list[int]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") and alive(int(pid)):
+            if entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") and process_alive(int(pid)):
                 found.append(int(pid))
         except OSError:
             continue
@@ -172,9 +159,9 @@ class KilledSii:
             self.process.wait()
         for pid in with_environment(f"SII_SESSION_MARK={self.mark}") if self.mark else []:
             os.kill(pid, signal.SIGKILL)
-        if self.job and alive(self.job):
+        if self.job and process_alive(self.job):
             os.killpg(self.job, signal.SIGKILL)
-        if self.unmarked and alive(self.unmarked):
+        if self.unmarked and process_alive(self.unmarked):
             os.kill(self.unmarked, signal.SIGKILL)
 
 
@@ -189,13 +176,13 @@ def killed_sii(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> Ite
 
 def test_kill_9_of_sii_kills_its_jobs_and_removes_its_folder(killed_sii: KilledSii) -> None:
     folder = killed_sii.start()
-    assert alive(killed_sii.job)
+    assert process_alive(killed_sii.job)
     assert killed_sii.process is not None
     killed_sii.process.kill()
     killed_sii.process.wait()
     marked = f"SII_SESSION_MARK={killed_sii.mark}"
-    wait_for(lambda: not with_environment(marked) and not alive(killed_sii.job), timeout=5)
-    wait_for(lambda: not alive(killed_sii.unmarked), timeout=5)
+    wait_for(lambda: not with_environment(marked) and not process_alive(killed_sii.job), timeout=5)
+    wait_for(lambda: not process_alive(killed_sii.unmarked), timeout=5)
     wait_for(lambda: not folder.exists(), timeout=5)
 
 
@@ -210,7 +197,7 @@ def test_kill_9_of_sii_and_its_watchdog_is_cleaned_at_the_next_start(killed_sii:
     marked = f"SII_SESSION_MARK={killed_sii.mark}"
     assert with_environment(marked), "the jobs outlived both (bash dies with its terminal, the jobs ignore SIGHUP)"
     Scratch("next", killed_sii.sii_home / "tmp").close()  # the next start
-    assert not with_environment(marked) and not alive(killed_sii.job) and not alive(killed_sii.unmarked)
+    assert not with_environment(marked) and not process_alive(killed_sii.job) and not process_alive(killed_sii.unmarked)
     assert not folder.exists()
 
 
@@ -393,7 +380,7 @@ def test_close_is_fast_and_certain(workspace: Path) -> None:
     assert time.monotonic() - started < 0.2
     assert not with_environment(marked)
     for pid in [*pids, bash]:
-        wait_for(lambda pid=pid: not alive(pid), timeout=1)
+        wait_for(lambda pid=pid: not process_alive(pid), timeout=1)
 
 
 # --- inside the sandbox ------------------------------------------------------------------------------------------
@@ -438,11 +425,11 @@ def test_jobs_die_and_state_survives_in_the_sandbox(workspace: Path, sandbox: Sa
         job = ctx.resources["jobs"].get(started.data["job_id"])
         mark = f"SII_JOB_MARK={job.mark}"
         wait_for(lambda: len(with_environment(mark)) >= 2)
-        assert alive(started.data["pid"]) and with_environment(
+        assert process_alive(started.data["pid"]) and with_environment(
             f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
         )
         run(ctx, "kill_job", job_id=job.id)
-        wait_for(lambda: not with_environment(mark) and not alive(started.data["pid"]), timeout=3)
+        wait_for(lambda: not with_environment(mark) and not process_alive(started.data["pid"]), timeout=3)
         time.sleep(0.2)
         assert run(ctx, "job_output", job_id=job.id).text == "(no new output)\n[job 1 was killed]"
         session = f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
