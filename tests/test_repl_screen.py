@@ -34,6 +34,18 @@ def repl(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> Iterator[
         terminal.close()
 
 
+def _spawn(scripted: ScriptedServer, workspace: Path, sii_home: Path, *flags: str) -> Terminal:
+    """The REPL on the test terminal, at its first prompt."""
+    terminal = Terminal(
+        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, *flags],
+        cwd=workspace,
+        env={"SII_HOME": str(sii_home)},
+    )
+    terminal.wait_for("›")
+    terminal.settle()
+    return terminal
+
+
 def _ask(repl: Terminal, prompt: str, last_words: str) -> list[str]:
     repl.sendline(prompt)
     repl.wait_for(last_words)
@@ -141,13 +153,8 @@ def test_rewind_lists_each_turn_confirms_and_can_be_undone(
         Reply("", [call("write_file", {"path": "notes.txt", "content": "v2\n"})]),
         Reply("Wrote v2."),
     ]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     try:
-        terminal.wait_for("›")
         terminal.sendline("write notes about @calc.py")
         terminal.wait_for("Wrote v1.")
         terminal.sendline("run true")
@@ -198,13 +205,8 @@ def _seen_while_waiting(terminal: Terminal, text: str, until: str, timeout: floa
 
 def test_a_running_shell_command_shows_elapsed_time(scripted: ScriptedServer, workspace: Path, sii_home: Path) -> None:
     scripted.script = [Reply("", [call("run_shell", {"command": "sleep 3"})]), Reply("Slept well.")]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     try:
-        terminal.wait_for("›")
         terminal.sendline("sleep a bit")
         seen = _seen_while_waiting(terminal, "running run_shell", until="Slept well.")
         assert any("running run_shell · 2s" in line for line in seen), seen
@@ -315,13 +317,8 @@ def test_a_named_model_still_shows_the_context_window(
     scripted: ScriptedServer, workspace: Path, sii_home: Path
 ) -> None:
     scripted.script = [Reply("Hello.")]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--model", "scripted-model"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--model", "scripted-model")
     try:
-        terminal.wait_for("›")
         terminal.sendline("hi")
         terminal.wait_for("Hello.")
         assert "/32,768 tokens" in _status_line(terminal)
@@ -352,13 +349,8 @@ def test_a_running_command_shows_its_output_live_then_folds_it(
 ) -> None:
     command = "for n in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line-$n; sleep 0.3; done"
     scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Counted.")]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     try:
-        terminal.wait_for("›")
         terminal.sendline("count")
         live = _seen_while_waiting(terminal, "│ line-", until="Counted.")
         assert any("│ line-3" in line for line in live), live  # seen while it ran
@@ -393,20 +385,6 @@ def test_a_reply_stopped_by_ctrl_c_stays_in_the_conversation(
 
 
 LONG_REPLY = Reply(" ".join(f"word{n}" for n in range(600)), chunk=3, delay=0.03)  # about 30 s if not stopped
-
-
-def _spawn(
-    scripted: ScriptedServer, workspace: Path, sii_home: Path, *flags: str, status_line: bool = False
-) -> Terminal:
-    """The REPL on a terminal; with `status_line`, one that answers cursor-position requests as a real one does
-    (prompt_toolkit shows the bottom toolbar only once it knows the screen's height)."""
-    env = {"SII_HOME": str(sii_home), **({"PROMPT_TOOLKIT_NO_CPR": "0"} if status_line else {})}
-    terminal = Terminal([sys.executable, "-m", "sii", "--base-url", scripted.base_url, *flags], cwd=workspace, env=env)
-    if status_line:
-        terminal.screen.write_process_input = lambda data: terminal.child.send(data)  # type: ignore[method-assign]
-    terminal.wait_for("›")
-    terminal.settle()
-    return terminal
 
 
 def test_esc_stops_a_streaming_reply_like_ctrl_c(scripted: ScriptedServer, repl: Terminal) -> None:
@@ -490,7 +468,7 @@ def test_shift_tab_cycles_the_mode_and_the_next_call_uses_it(
         Reply("", [call("write_file", {"path": "b.txt", "content": "planned\n"})]),
         Reply("Could not write b."),
     ]
-    terminal = _spawn(scripted, workspace, sii_home, "--yolo", status_line=True)
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     shift_tab = "\x1b[Z"
     try:
         assert any("mode yolo" in line for line in terminal.screen_lines())
@@ -609,13 +587,8 @@ def test_output_shows_the_whole_output_the_model_only_saw_cut(
     """The model sees a capped head and tail of a big output; /output gives the person all of it."""
     command = "seq 1 8000"  # ~39 KB: twice what the model is shown, and within the test terminal's scroll-back
     scripted.script = [Reply("", [call("run_shell", {"command": command})]), Reply("Counted.")]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     try:
-        terminal.wait_for("›")
         terminal.sendline("count")
         terminal.wait_for("Counted.")
         told = next(m["content"] for m in scripted.requests[-1]["messages"] if m["role"] == "tool")
@@ -637,13 +610,8 @@ def test_a_long_tool_call_being_written_shows_its_progress(
         Reply("", [call("write_file", {"path": "big.txt", "content": content})], delay=0.004),
         Reply("Written."),
     ]
-    terminal = Terminal(
-        [sys.executable, "-m", "sii", "--base-url", scripted.base_url, "--yolo"],
-        cwd=workspace,
-        env={"SII_HOME": str(sii_home)},
-    )
+    terminal = _spawn(scripted, workspace, sii_home, "--yolo")
     try:
-        terminal.wait_for("›")
         terminal.sendline("write it")
         seen = _seen_while_waiting(terminal, "writing a write_file call", until="Written.")
         counts = {line.split("· ")[-1].split(" characters")[0] for line in seen if "characters" in line}
