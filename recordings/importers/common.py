@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recordings.schema import Message, SessionMeta, producer_version
+from recordings.formats import parse_arguments
+from recordings.schema import Message, SessionMeta, ToolCall, producer_version
 from recordings.store import OUTCOMES, RecordingWriter
 
 # A source file larger than this is refused: logs are read whole, and a hostile one must not exhaust memory.
@@ -231,3 +232,25 @@ def _carried(context: list[Message]) -> int:
     first_reply = next((i for i, m in enumerate(context) if m["role"] == "assistant"), len(context))
     users = [i for i in range(first_reply) if context[i]["role"] == "user"]
     return users[-1] if len(users) > 1 else first_reply if not users else users[0]
+
+
+def openai_tool_calls(raw_calls: Any) -> list[ToolCall]:
+    """Tool calls in the OpenAI message format as sii records them: entries without a `function` object are
+    skipped, and arguments that are no JSON object are kept under `input`."""
+    calls: list[ToolCall] = []
+    for call in raw_calls if isinstance(raw_calls, list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        arguments = parse_arguments(function.get("arguments", {}))
+        calls.append(
+            {
+                "id": str(call.get("id", "")),
+                "type": "function",
+                "function": {
+                    "name": str(function.get("name", "")),
+                    "arguments": arguments if isinstance(arguments, dict) else {"input": arguments},
+                },
+            }
+        )
+    return calls

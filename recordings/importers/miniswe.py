@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recordings.formats import parse_arguments
-from recordings.importers.common import ImportedSession, load_json, text_of
+from recordings.importers.common import ImportedSession, load_json, openai_tool_calls, text_of
 from recordings.schema import Message
 
 BASH_TOOL = {  # the one tool mini-swe-agent's tool-calling models are given (minisweagent.models.utils)
@@ -56,22 +55,7 @@ def _message(raw: dict[str, Any]) -> Message | None:
     if role == "assistant" and isinstance(reasoning, str) and reasoning:
         message["reasoning"] = reasoning
     if role == "assistant" and isinstance(raw.get("tool_calls"), list):
-        calls = []
-        for call in raw["tool_calls"]:
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict):
-                continue
-            arguments = parse_arguments(function.get("arguments", {}))
-            calls.append(
-                {
-                    "id": str(call.get("id", "")),
-                    "type": "function",
-                    "function": {
-                        "name": str(function.get("name", "")),
-                        "arguments": arguments if isinstance(arguments, dict) else {"input": arguments},
-                    },
-                }
-            )
+        calls = openai_tool_calls(raw["tool_calls"])
         if calls:
             message["tool_calls"] = calls  # type: ignore[typeddict-item]
     if role == "tool":

@@ -14,9 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recordings.formats import parse_arguments
-from recordings.importers.common import ImportedSession, load_json, parse_iso, text_of
-from recordings.schema import Message, ToolCall
+from recordings.importers.common import ImportedSession, load_json, openai_tool_calls, parse_iso, text_of
+from recordings.schema import Message
 
 
 def read_openhands(path: Path) -> ImportedSession:
@@ -71,21 +70,7 @@ def _reply(metadata: dict[str, Any], responses: set[str]) -> Message | None:
         return None
     responses.add(response_id)
     raw = _response_message(metadata)
-    calls: list[ToolCall] = []
-    for call in raw.get("tool_calls") or []:
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            arguments = parse_arguments(function.get("arguments", {}))
-            calls.append(
-                {
-                    "id": str(call.get("id", "")),
-                    "type": "function",
-                    "function": {
-                        "name": str(function.get("name", "")),
-                        "arguments": arguments if isinstance(arguments, dict) else {"input": arguments},
-                    },
-                }
-            )
+    calls = openai_tool_calls(raw.get("tool_calls"))
     content = text_of(raw.get("content"))
     message: Message = {"role": "assistant", "content": content if content.strip() else None}
     if isinstance(raw.get("reasoning_content"), str) and raw["reasoning_content"]:
