@@ -83,8 +83,15 @@ KEYS: dict[str, Key] = {
     # own could name a tool the user left out, so only the user sets one.
     "tools.allowed": Key(list, "user-only", why="an allow list can name tools the user left out", attr="tools_allowed"),
     "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
+    # Which tool names and schemas the model is offered (tools.profiles), and which system prompt (sii.prompts):
+    # a name for what the model was trained with; it neither grants nor takes away any permission.
+    "tool_profile": Key(str, "free"),
+    "system_prompt_profile": Key(str, "free"),
     "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
 }
+TOOL_PROFILES = ("sii", "sii-cli")  # tools.profiles; spelled here so `sii --help` imports no tool
+PROMPT_PROFILES = ("sii", "gemini-cli")
+PROMPT_FOR_TOOLS = {"sii": "sii", "sii-cli": "gemini-cli"}
 SERVER_KEYS = "server."
 MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
@@ -321,6 +328,8 @@ class Settings:
     tools_allowed: list[str] | None = None  # the tool names offered to the model; None: every tool
     tools_disallowed: list[str] = field(default_factory=list)  # taken away from those
     system_prompt_append: str | None = None  # added to the end of the system prompt
+    tool_profile: str = "sii"  # the tool surface: sii's own, or "sii-cli" (SII CLI / Gemini CLI names)
+    system_prompt_profile: str | None = None  # "sii" or "gemini-cli"; None: the tool profile's own
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored
     sources: dict[str, str] = field(default_factory=dict)
@@ -434,9 +443,23 @@ class Settings:
             settings.api_key = os.environ.get(settings.api_key_env) or settings.api_key
         if settings.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {settings.mode!r}")
+        settings.check_profiles()
         if TrustStore(settings.home).trusts(settings.workspace, settings.project_mcp_servers):
             settings.admit_project_servers()
         return settings
+
+    def check_profiles(self) -> None:
+        """The tool and prompt profiles must name ones sii has (a flag applied later is checked again)."""
+        if self.tool_profile not in TOOL_PROFILES:
+            raise ConfigError(f"tool_profile must be one of {', '.join(TOOL_PROFILES)}, not {self.tool_profile!r}")
+        if self.system_prompt_profile not in (None, *PROMPT_PROFILES):
+            known = ", ".join(PROMPT_PROFILES)
+            raise ConfigError(f"system_prompt_profile must be one of {known}, not {self.system_prompt_profile!r}")
+
+    @property
+    def prompt_profile(self) -> str:
+        """The system prompt's profile: as set, else the one that goes with the tool profile."""
+        return self.system_prompt_profile or PROMPT_FOR_TOOLS[self.tool_profile]
 
     def notices(self) -> list[str]:
         """The warning lines a session starts with: each ignored project setting, and untrusted project servers."""
@@ -490,6 +513,8 @@ class Settings:
                 ", ".join(self.tools_disallowed) or "-",
                 self.sources.get("tools.disallowed", "default"),
             ),
+            ("tool_profile", self.tool_profile, self.sources.get("tool_profile", "default")),
+            ("system_prompt_profile", self.prompt_profile, self.sources.get("system_prompt_profile", "default")),
             (
                 "system_prompt_append",
                 "set" if self.system_prompt_append else "-",
