@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import posixpath
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,12 +63,15 @@ def _absolute(path: Any, workspace: str | None) -> Any:
 
 
 def to_native(profile: str, name: str, arguments: dict[str, Any], workspace: str | None = None) -> tuple[str, dict]:
-    """A profile call as the sii call it is: (sii tool name, sii arguments). Unknown names and arguments are kept
-    as they came (the sii tool's schema then says what is wrong)."""
+    """A profile call as the sii call it is: (sii tool name, sii arguments). Unknown names are kept as they came;
+    arguments sii has no spelling for are left out."""
     rename = TABLES.get(profile, {}).get(name)
     if rename is None:
         return name, dict(arguments)
     native: dict[str, Any] = {}
+    directory = arguments.get("directory")  # run_shell_command's: sii's shell enters it in the command itself
+    if isinstance(directory, str) and directory and isinstance(arguments.get("command"), str):
+        arguments = {**arguments, "command": f"cd -- {shlex.quote(directory)} && {arguments['command']}"}
     for key, value in arguments.items():
         if key in rename.paths:
             value = _relative(value, workspace)
@@ -76,7 +80,10 @@ def to_native(profile: str, name: str, arguments: dict[str, Any], workspace: str
         if key == "expected_replacements":  # replace's count, checked by its adapter; sii's edit replaces all
             native["replace_all"] = isinstance(value, int | float) and value > 1
             continue
-        native[rename.arguments.get(key, key)] = value
+        if (
+            key in rename.arguments
+        ):  # the profile's other arguments (a description, ignore options) have no sii spelling
+            native[rename.arguments[key]] = value
     return rename.native, native
 
 
@@ -110,6 +117,7 @@ def rename_sample(
     if source == to:
         return data
     renamed = copy.deepcopy(data)
+    called: set[str] = set()
     for message in renamed.get("messages", []):
         for call in message.get("tool_calls") or []:
             function = call.get("function", {})
@@ -120,10 +128,11 @@ def rename_sample(
             native_name, native = to_native(source, name, parsed, workspace)
             new_name, new_arguments = to_profile(to, native_name, native, workspace)
             function["name"] = new_name
+            called.add(new_name)
             function["arguments"] = new_arguments if isinstance(arguments, dict) else json.dumps(new_arguments)
         if message.get("role") == "tool" and isinstance(message.get("name"), str):
             message["name"] = tool_name_in(source, to, message["name"])
-    renamed["tools"] = _rename_tools(renamed.get("tools") or [], source, to, schemas)
+    renamed["tools"] = _rename_tools(renamed.get("tools") or [], source, to, schemas, called)
     return renamed
 
 
@@ -144,17 +153,17 @@ def tool_name_in(source: str, to: str, name: str) -> str:
 
 
 def _rename_tools(
-    tools: list[dict[str, Any]], source: str, to: str, schemas: list[dict[str, Any]] | None
+    tools: list[dict[str, Any]], source: str, to: str, schemas: list[dict[str, Any]] | None, called: set[str]
 ) -> list[dict[str, Any]]:
-    declared = {schema["function"]["name"]: schema for schema in schemas or []}
-    renamed: list[dict[str, Any]] = []
+    """The sample's tools list in `to`'s names: `schemas` (what a `to` session is offered) when given, plus the
+    declarations of tools the sample calls that `to` has no name for; else each declaration renamed."""
+    renamed: list[dict[str, Any]] = list(schemas or [])
+    declared = {schema["function"]["name"] for schema in renamed}
     for tool in tools:
         name = tool.get("function", {}).get("name")
         new_name = tool_name_in(source, to, name) if isinstance(name, str) else name
-        if new_name in declared:
-            tool = declared[new_name]
-        elif new_name != name:
-            tool = {**tool, "function": {**tool["function"], "name": new_name}}
-        if tool not in renamed:
-            renamed.append(tool)
+        if new_name in declared or (schemas and new_name not in called):
+            continue
+        renamed.append(tool if new_name == name else {**tool, "function": {**tool["function"], "name": new_name}})
+        declared.add(new_name)
     return renamed
