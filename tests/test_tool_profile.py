@@ -30,6 +30,10 @@ def open_session(server: ScriptedServer, workspace: Path, profile: str, mode: st
     return Session(settings, face="test", ask=ask, notify=lambda text: None)
 
 
+def tool_call(name: str, arguments: dict) -> dict:
+    return {"id": "1", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
 def tool_messages(session: Session) -> list[str]:
     return [m["content"] or "" for m in session.agent.messages if m["role"] == "tool"]
 
@@ -60,7 +64,7 @@ def test_scripted_session_in_the_profile(scripted: ScriptedServer, workspace: Pa
                         "new_string": "new",
                         "expected_replacements": 2,
                     },
-                ),  # fmt: skip
+                ),
                 call("replace", {"file_path": f"{root}/calc.py", "old_string": "nowhere", "new_string": "x"}),
                 call("search_file_content", {"pattern": "new", "include": "*.txt"}),
                 call("read_many_files", {"paths": ["calc.py", "*.txt"]}),
@@ -74,14 +78,16 @@ def test_scripted_session_in_the_profile(scripted: ScriptedServer, workspace: Pa
         shell, replaced, missed, found, many = tool_messages(session)
     finally:
         session.close()
-    assert [tool["function"]["name"] for tool in scripted.requests[0]["tools"]][0] == "read_file"
+    assert scripted.requests[0]["tools"][0]["function"]["name"] == "read_file"
     assert shell.startswith("Command: git status --short; echo done >&2; exit 3\nDirectory: (root)\nStdout: ")
     assert "?? notes.txt" in shell and "Exit Code: 3\n" in shell and shell.endswith("Process Group PGID: (none)")
     assert (workspace / "notes.txt").read_text() == "x = new\ny = new\n"
     assert replaced == f"Successfully modified file: {root}/notes.txt (2 replacements)."
     assert missed.startswith(f"Failed to edit, 0 occurrences found for old_string in {root}/calc.py.")
-    assert found == 'Found 2 matches for pattern "new" in the workspace directory (filter: "*.txt"):\n---\n' \
-        "File: notes.txt\nL1: x = new\nL2: y = new\n---"  # fmt: skip
+    assert (
+        found == 'Found 2 matches for pattern "new" in the workspace directory (filter: "*.txt"):\n---\n'
+        "File: notes.txt\nL1: x = new\nL2: y = new\n---"
+    )
     assert many.startswith(f"--- {root}/calc.py ---\n\ndef add(a, b):") and f"--- {root}/notes.txt ---\n\n" in many
     header = read_trajectory(session.recording_path).meta
     assert header.tool_profile == "sii-cli"
@@ -134,8 +140,7 @@ def test_approval_judges_profile_tools_as_native(workspace: Path) -> None:
     shell = registry.get("run_shell_command")
     for command in ("git push origin main", "echo hi && git push", "git -C . push"):
         arguments = {"command": command}
-        refusal = policy.check(shell, {"id": "1", "type": "function", "function": {"name": shell.name,
-                                                                                 "arguments": arguments}})  # fmt: skip
+        refusal = policy.check(shell, tool_call(shell.name, arguments))
         assert refusal and "git push" in refusal, command
     asked: list[Question] = []
 
@@ -155,8 +160,7 @@ def test_approval_judges_profile_tools_as_native(workspace: Path) -> None:
     try:
         for name, arguments in calls:
             tool = registry.get(name)
-            refusal = policy.check(tool, {"id": "1", "type": "function", "function": {"name": name,
-                                                                                   "arguments": arguments}})  # fmt: skip
+            refusal = policy.check(tool, tool_call(name, arguments))
             assert refusal and "declined" in refusal
     finally:
         context.close()
@@ -164,8 +168,7 @@ def test_approval_judges_profile_tools_as_native(workspace: Path) -> None:
     assert "+## Gemini Added Memories" in asked[2].preview
     auto = ApprovalPolicy(mode="auto-edit", workspace=workspace)
     protected = {"file_path": f"{root}/.git/hooks/pre-commit", "content": "x"}
-    refusal = auto.check(registry.get("write_file"), {"id": "1", "type": "function",
-                                                     "function": {"name": "write_file", "arguments": protected}})  # fmt: skip
+    refusal = auto.check(registry.get("write_file"), tool_call("write_file", protected))
     assert refusal and "protected" in refusal
 
 
@@ -207,12 +210,17 @@ def test_export_renames_to_either_profile(
     else:
         root = str(workspace.resolve())
         scripted.script = [
-            Reply("", [call("read_file", {"absolute_path": f"{root}/calc.py", "offset": 1}),
-                       call("replace", {"file_path": f"{root}/calc.py", "old_string": "a - b", "new_string": "a + b"}),
-                       call("run_shell_command", {"command": "git diff --stat", "description": "diff"}),
-                       call("search_file_content", {"pattern": "add", "include": "*.py"})]),
+            Reply(
+                "",
+                [
+                    call("read_file", {"absolute_path": f"{root}/calc.py", "offset": 1}),
+                    call("replace", {"file_path": f"{root}/calc.py", "old_string": "a - b", "new_string": "a + b"}),
+                    call("run_shell_command", {"command": "git diff --stat", "description": "diff"}),
+                    call("search_file_content", {"pattern": "add", "include": "*.py"}),
+                ],
+            ),
             Reply("fixed"),
-        ]  # fmt: skip
+        ]
         session = open_session(scripted, workspace, "sii-cli")
         session.run_turn("fix add")
         session.close()
@@ -248,10 +256,24 @@ def test_headless_flag_offers_the_profile(scripted: ScriptedServer, workspace: P
 
     scripted.script = [Reply("", [call("run_shell_command", {"command": "echo hi"})]), Reply("ok")]
     result = subprocess.run(
-        [sys.executable, "-m", "sii", "-p", "go", "--yolo", "--tool-profile", "sii-cli", "--base-url",
-         scripted.base_url],
-        cwd=workspace, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sii",
+            "-p",
+            "go",
+            "--yolo",
+            "--tool-profile",
+            "sii-cli",
+            "--base-url",
+            scripted.base_url,
+        ],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     names = [tool["function"]["name"] for tool in scripted.requests[0]["tools"]]
     assert "run_shell_command" in names and "run_shell" not in names
