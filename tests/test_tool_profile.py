@@ -4,11 +4,13 @@ names. Sessions run against the scripted server, with the real shell, git and fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
 
 import jsonschema
+import pexpect
 import pytest
 
 from recordings.export import Selection, export
@@ -279,3 +281,53 @@ def test_headless_flag_offers_the_profile(scripted: ScriptedServer, workspace: P
     assert "run_shell_command" in names and "run_shell" not in names
     assert scripted.requests[0]["messages"][0]["content"].startswith("You are an interactive CLI agent")
     assert scripted.requests[1]["messages"][-1]["content"].startswith("Command: echo hi\nDirectory: (root)\nStdout: hi")
+
+
+def test_repl_runs_the_profile_and_asks_with_its_names(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    from tests.test_faces import spawn_repl
+
+    root = str(workspace.resolve())
+    edit = {"file_path": f"{root}/calc.py", "old_string": "a - b", "new_string": "a + b"}
+    scripted.script = [Reply("", [call("replace", edit)]), Reply("Fixed it.")]
+    child = spawn_repl(scripted.base_url, workspace, "--tool-profile", "sii-cli")
+    try:
+        child.sendline("fix add")
+        child.expect("\\+    return a \\+ b")  # the diff preview, then the question
+        child.expect("Allow replace\\?")
+        child.sendline("y")
+        child.expect("Fixed it.")
+        child.expect("›")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert "a + b" in (workspace / "calc.py").read_text()
+    assert (
+        scripted.requests[1]["messages"][-1]["content"]
+        == f"Successfully modified file: {root}/calc.py (1 replacements)."
+    )
+    (recording,) = (sii_home / "recordings").glob("*.jsonl")
+    assert read_trajectory(recording).meta.tool_profile == "sii-cli"
+
+
+def test_bridge_serves_sii_tools_when_the_client_asks_for_them(
+    monkeypatch: pytest.MonkeyPatch, scripted: ScriptedServer, workspace: Path
+) -> None:
+    bridge = pytest.importorskip("tests.test_bridge")
+    from sii_agent_sdk import query
+
+    for variable, value in (("SII_USERNAME", "user"), ("SII_PASSWORD", "unused")):
+        monkeypatch.setenv(variable, value)
+    bridge.sdk_env.__wrapped__(monkeypatch, scripted)
+    scripted.script = [Reply("", [call("run_shell_command", {"command": "echo from-sdk"})]), Reply("done")]
+    sdk_options = bridge.options(
+        workspace, auth_type="USE_OPENAI_WITH_SII_TOOLS", allowed_tools=["run_shell_command", "read_file"]
+    )
+    messages = asyncio.run(bridge.collect(query("run it", options=sdk_options)))
+    status, result = messages[0], messages[2]
+    assert status.available_tools == ["run_shell_command", "read_file"]  # as the client listed them
+    assert result.content.startswith("Command: echo from-sdk\nDirectory: (root)\nStdout: from-sdk\n")
+    assert scripted.requests[0]["messages"][0]["content"].startswith("You are an interactive CLI agent")
+    assert read_trajectory(Path(messages[-1].metadata["recording"])).meta.tool_profile == "sii-cli"
