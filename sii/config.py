@@ -49,8 +49,12 @@ class Key:
     order: tuple[Any, ...] = ()
     why: str = ""
     attr: str | None = None  # the Settings attribute, when it is not the key itself
+    choices: tuple[str, ...] = ()  # the values it may take, when they are few
 
 
+TOOL_PROFILES = ("sii", "sii-cli")  # tools.profiles; spelled here so `sii --help` imports no tool
+PROMPT_PROFILES = ("sii", "gemini-cli")
+PROMPT_FOR_TOOLS = {"sii": "sii", "sii-cli": "gemini-cli"}
 CREDENTIALS = "it decides where requests and the API key go"
 # Every setting sii reads (TOML key; nested tables are flattened with a dot): a new one must say how it merges.
 KEYS: dict[str, Key] = {
@@ -85,13 +89,10 @@ KEYS: dict[str, Key] = {
     "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
     # Which tool names and schemas the model is offered (tools.profiles), and which system prompt (sii.prompts):
     # a name for what the model was trained with; it neither grants nor takes away any permission.
-    "tool_profile": Key(str, "free"),
-    "system_prompt_profile": Key(str, "free"),
+    "tool_profile": Key(str, "free", choices=TOOL_PROFILES),
+    "system_prompt_profile": Key(str, "free", choices=PROMPT_PROFILES),
     "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
 }
-TOOL_PROFILES = ("sii", "sii-cli")  # tools.profiles; spelled here so `sii --help` imports no tool
-PROMPT_PROFILES = ("sii", "gemini-cli")
-PROMPT_FOR_TOOLS = {"sii": "sii", "sii-cli": "gemini-cli"}
 SERVER_KEYS = "server."
 MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
 REDACTION_PATTERNS = "redaction.patterns."  # [redaction.patterns] name = "regex": extra secrets to redact
@@ -280,6 +281,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], list[Refusal]]:
             refused.append(Refusal(key, path, f"unknown setting; known: {', '.join(KEYS)}"))
         elif not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
             refused.append(Refusal(key, path, f"must be {_kind_name(spec.kind)}, not {_short(value)}"))
+        elif spec.choices and value not in spec.choices:
+            refused.append(Refusal(key, path, f"must be one of {', '.join(spec.choices)}, not {_short(value)}"))
         else:
             values[key] = value
     if servers is not None:
@@ -443,18 +446,9 @@ class Settings:
             settings.api_key = os.environ.get(settings.api_key_env) or settings.api_key
         if settings.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {settings.mode!r}")
-        settings.check_profiles()
         if TrustStore(settings.home).trusts(settings.workspace, settings.project_mcp_servers):
             settings.admit_project_servers()
         return settings
-
-    def check_profiles(self) -> None:
-        """The tool and prompt profiles must name ones sii has (a flag applied later is checked again)."""
-        if self.tool_profile not in TOOL_PROFILES:
-            raise ConfigError(f"tool_profile must be one of {', '.join(TOOL_PROFILES)}, not {self.tool_profile!r}")
-        if self.system_prompt_profile not in (None, *PROMPT_PROFILES):
-            known = ", ".join(PROMPT_PROFILES)
-            raise ConfigError(f"system_prompt_profile must be one of {known}, not {self.system_prompt_profile!r}")
 
     @property
     def prompt_profile(self) -> str:

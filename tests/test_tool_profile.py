@@ -4,7 +4,6 @@ names. Sessions run against the scripted server, with the real shell, git and fi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -312,22 +311,35 @@ def test_repl_runs_the_profile_and_asks_with_its_names(
     assert read_trajectory(recording).meta.tool_profile == "sii-cli"
 
 
-def test_bridge_serves_sii_tools_when_the_client_asks_for_them(
-    monkeypatch: pytest.MonkeyPatch, scripted: ScriptedServer, workspace: Path
+def test_project_config_may_choose_a_profile_but_not_an_unknown_one(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path
 ) -> None:
-    bridge = pytest.importorskip("tests.test_bridge")
-    from sii_agent_sdk import query
+    (workspace / ".sii").mkdir()
+    (workspace / ".sii" / "config.toml").write_text('tool_profile = "sii-cli"\n')
+    settings = Settings.resolve(base_url=scripted.base_url, workspace=workspace)
+    assert settings.tool_profile == "sii-cli" and settings.prompt_profile == "gemini-cli" and not settings.refused
+    (workspace / ".sii" / "config.toml").write_text('tool_profile = "evil"\nsystem_prompt_profile = "x"\n')
+    settings = Settings.resolve(base_url=scripted.base_url, workspace=workspace)
+    assert settings.tool_profile == "sii" and {refusal.key for refusal in settings.refused} == {
+        "tool_profile",
+        "system_prompt_profile",
+    }
+    user = sii_home / "config.toml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text('tool_profile = "gemini"\n')
+    with pytest.raises(ValueError, match=r"tool_profile .* must be one of sii, sii-cli"):
+        Settings.resolve(base_url=scripted.base_url, workspace=workspace)
 
-    for variable, value in (("SII_USERNAME", "user"), ("SII_PASSWORD", "unused")):
-        monkeypatch.setenv(variable, value)
-    bridge.sdk_env.__wrapped__(monkeypatch, scripted)
-    scripted.script = [Reply("", [call("run_shell_command", {"command": "echo from-sdk"})]), Reply("done")]
-    sdk_options = bridge.options(
-        workspace, auth_type="USE_OPENAI_WITH_SII_TOOLS", allowed_tools=["run_shell_command", "read_file"]
-    )
-    messages = asyncio.run(bridge.collect(query("run it", options=sdk_options)))
-    status, result = messages[0], messages[2]
-    assert status.available_tools == ["run_shell_command", "read_file"]  # as the client listed them
-    assert result.content.startswith("Command: echo from-sdk\nDirectory: (root)\nStdout: from-sdk\n")
-    assert scripted.requests[0]["messages"][0]["content"].startswith("You are an interactive CLI agent")
-    assert read_trajectory(Path(messages[-1].metadata["recording"])).meta.tool_profile == "sii-cli"
+
+def test_prompt_profile_can_be_chosen_apart_from_the_tools(scripted: ScriptedServer, workspace: Path) -> None:
+    scripted.script = [Reply("ok")]
+    settings = Settings.resolve(base_url=scripted.base_url, workspace=workspace, mode="yolo")
+    settings.tool_profile, settings.system_prompt_profile = "sii-cli", "sii"
+    session = Session(settings, face="test", ask=None, notify=lambda text: None)
+    try:
+        session.run_turn("hi")
+    finally:
+        session.close()
+    request = scripted.requests[0]
+    assert request["messages"][0]["content"].startswith("You are sii")
+    assert "replace" in [tool["function"]["name"] for tool in request["tools"]]
