@@ -4,7 +4,9 @@ names. Sessions run against the scripted server, with the real shell, git and fi
 
 from __future__ import annotations
 
+import io
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -343,3 +345,44 @@ def test_prompt_profile_can_be_chosen_apart_from_the_tools(scripted: ScriptedSer
     request = scripted.requests[0]
     assert request["messages"][0]["content"].startswith("You are sii")
     assert "replace" in [tool["function"]["name"] for tool in request["tools"]]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"command": "echo a\n) ; git push ; (\necho b"},  # closing the subshell the command runs in
+        {"command": "echo hi", "directory": "sub && git push"},
+        {"command": "echo hi", "directory": "$(git push)"},
+        {"command": "git push &"},  # a background job is judged too
+    ],
+)
+def test_deny_rules_see_what_the_profile_shell_would_run(workspace: Path, arguments: dict) -> None:
+    (workspace / "sub").mkdir()
+    tool = profile_registry("sii-cli").get("run_shell_command")
+    policy = ApprovalPolicy(mode="yolo", deny=["git push"], workspace=workspace)
+    refusal = policy.check(tool, tool_call(tool.name, arguments))
+    directory = arguments.get("directory", "")
+    if "git push" in arguments["command"]:
+        assert refusal and "git push" in refusal
+    else:  # a directory is one quoted word: it can name no command, so nothing matches and nothing is hidden
+        assert refusal is None and shlex.quote(directory) in (tool.shell_command(arguments) or "")
+        ctx = ToolContext(workspace)
+        try:
+            result = profile_registry("sii-cli").dispatch(tool.name, arguments, ctx)
+        finally:
+            ctx.close()
+        assert result.is_error and "does not exist" in result.text
+
+
+def test_user_shell_command_in_the_repl_works_under_the_profile(scripted: ScriptedServer, workspace: Path) -> None:
+    from rich.console import Console
+
+    from sii.repl import run_user_shell
+
+    session = open_session(scripted, workspace, "sii-cli")
+    console = Console(file=io.StringIO(), width=100)
+    try:
+        note = run_user_shell(console, session, "echo typed-by-user")
+    finally:
+        session.close()
+    assert note is not None and "typed-by-user\n[exit code 0]" in note
