@@ -22,6 +22,7 @@ from sii.prompts import system_prompt
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
 from tools.base import ToolContext
+from tools.files import MAX_READ_CHARS
 from tools.profiles import profile_registry, profile_schemas
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sii_cli_tools.json"
@@ -386,3 +387,19 @@ def test_user_shell_command_in_the_repl_works_under_the_profile(scripted: Script
     finally:
         session.close()
     assert note is not None and "typed-by-user\n[exit code 0]" in note
+
+
+def test_read_many_files_is_bounded_and_skips_binary(workspace: Path) -> None:
+    for index in range(30):
+        (workspace / f"big{index:02}.txt").write_text("y" * 1000 + "\n" + "z\n" * 3000)
+    (workspace / "blob.txt").write_bytes(b"\0\1\2binary")
+    ctx = ToolContext(workspace)
+    registry = profile_registry("sii-cli")
+    try:
+        result = registry.dispatch("read_many_files", {"paths": ["*.txt"]}, ctx)
+        binary = registry.dispatch("read_many_files", {"paths": ["blob.txt", "big00.txt"]}, ctx)
+    finally:
+        ctx.close()
+    assert len(result.text) < 2 * MAX_READ_CHARS and "more files not read" in result.text
+    assert result.data["files"] < 30 and binary.data == {"files": 1, "skipped": ["blob.txt"]}
+    assert result.text.startswith(f"--- {workspace.resolve()}/big")

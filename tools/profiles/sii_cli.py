@@ -17,7 +17,7 @@ from typing import Any
 
 from recordings.tool_names import SII_CLI, to_native
 from tools.base import Observation, Tool, ToolContext, ToolError
-from tools.files import EDIT_FILE, LIST_DIRECTORY, READ_FILE, WRITE_FILE
+from tools.files import EDIT_FILE, LIST_DIRECTORY, MAX_READ_CHARS, READ_FILE, WRITE_FILE
 from tools.profiles import gemini_declarations as declared
 from tools.search import GLOB, GREP, glob_matcher
 from tools.shell import DEFAULT_TIMEOUT_S, background_command, run_foreground, start_job
@@ -271,8 +271,17 @@ def read_many_files(args: dict[str, Any], ctx: ToolContext) -> Observation:
         names = _many_files(args, ctx)
     except ToolError as exc:
         return Observation(f"Error during file search: {exc}", is_error=True)
-    parts, skipped = [], []
-    for name in names:
+    parts: list[str] = []
+    read: list[str] = []
+    skipped: list[str] = []
+    used = 0
+    for index, name in enumerate(names):
+        if used >= MAX_READ_CHARS:  # one read_file's worth: the rest is named, not read
+            parts.append(
+                f"[... {len(names) - index} more files not read: the output reached {MAX_READ_CHARS} characters; "
+                "read them with read_file or narrow the paths]"
+            )
+            break
         observation = read_file({"absolute_path": name}, ctx)
         if observation.is_error:
             skipped.append(name)
@@ -282,8 +291,10 @@ def read_many_files(args: dict[str, Any], ctx: ToolContext) -> Observation:
             warning = "[WARNING: This file was truncated. To view the full content, use the 'read_file' tool on "
             content = warning + "this specific file.]\n\n" + content.split("--- FILE CONTENT (truncated) ---\n", 1)[1]
         parts.append(f"--- {_absolute(ctx, name)} ---\n\n{content}\n\n")
+        used += len(parts[-1])
+        read.append(name)
     text = "".join(parts) or "No files matching the criteria were found or all were skipped."
-    return Observation(text, data={"files": len(parts), "skipped": skipped})
+    return Observation(text, data={"files": len(read), "skipped": skipped})  # skipped: binary or unreadable
 
 
 def memory_content(current: str, fact: str) -> str:
