@@ -21,7 +21,7 @@ from finetune.packing import Row as PackedRow
 from finetune.packing import fit, pack, unpacked
 from finetune.train import collate
 from model_server.bundled import ensure_bundled_model
-from recordings.schema import SessionMeta
+from recordings.schema import FunctionCall, SessionMeta, ToolCall
 from recordings.store import RecordingWriter, read_trajectory
 from sii.config import sii_cache
 
@@ -46,7 +46,8 @@ def write_short_session(path: Path, rng: random.Random, steps: int) -> None:
     writer.message(message={"role": "system", "content": "You are sii, a coding agent."})
     writer.message(message={"role": "user", "content": text(rng, 150)})
     for step in range(steps):
-        call = {"id": f"c{step}", "type": "function", "function": {"name": "read_file", "arguments": {"arg": "a.py"}}}
+        function: FunctionCall = {"name": "read_file", "arguments": {"arg": "a.py"}}
+        call: ToolCall = {"id": f"c{step}", "type": "function", "function": function}
         writer.message(message={"role": "assistant", "content": text(rng, 80), "tool_calls": [call]})
         writer.message(message={"role": "tool", "tool_call_id": f"c{step}", "content": text(rng, 600)})
     writer.message(message={"role": "assistant", "content": text(rng, 200)})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import Row, median_time
 from recordings.export import Selection, export
-from recordings.schema import SessionMeta
+from recordings.schema import FunctionCall, Message, SessionMeta, ToolCall
 from recordings.stats import summarize
 from recordings.store import INDEX_FILE, RecordingWriter, list_sessions
 
@@ -63,9 +63,15 @@ def write_session(path: Path, rng: random.Random, steps: int, output_size: tuple
     writer.message(message={"role": "system", "content": text(rng, 2000)})
     writer.message(message={"role": "user", "content": f"task {path.stem}: " + text(rng, 200)})
     for step in range(steps):
-        call = {"id": f"c{step}", "type": "function", "function": {"name": rng.choice(TOOLS)["function"]["name"]}}
-        call["function"]["arguments"] = {"arg": text(rng, 80)}
-        assistant = {"role": "assistant", "content": text(rng, 100), "reasoning": text(rng, 200), "tool_calls": [call]}
+        name = str(rng.choice(TOOLS)["function"]["name"])
+        function: FunctionCall = {"name": name, "arguments": {"arg": text(rng, 80)}}
+        call: ToolCall = {"id": f"c{step}", "type": "function", "function": function}
+        assistant: Message = {
+            "role": "assistant",
+            "content": text(rng, 100),
+            "reasoning": text(rng, 200),
+            "tool_calls": [call],
+        }
         writer.message(message=assistant)
         result = text(rng, rng.randrange(*output_size))
         writer.message(message={"role": "tool", "tool_call_id": f"c{step}", "content": result})

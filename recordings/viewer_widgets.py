@@ -156,10 +156,10 @@ def event_widgets(record: dict[str, Any]) -> Iterator[Widget]:
     text = shown(record)
     if text is None:
         return
-    declared = kind_of(record)
     if isinstance(summary := record.get("summary"), str) and summary:
         yield Fold(f"── {text} ──", Markdown(summary), classes="event")
     else:
+        declared = kind_of(record)
         style = "red" if declared is not None and declared.alarm else "yellow"
         yield Static(Text(f"── {text} ──", style=style), classes="event")
 

@@ -3,17 +3,21 @@ header names the format's version, validate reports unknown kinds and newer vers
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from recordings.records import FORMAT, FORMAT_VERSION, KINDS, Envelope, RecordKind
+from recordings.records import FORMAT, FORMAT_VERSION, KINDS, Envelope, RecordKind, shown
 from recordings.schema import Message, SessionMeta, ToolCall
 from recordings.store import RecordingWriter, iter_records, read_trajectory
+from recordings.transcript import render_transcript
 from recordings.validate import file_problems
+from recordings.viewer_widgets import event_widgets
 from sii.recorder import Recorder
 from tests.tooling import make_recording, messages, meta
 
@@ -235,3 +239,26 @@ def test_format_md_describes_every_declared_kind_and_field() -> None:
     named = text.split("## View restarts\n\n", 1)[1].split(" each carry", 1)[0]  # "`compaction`, ... and `retune`"
     assert {kind for kind in KINDS if f"`{kind}`" in named} == restarts
     assert FORMAT in text
+
+
+def test_the_transcript_shows_the_events_the_format_table_shows(tmp_path: Path) -> None:
+    """`sii recordings show` and the viewer take their separators from one table: an eval verdict, an error and a
+    model switch read the same in both."""
+    records: list[tuple[str, dict[str, Any]]] = [
+        *messages(USER),
+        ("error", {"message": "the server hung up"}),
+        ("model", {"model": "qwen-big"}),
+        ("turn_end", {"reason": "step_limit", "steps": 8}),
+        ("turn_end", {"reason": "done", "steps": 1}),
+        ("checkpoint", {"id": "abc", "label": "fix", "message_index": 0}),
+    ]
+    path = make_recording(tmp_path / "s.jsonl", records)
+    console = Console(width=200, record=True, file=io.StringIO())
+    render_transcript(read_trajectory(path), console)
+    text = console.export_text()
+    for line in ("── error: the server hung up ──", "── switched to model qwen-big ──", "── stopped after 8 steps ──"):
+        assert line in text
+    for record in lines(path)[1:]:
+        widgets = list(event_widgets(record)) if record["type"] != "message" else []
+        assert bool(widgets) == (shown(record) is not None)  # done turns and checkpoints: bookkeeping, not shown
+    assert "checkpoint" not in text and "── done" not in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +60,6 @@ def make_recording(
     return path
 
 
-def messages(*conversation: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def messages(*conversation: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """`message` records of `conversation`, for make_recording."""
     return [("message", {"message": message}) for message in conversation]
