@@ -21,7 +21,7 @@ from finetune.packing import Row as PackedRow
 from finetune.packing import fit, pack, unpacked
 from finetune.train import collate
 from model_server.bundled import ensure_bundled_model
-from recordings.schema import SessionMeta
+from recordings.schema import FunctionCall, SessionMeta, ToolCall
 from recordings.store import RecordingWriter, read_trajectory
 from sii.config import sii_cache
 
@@ -31,15 +31,26 @@ BATCH = 2  # about a packed row's tokens per step
 
 def write_short_session(path: Path, rng: random.Random, steps: int) -> None:
     writer = RecordingWriter(path, redactor=None)
-    meta = SessionMeta(path.stem, "bench", "headless", "m", "http://x/v1", {}, "/w", 1.0, outcome="success")
-    writer.write("session", meta=meta.to_dict(), tools=TOOLS[:1])
-    writer.write("message", message={"role": "system", "content": "You are sii, a coding agent."})
-    writer.write("message", message={"role": "user", "content": text(rng, 150)})
+    meta = SessionMeta(
+        session_id=path.stem,
+        sii_version="bench",
+        face="headless",
+        model="m",
+        base_url="http://x/v1",
+        sampling={},
+        workspace="/w",
+        started_at=1.0,
+        outcome="success",
+    )
+    writer.session(meta, TOOLS[:1], sync=False)
+    writer.message(message={"role": "system", "content": "You are sii, a coding agent."})
+    writer.message(message={"role": "user", "content": text(rng, 150)})
     for step in range(steps):
-        call = {"id": f"c{step}", "type": "function", "function": {"name": "read_file", "arguments": {"arg": "a.py"}}}
-        writer.write("message", message={"role": "assistant", "content": text(rng, 80), "tool_calls": [call]})
-        writer.write("message", message={"role": "tool", "tool_call_id": f"c{step}", "content": text(rng, 600)})
-    writer.write("message", message={"role": "assistant", "content": text(rng, 200)})
+        function: FunctionCall = {"name": "read_file", "arguments": {"arg": "a.py"}}
+        call: ToolCall = {"id": f"c{step}", "type": "function", "function": function}
+        writer.message(message={"role": "assistant", "content": text(rng, 80), "tool_calls": [call]})
+        writer.message(message={"role": "tool", "tool_call_id": f"c{step}", "content": text(rng, 600)})
+    writer.message(message={"role": "assistant", "content": text(rng, 200)})
     writer.close()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import Row, median_time
 from recordings.export import Selection, export
-from recordings.schema import SessionMeta
+from recordings.schema import FunctionCall, Message, SessionMeta, ToolCall
 from recordings.stats import summarize
 from recordings.store import INDEX_FILE, RecordingWriter, list_sessions
 
@@ -48,19 +48,35 @@ def text(rng: random.Random, size: int) -> str:
 def write_session(path: Path, rng: random.Random, steps: int, output_size: tuple[int, int]) -> None:
     """A session as sii records one: system, task, then steps of assistant call + tool result, an answer."""
     writer = RecordingWriter(path)  # redacted as written, like sii's own recordings
-    meta = SessionMeta(path.stem, "bench", "headless", "qwen3-8b", "http://x/v1", {}, "/w", 1.0, outcome="success")
-    writer.write("session", meta=meta.to_dict(), tools=TOOLS)
-    writer.write("message", message={"role": "system", "content": text(rng, 2000)})
-    writer.write("message", message={"role": "user", "content": f"task {path.stem}: " + text(rng, 200)})
+    meta = SessionMeta(
+        session_id=path.stem,
+        sii_version="bench",
+        face="headless",
+        model="qwen3-8b",
+        base_url="http://x/v1",
+        sampling={},
+        workspace="/w",
+        started_at=1.0,
+        outcome="success",
+    )
+    writer.session(meta, TOOLS, sync=False)
+    writer.message(message={"role": "system", "content": text(rng, 2000)})
+    writer.message(message={"role": "user", "content": f"task {path.stem}: " + text(rng, 200)})
     for step in range(steps):
-        call = {"id": f"c{step}", "type": "function", "function": {"name": rng.choice(TOOLS)["function"]["name"]}}
-        call["function"]["arguments"] = {"arg": text(rng, 80)}
-        assistant = {"role": "assistant", "content": text(rng, 100), "reasoning": text(rng, 200), "tool_calls": [call]}
-        writer.write("message", message=assistant)
+        name = str(rng.choice(TOOLS)["function"]["name"])
+        function: FunctionCall = {"name": name, "arguments": {"arg": text(rng, 80)}}
+        call: ToolCall = {"id": f"c{step}", "type": "function", "function": function}
+        assistant: Message = {
+            "role": "assistant",
+            "content": text(rng, 100),
+            "reasoning": text(rng, 200),
+            "tool_calls": [call],
+        }
+        writer.message(message=assistant)
         result = text(rng, rng.randrange(*output_size))
-        writer.write("message", message={"role": "tool", "tool_call_id": f"c{step}", "content": result})
-    writer.write("message", message={"role": "assistant", "content": text(rng, 300)})
-    writer.write("turn_end", sync=False, reason="done", steps=steps)
+        writer.message(message={"role": "tool", "tool_call_id": f"c{step}", "content": result})
+    writer.message(message={"role": "assistant", "content": text(rng, 300)})
+    writer.turn_end(sync=False, reason="done", steps=steps)
     writer.close()
 
 

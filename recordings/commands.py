@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from recordings.export import find_sessions
+from recordings.records import OUTCOMES
 from recordings.select import SessionFilter, add_filter_arguments
-from recordings.store import OUTCOMES, RecordingWriter, SessionSummary, list_sessions, read_trajectory, write_label
+from recordings.store import RecordingWriter, SessionSummary, list_sessions, read_trajectory
 from recordings.validate import file_problems
 
 PIPED_WIDTH = 1000
@@ -103,7 +104,7 @@ def validate_command(args: argparse.Namespace, directory: Path) -> int:
 def label_command(args: argparse.Namespace, directory: Path) -> int:
     (path,) = find_sessions(directory, [args.id])
     writer = RecordingWriter(path)
-    write_label(writer, args.outcome, args.note)
+    writer.label(args.outcome, args.note)
     writer.close()
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from recordings.formats import canonical_json, to_parquet_row, to_sharegpt
+from recordings.records import kind_of
 from recordings.schema import Trajectory, producer_version
 from recordings.store import default_redactor, read_trajectory
 from recordings.tool_names import rename_sample
@@ -182,7 +183,7 @@ def _near_key(data: dict[str, Any]) -> str:
 
 def _models(trajectory: Trajectory) -> set[str]:
     """Every model a session used: the one it started with and any it switched or resumed with."""
-    switched = {e["model"] for e in trajectory.events if e.get("type") in ("model", "resume") and e.get("model")}
+    switched = {e["model"] for e in trajectory.events if (k := kind_of(e)) and k.names_model and e.get("model")}
     return {trajectory.meta.model} | switched
 
 

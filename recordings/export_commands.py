@@ -10,7 +10,7 @@ from pathlib import Path
 from recordings.export import FORMATS, Export, Selection, export
 from recordings.importer import IMPORT_FORMATS, import_file
 from recordings.importers import AGENT_FORMATS, AgentImport, detect, import_logs, logs_under
-from recordings.store import OUTCOMES
+from recordings.records import OUTCOMES
 from recordings.tool_names import PROFILES
 
 LABELS = (*OUTCOMES, "unlabelled", "all")

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from recordings.formats import from_parquet_row, from_sharegpt, normalize_messages
+from recordings.records import checked_outcome
 from recordings.schema import SessionMeta, producer_version
-from recordings.store import OUTCOMES, RecordingWriter
+from recordings.store import RecordingWriter
 
 IMPORT_FORMATS = ("auto", "jsonl", "parquet", "sharegpt")
 
@@ -88,8 +89,7 @@ def import_file(path: Path, directory: Path, fmt: str = "auto", outcome: str = "
     `outcome`, which defaults to success: a published dataset is curated (an unlabelled session exported by
     sii comes back unlabelled). The model is the record's `model`,
     else "unknown"."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    checked_outcome(outcome)
     digest = _digest(path)
     result = Imported()
     for row, (sample, record) in enumerate(read_samples(path, fmt)):
@@ -113,10 +113,10 @@ def import_file(path: Path, directory: Path, fmt: str = "auto", outcome: str = "
         partial = target.with_name(target.name + ".partial")  # not *.jsonl: never listed half-written
         partial.unlink(missing_ok=True)
         writer = RecordingWriter(partial)
-        writer.write("session", meta=meta.to_dict(), tools=sample["tools"])
+        writer.session(meta, sample["tools"], sync=False)
         for message in sample["messages"]:
-            writer.write("message", message=message)
-        writer.write("end", meta={"ended_at": meta.started_at})
+            writer.message(message=message)
+        writer.end({"ended_at": meta.started_at}, sync=False)  # the close syncs
         writer.close()
         if writer.last_error is not None:
             raise ValueError(f"cannot write {partial}: {writer.last_error}")

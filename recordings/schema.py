@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import MISSING, Field, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
-
-SCHEMA_VERSION = 1
 
 
 def producer_version() -> str:
@@ -64,7 +62,6 @@ class SessionMeta:
     chat_template: str | None = None  # the template the server rendered with, when sii knows it
     redacted: bool = False  # secrets were redacted as the recording was written
     tool_profile: str = "sii"  # whose tool names the calls use (recordings.tool_names): "sii" or "sii-cli"
-    schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +92,7 @@ class Trajectory:
     excluded_turns: set[int] = field(default_factory=set)
     redactions: dict[str, int] = field(default_factory=dict)  # secrets redacted before writing, by kind
     needs_redaction: bool = True  # some record was written without redaction
+    format_version: int | None = 1  # the header's (recordings.records.format_version); None: unreadable
 
     def token_count(self) -> int:
         """Tokens of the trajectory as the model processed them: per context window, the server's count for
@@ -148,13 +146,8 @@ def json_type(value: object) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
-def _is_required(spec: Field[Any]) -> bool:
-    return spec.default is MISSING and spec.default_factory is MISSING
-
-
-# JSON Schemas of what a recording holds, checked by `recordings.validate` before anything reads a record, so a
-# hostile or damaged file yields findings instead of crashes. Types only: the conversation rules (every call
-# answered...) are checked in `recordings.validate.problems`.
+# The JSON Schema of a message as recordings hold it (wider than `Message`: imported content may be a list of
+# parts). The schemas of whole records are derived from recordings.records (see recordings.typeschema).
 TOOL_CALL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -178,63 +171,5 @@ MESSAGE_SCHEMA: dict[str, Any] = {
         "tool_calls": {"type": "array", "items": TOOL_CALL_SCHEMA},
         "tool_call_id": {"type": "string"},
         "name": {"type": "string"},
-    },
-}
-_TEXT_OR_NULL = {"type": ["string", "null"]}
-_STRINGS = {"type": "array", "items": {"type": "string"}}
-_META_PROPERTIES: dict[str, Any] = {
-    **{key: {"type": "string"} for key in ("session_id", "sii_version", "face", "model", "base_url", "workspace")},
-    "sampling": {"type": "object"},
-    "started_at": {"type": "number"},
-    "ended_at": {"type": ["number", "null"]},
-    **dict.fromkeys(
-        ("git_head_start", "git_remote", "git_head_end", "outcome", "parent_session", "chat_template"), _TEXT_OR_NULL
-    ),
-    "notes": _STRINGS,
-    "tags": _STRINGS,
-    "redacted": {"type": "boolean"},
-    "schema_version": {"type": "integer"},
-}
-_MESSAGES = {"type": "array", "items": MESSAGE_SCHEMA}
-RECORD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "session": {
-        "required": ["meta"],
-        "properties": {
-            "meta": {
-                "type": "object",
-                "required": [name for name, f in SessionMeta.__dataclass_fields__.items() if _is_required(f)],
-                "properties": _META_PROPERTIES,
-            },
-            "tools": {"type": "array"},
-        },
-    },
-    "message": {
-        "required": ["message"],
-        "properties": {
-            "message": MESSAGE_SCHEMA,
-            "finish_reason": _TEXT_OR_NULL,
-            "usage": {
-                "type": "object",
-                "properties": {key: {"type": "integer"} for key in ("prompt_tokens", "completion_tokens")},
-            },
-            "is_error": {"type": "boolean"},
-            "data": {"type": "object"},
-        },
-    },
-    "compaction": {"required": ["messages"], "properties": {"messages": _MESSAGES, "summary": {"type": "string"}}},
-    "rewind": {"required": ["messages"], "properties": {"messages": _MESSAGES}},
-    "tags": {"properties": {"tags": _STRINGS}},
-    "exclude": {"required": ["message_index"], "properties": {"message_index": {"type": "integer"}}},
-    "end": {"properties": {"meta": {"type": "object", "properties": _META_PROPERTIES}}},
-    "label": {"properties": {"outcome": _TEXT_OR_NULL, "note": _TEXT_OR_NULL}},
-}
-# What every record has, whatever its type; records of other types (checkpoints, errors...) are free-form.
-RECORD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {
-        "type": {"type": "string"},
-        "time": {"type": "number"},
-        "redacted": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }

@@ -11,8 +11,37 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
+from recordings.records import (
+    FORMAT,
+    KINDS,
+    CheckpointRecord,
+    CompactionRecord,
+    ComparisonRecord,
+    EndMeta,
+    ErrorRecord,
+    EvalRecord,
+    ExcludeRecord,
+    GapRecord,
+    MessageRecord,
+    Messages,
+    ModelRecord,
+    RecordKind,
+    ResumeRecord,
+    RetuneRecord,
+    RewindRecord,
+    TagsRecord,
+    TaskRecord,
+    TurnEndRecord,
+    check_fields,
+    checked_outcome,
+    declared_kind,
+    format_version,
+)
+from recordings.records import (
+    OUTCOMES as OUTCOMES,  # re-exported for the faces' label choices
+)
 from recordings.schema import Message, SessionMeta, Trajectory, unicode_safe
 
 if TYPE_CHECKING:  # the patterns compile on first use, not when `sii --help` imports the store
@@ -27,7 +56,75 @@ def recordings_dir(home: Path) -> Path:
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 
-class RecordingWriter:
+class RecordSink:
+    """Where records go: one typed method per record kind (recordings.records declares them), all through the
+    checked generic `write`, which refuses a kind or field the format does not declare."""
+
+    def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
+        """Write one record; `sync` fsyncs it (and everything before it) to the disk."""
+        check_fields(kind, fields)
+        self._put(kind, sync, fields)
+
+    def _put(self, kind: str, sync: bool, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def session(self, meta: SessionMeta, tools: list[dict[str, Any]], sync: bool = True) -> None:
+        self.write("session", sync, meta=meta.to_dict(), tools=tools)
+
+    def message(self, sync: bool = False, **fields: Unpack[MessageRecord]) -> None:
+        self.write("message", sync, **fields)
+
+    def turn_end(self, sync: bool = True, **fields: Unpack[TurnEndRecord]) -> None:
+        self.write("turn_end", sync, **fields)
+
+    def error(self, message: str, sync: bool = False) -> None:
+        self.write("error", sync, **ErrorRecord(message=message))
+
+    def compaction(self, sync: bool = True, **fields: Unpack[CompactionRecord]) -> None:
+        self.write("compaction", sync, **fields)
+
+    def system_prompt(self, messages: Messages, sync: bool = True) -> None:
+        self.write("system_prompt", sync, messages=messages)
+
+    def rewind(self, sync: bool = True, **fields: Unpack[RewindRecord]) -> None:
+        self.write("rewind", sync, **fields)
+
+    def retune(self, sync: bool = True, **fields: Unpack[RetuneRecord]) -> None:
+        self.write("retune", sync, **fields)
+
+    def checkpoint(self, sync: bool = False, **fields: Unpack[CheckpointRecord]) -> None:
+        self.write("checkpoint", sync, **fields)
+
+    def model(self, sync: bool = True, **fields: Unpack[ModelRecord]) -> None:
+        self.write("model", sync, **fields)
+
+    def resume(self, sync: bool = True, **fields: Unpack[ResumeRecord]) -> None:
+        self.write("resume", sync, **fields)
+
+    def label(self, outcome: str | None = None, note: str | None = None, sync: bool = True) -> None:
+        """Label the session for training (live or finished: labels are appended like any event)."""
+        self.write("label", sync, outcome=checked_outcome(outcome), note=note)
+
+    def tags(self, sync: bool = True, **fields: Unpack[TagsRecord]) -> None:
+        self.write("tags", sync, **fields)
+
+    def exclude(self, sync: bool = True, **fields: Unpack[ExcludeRecord]) -> None:
+        self.write("exclude", sync, **fields)
+
+    def task(self, sync: bool = True, **fields: Unpack[TaskRecord]) -> None:
+        self.write("task", sync, **fields)
+
+    def comparison(self, sync: bool = True, **fields: Unpack[ComparisonRecord]) -> None:
+        self.write("comparison", sync, **fields)
+
+    def eval(self, sync: bool = True, **fields: Unpack[EvalRecord]) -> None:
+        self.write("eval", sync, **fields)
+
+    def end(self, meta: EndMeta, sync: bool = True) -> None:
+        self.write("end", sync, meta=meta)
+
+
+class RecordingWriter(RecordSink):
     """Appends records to one session file. Secrets are redacted before they reach the disk (pass
     `redactor=None` to keep them), and each record notes what was redacted from it.
 
@@ -74,11 +171,11 @@ class RecordingWriter:
             raise
         self._fd = fd
 
-    def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
-        if kind == "session":  # the header says whether the file was redacted as written
-            fields["meta"] = {**fields["meta"], "redacted": self.redactor is not None}
+    def _put(self, kind: str, sync: bool, fields: dict[str, Any]) -> None:
+        if kind == "session":  # the header names the format and says whether the file was redacted as written
+            fields = {**fields, "meta": {**fields["meta"], "redacted": self.redactor is not None}, "format": FORMAT}
         elif self.redactor is None:  # so a later export knows this record still needs redacting
-            fields["unredacted"] = True
+            fields = {**fields, "unredacted": True}
         if self.redactor is not None:
             from recordings.redact import summarize
 
@@ -114,7 +211,7 @@ class RecordingWriter:
                     self._pending_bytes -= len(line)
                     self._written = 0
                 if not self._pending and self._lost:
-                    self._push(_line({"type": "gap", "time": time.time(), "records_lost": self._lost}))
+                    self._push(_line({"type": "gap", "time": time.time(), **GapRecord(records_lost=self._lost)}))
                     self._lost = 0
             if sync:
                 os.fsync(self._fd)
@@ -155,14 +252,9 @@ def encode_record(record: dict[str, Any]) -> str:
     return unicode_safe(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
 
 
-OUTCOMES = ("success", "fail", "unknown")
-
-
-def write_label(writer: RecordingWriter, outcome: str | None = None, note: str | None = None) -> None:
-    """Label a session for training (live or finished: labels are appended like any event)."""
-    if outcome is not None and outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-    writer.write("label", sync=True, outcome=outcome, note=note)
+def write_label(writer: RecordSink, outcome: str | None = None, note: str | None = None) -> None:
+    """`writer.label(outcome, note)`, for callers written before the typed methods."""
+    writer.label(outcome, note)
 
 
 def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
@@ -186,17 +278,84 @@ def default_redactor() -> Redactor:
     return Redactor()
 
 
-def read_trajectory(path: Path) -> Trajectory:
-    """Rebuild a trajectory from its file; unparsable lines (a torn write) are counted and skipped."""
+@dataclass
+class _Reading:
+    """A trajectory as it is folded together from its records, in file order."""
+
     meta: SessionMeta | None = None
-    tools: list[dict[str, Any]] = []
-    messages: list[Message] = []
-    events: list[dict[str, Any]] = []
-    contexts: list[list[Message]] = [[]]
-    context_tokens: list[int | None] = [None]
-    extras: list[dict[str, Any]] = []
-    sources: list[list[int | None]] = [[]]  # per context: the log index of each message (None: a summary)
-    excluded: set[int] = set()
+    version: int | None = 1
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    extras: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    contexts: list[list[Message]] = field(default_factory=lambda: [[]])
+    context_tokens: list[int | None] = field(default_factory=lambda: [None])
+    sources: list[list[int | None]] = field(default_factory=lambda: [[]])  # per context: each message's log index
+    excluded: set[int] = field(default_factory=set)
+
+    def session(self, record: dict[str, Any]) -> None:
+        self.meta, self.tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
+        self.version = format_version(record)
+
+    def message(self, record: dict[str, Any]) -> None:
+        self.contexts[-1].append(record["message"])
+        self.sources[-1].append(len(self.messages))
+        self.messages.append(record["message"])
+        self.extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
+        if usage := record.get("usage"):
+            self.context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+
+    def restart_view(self, record: dict[str, Any]) -> None:
+        """The model's view starts over from the record's messages: a new context (and training sample)."""
+        self.contexts.append(list(record["messages"]))
+        self.sources.append([None] * len(record["messages"]))
+        self.context_tokens.append(None)
+        self.events.append(record)
+
+    def tags(self, record: dict[str, Any]) -> None:
+        if self.meta is not None:
+            self.meta.tags = list(record.get("tags", []))
+
+    def exclude(self, record: dict[str, Any]) -> None:
+        (self.excluded.add if record.get("excluded") else self.excluded.discard)(record["message_index"])
+
+    def end(self, record: dict[str, Any]) -> None:
+        if self.meta is not None:
+            ended = {key: value for key, value in record.get("meta", {}).items() if key in EndMeta.__optional_keys__}
+            self.meta = SessionMeta.from_dict({**self.meta.to_dict(), **ended})
+
+    def label(self, record: dict[str, Any]) -> None:
+        if self.meta is not None:
+            self.meta.outcome = record.get("outcome") or self.meta.outcome
+            self.meta.notes += [record["note"]] if record.get("note") else []
+
+    def fold(self, record: dict[str, Any]) -> None:
+        """Fold one record in; a record of another kind (an event, or a kind from a newer format) is kept as
+        an event."""
+        kind = declared_kind(record)
+        if kind is not None and KINDS[kind].restarts_view:
+            self.restart_view(record)
+        elif kind is not None and (handle := _FOLDS.get(kind)):
+            handle(self, record)
+        else:
+            self.events.append(record)
+
+
+# How the reader folds the kinds that shape the trajectory (the view restarts aside: see Kind.restarts_view).
+_FOLDS: dict[RecordKind, Callable[[_Reading, dict[str, Any]], None]] = {
+    "session": _Reading.session,
+    "message": _Reading.message,
+    "tags": _Reading.tags,
+    "exclude": _Reading.exclude,
+    "end": _Reading.end,
+    "label": _Reading.label,
+}
+
+
+def read_trajectory(path: Path) -> Trajectory:
+    """Rebuild a trajectory from its file; unparsable lines (a torn write) are counted and skipped. A file in
+    a newer format is read as far as this sii knows it (its unknown kinds kept as events); validate says so."""
+    reading = _Reading()
     redactions: Counter[str] = Counter()
     unredacted = False
     skipped = 0
@@ -204,49 +363,26 @@ def read_trajectory(path: Path) -> Trajectory:
         if record is None:
             skipped += 1
             continue
-        kind = record.get("type")
         redactions.update(record.get("redacted", {}))
         unredacted = unredacted or bool(record.get("unredacted"))
-        if kind == "session":
-            meta, tools = SessionMeta.from_dict(record["meta"]), record.get("tools", [])
-        elif kind == "message":
-            contexts[-1].append(record["message"])
-            sources[-1].append(len(messages))
-            messages.append(record["message"])
-            extras.append({key: value for key, value in record.items() if key not in ("type", "message")})
-            if usage := record.get("usage"):
-                context_tokens[-1] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-        elif kind in ("compaction", "rewind", "retune", "system_prompt"):  # the model's view starts over here
-            contexts.append(list(record["messages"]))
-            sources.append([None] * len(record["messages"]))
-            context_tokens.append(None)
-            events.append(record)
-        elif kind == "tags" and meta is not None:
-            meta.tags = list(record.get("tags", []))
-        elif kind == "exclude":
-            (excluded.add if record.get("excluded") else excluded.discard)(record["message_index"])
-        elif kind == "end" and meta is not None:
-            meta = SessionMeta.from_dict({**meta.to_dict(), **record.get("meta", {})})
-        elif kind == "label" and meta is not None:
-            meta.outcome = record.get("outcome") or meta.outcome
-            meta.notes += [record["note"]] if record.get("note") else []
-        else:
-            events.append(record)
+        reading.fold(record)
+    meta = reading.meta
     if meta is None:
         raise ValueError(f"{path} is not a sii recording (no session header)")
     return Trajectory(
         meta=meta,
-        tools=tools,
-        messages=messages,
-        extras=extras,
-        events=events,
+        tools=reading.tools,
+        messages=reading.messages,
+        extras=reading.extras,
+        events=reading.events,
         skipped_lines=skipped,
-        contexts=contexts,
-        context_tokens=context_tokens,
-        context_sources=sources,
-        excluded_turns=excluded,
+        contexts=reading.contexts,
+        context_tokens=reading.context_tokens,
+        context_sources=reading.sources,
+        excluded_turns=reading.excluded,
         redactions=dict(redactions),
         needs_redaction=unredacted or not meta.redacted,
+        format_version=reading.version,
     )
 
 

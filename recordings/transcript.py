@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from recordings.records import kind_of, shown
 from recordings.schema import Trajectory
 
 FOLDED_LINES = 30
@@ -70,15 +71,17 @@ def _message(message: dict, extra: dict, full: bool) -> RenderableType:
 
 
 def render_transcript(trajectory: Trajectory, console: Console, full: bool = False) -> None:
-    """Messages in order, with compactions, rewinds and interrupted turns shown where they happened."""
+    """Messages in order, with compactions, rewinds, interrupted turns and the other events the format shows
+    (recordings.records) where they happened."""
     console.print(_header(trajectory))
     entries: list[tuple[float, RenderableType]] = [
         (extra.get("time", 0.0), _message(message, extra, full))
         for message, extra in zip(trajectory.messages, trajectory.extras, strict=False)
     ]
     for event in trajectory.events:
-        if event["type"] in ("compaction", "rewind") or event.get("reason") == "interrupted":
-            label = "interrupted" if event.get("reason") == "interrupted" else event["type"]
-            entries.append((event.get("time", 0.0), Text(f"── {label} ──", "yellow")))
+        if (text := shown(event)) is not None:
+            declared = kind_of(event)
+            style = "red" if declared is not None and declared.alarm else "yellow"
+            entries.append((event.get("time", 0.0), Text(f"── {text} ──", style)))
     for _, renderable in sorted(entries, key=lambda entry: entry[0]):
         console.print(renderable)

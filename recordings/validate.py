@@ -1,6 +1,7 @@
 """Checks that a recording is usable training data: readable, well-formed messages, every tool call answered
 by exactly one result in the same context, and no result without its call. Any JSON at all can be checked:
-wrong types anywhere are findings (from the JSON Schemas in `recordings.schema`), never a crash."""
+wrong types anywhere are findings (from JSON Schemas derived from the format's declaration, recordings.records),
+never a crash; so are a kind the format does not declare and a file in a newer format than this sii's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recordings.schema import MESSAGE_SCHEMA, RECORD_SCHEMA, RECORD_SCHEMAS, Trajectory
+from recordings.records import (
+    FORMAT,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KINDS,
+    Envelope,
+    declared_kind,
+    format_version,
+    kind_of,
+)
+from recordings.schema import MESSAGE_SCHEMA, Trajectory
 from recordings.store import iter_records, read_trajectory
 from recordings.strictjson import parse_json
 
@@ -18,13 +29,17 @@ MAX_SHOWN = 120  # characters of a wrong value quoted in a finding
 
 @functools.cache
 def _validator(record_type: str | None) -> Any:
-    """The validator of a record of `record_type` (any other type: the fields every record has), or of one
-    message for None."""
+    """The validator of a record of the declared kind `record_type` ("": the fields every record has), or of
+    one message for None."""
     from jsonschema import Draft202012Validator
+
+    from recordings.typeschema import json_schema
 
     if record_type is None:
         return Draft202012Validator(MESSAGE_SCHEMA)
-    return Draft202012Validator({"allOf": [RECORD_SCHEMA, RECORD_SCHEMAS.get(record_type, {})]})
+    declared = kind_of({"type": record_type})
+    own = json_schema(declared.fields) if declared else {}
+    return Draft202012Validator({"allOf": [json_schema(Envelope), own]})
 
 
 def _schema_findings(value: Any, record_type: str | None, where: str) -> list[str]:
@@ -42,10 +57,28 @@ def _schema_findings(value: Any, record_type: str | None, where: str) -> list[st
 
 
 def record_problems(record: dict[str, Any], number: int) -> list[str]:
-    """Type problems of one record (the `number`th of its file), for records of the types sii reads."""
+    """Problems of one record (the `number`th of its file): a kind the format does not declare, a newer format
+    than this sii reads, and wrong types (against its kind's declaration)."""
     kind = record.get("type")
-    known = kind if isinstance(kind, str) and kind in RECORD_SCHEMAS else ""
-    return _schema_findings(record, known, f"record {number} ({str(kind)[:40]!r})")
+    known = declared_kind(record) or ""
+    where = f"record {number} ({str(kind)[:40]!r})"
+    found = _schema_findings(record, known, where)
+    if isinstance(kind, str) and not known:
+        found.append(f"{where}: unknown record kind (format {FORMAT} declares {', '.join(KINDS)})")
+    if known == "session":
+        found += _format_problems(record, where)
+    return found
+
+
+def _format_problems(header: dict[str, Any], where: str) -> list[str]:
+    """The header's format, when this sii cannot read all of it: a newer version, or no version it knows."""
+    version = format_version(header)
+    shown = json.dumps(header.get("format"), ensure_ascii=False, default=repr)[:MAX_SHOWN]
+    if version is None:
+        return [f"{where}: format {shown} is not {FORMAT_NAME}/<version>; this sii reads {FORMAT} and older"]
+    if version > FORMAT_VERSION:
+        return [f"{where}: written in format {shown}, newer than this sii reads ({FORMAT}): upgrade sii to read all"]
+    return []
 
 
 def file_problems(path: Path) -> list[str]:

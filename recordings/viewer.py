@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label
 
-from recordings.store import RecordingWriter, SessionSummary, list_sessions, write_label
+from recordings.store import RecordingWriter, SessionSummary, list_sessions
 from recordings.viewer_widgets import SessionView, Transcript, TurnView, load_session
 
 LABEL_FILTERS = (None, "success", "fail", "unknown", "unlabelled")
@@ -157,7 +157,7 @@ class Viewer(App[None]):
         self.query_one(Transcript).move(delta)
 
     async def action_label(self, outcome: str) -> None:
-        await self._curate(lambda writer: write_label(writer, outcome))
+        await self._curate(lambda writer: writer.label(outcome))
 
     def action_note(self) -> None:
         if self.view is not None:
@@ -165,7 +165,7 @@ class Viewer(App[None]):
 
     async def _note_answered(self, note: str | None) -> None:
         if note and note.strip():
-            await self._curate(lambda writer: write_label(writer, note=note.strip()))
+            await self._curate(lambda writer: writer.label(note=note.strip()))
 
     def action_tags(self) -> None:
         if self.view is not None:
@@ -173,7 +173,7 @@ class Viewer(App[None]):
 
     async def _tags_answered(self, text: str | None) -> None:
         if text is not None:
-            await self._curate(lambda writer: writer.write("tags", sync=True, tags=parse_tags(text)))
+            await self._curate(lambda writer: writer.tags(tags=parse_tags(text)))
 
     async def action_exclude(self) -> None:
         turn = self.query_one(Transcript).current
@@ -182,7 +182,7 @@ class Viewer(App[None]):
             return
         start = turn.turn.start
         excluded = start not in self.view.excluded
-        await self._curate(lambda writer: writer.write("exclude", sync=True, message_index=start, excluded=excluded))
+        await self._curate(lambda writer: writer.exclude(message_index=start, excluded=excluded))
 
     async def _curate(self, append: Callable[[RecordingWriter], None]) -> None:
         """Append a curation record to the open session, then show the session as the file now says."""

@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from recordings.records import kind_of, shown
 from recordings.schema import Message, SessionMeta
 from recordings.store import iter_records, read_trajectory
 
@@ -150,24 +151,17 @@ def result_widgets(content: str, record: dict[str, Any]) -> Iterator[Widget]:
 
 
 def event_widgets(record: dict[str, Any]) -> Iterator[Widget]:
-    """Compactions, rewinds, interruptions and the like as separators; bookkeeping records are not shown."""
-    kind = record.get("type")
-    if kind == "compaction":
-        title = f"── compacted {record.get('tokens_before', 0):,} tokens into a summary ──"
-        yield Fold(title, Markdown(record.get("summary") or ""), classes="event")
+    """Compactions, rewinds, interruptions and the like as separators (their text from the format's table,
+    recordings.records); a compaction's summary folds under its line. Bookkeeping records are not shown."""
+    text = shown(record)
+    if text is None:
         return
-    reason = record.get("reason")
-    text = {
-        "rewind": f"rewound to checkpoint {record.get('checkpoint')} ({len(record.get('files') or [])} files restored)",
-        "turn_end": {"interrupted": "interrupted", "step_limit": f"stopped after {record.get('steps')} steps"}.get(
-            reason or ""
-        ),
-        "error": f"error: {record.get('message')}",
-        "resume": f"resumed by {record.get('face')} with {record.get('model')}",
-        "model": f"switched to model {record.get('model')}",
-    }.get(kind)
-    if text:
-        yield Static(Text(f"── {text} ──", style="red" if kind == "error" else "yellow"), classes="event")
+    if isinstance(summary := record.get("summary"), str) and summary:
+        yield Fold(f"── {text} ──", Markdown(summary), classes="event")
+    else:
+        declared = kind_of(record)
+        style = "red" if declared is not None and declared.alarm else "yellow"
+        yield Static(Text(f"── {text} ──", style=style), classes="event")
 
 
 class TurnView(Vertical):

@@ -502,7 +502,7 @@ class Bridge:
         if resume is None and (seeded := history_messages(request.params.get("history") or [])):
             session.agent.messages += seeded
             for message in seeded:
-                session.recorder.writer.write("message", message=message)
+                session.recorder.writer.message(message=message)
         if resume is not None:  # the recording's view holds the system prompt and tools it was last run with
             session.retune(settings, options.system_prompt_for, options.tools, notify)
         session.agent.subscribe(self._forward)
@@ -577,7 +577,7 @@ class Bridge:
         repairs = answer_unanswered_calls(session.agent.messages)
         session.agent.messages += repairs
         for message in repairs:
-            session.recorder.writer.write("message", message=message)
+            session.recorder.writer.message(message=message)
         end = TurnEnd("interrupted", 0)
         session.recorder(end)
         return end

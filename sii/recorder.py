@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import git
 
+from recordings.records import EndMeta, Usage, check_fields
 from recordings.schema import Message, SessionMeta
-from recordings.store import RecordingWriter
+from recordings.store import RecordingWriter, RecordSink
 from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
 
 
@@ -24,7 +25,7 @@ def git_facts(workspace: str) -> dict[str, str | None]:
     return {"head": head, "remote": remote}
 
 
-class DeferredWriter:
+class DeferredWriter(RecordSink):
     """A session's writer that puts nothing on disk until the conversation has a message to record: a REPL opened
     and closed without a turn, or a run that failed before its first turn, leaves no file. Until then the opening
     records (the header) and anything written meanwhile (a /model switch, a label) wait in memory, in order."""
@@ -43,14 +44,16 @@ class DeferredWriter:
         return self._waiting is None
 
     def hold(self, kind: str, sync: bool = False, **fields: Any) -> None:
-        """Write a record that does not start the file by itself (the opening records, say)."""
+        """Write a record that does not start the file by itself (the opening records, say). It is checked
+        against the format now, so a record the format refuses fails where it is written, not later."""
+        check_fields(kind, fields)
         if self._waiting is None:
             self._writer.write(kind, sync, **fields)
         else:
             self._waiting.append((kind, sync, fields))
 
-    def write(self, kind: str, sync: bool = False, **fields: Any) -> None:
-        """Write a record; a conversation message starts the file, with everything held before it."""
+    def _put(self, kind: str, sync: bool, fields: dict[str, Any]) -> None:
+        """A conversation message starts the file, with everything held before it."""
         if self._waiting is None or kind != "message":
             self.hold(kind, sync, **fields)
             return
@@ -89,22 +92,21 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         match event:
             case UserMessage(message=message):
-                self.writer.write("message", message=message)
+                self.writer.message(message=message)
             case AssistantMessage(message=message, finish_reason=finish_reason, usage=usage):
-                self.writer.write("message", message=message, finish_reason=finish_reason, usage=usage)
+                # the server's counts as it sent them: validate checks them before anything reads them
+                self.writer.message(message=message, finish_reason=finish_reason, usage=cast(Usage, usage))
             case ToolResult(message=message, observation=observation):
-                self.writer.write("message", message=message, is_error=observation.is_error, data=observation.data)
+                self.writer.message(message=message, is_error=observation.is_error, data=observation.data)
             case Compacted(summary=summary, messages=messages, tokens_before=tokens_before):
-                self.writer.write(
-                    "compaction", sync=True, summary=summary, messages=messages, tokens_before=tokens_before
-                )
+                self.writer.compaction(summary=summary, messages=messages, tokens_before=tokens_before)
             case ErrorEvent(message=text):
-                self.writer.write("error", message=text)
+                self.writer.error(text)
             case TurnEnd(reason=reason, steps=steps):
-                self.writer.write("turn_end", sync=True, reason=reason, steps=steps)
+                self.writer.turn_end(reason=reason, steps=steps)
 
     def close(self) -> None:
         """Write the session's end facts and close the file."""
-        end = {"ended_at": time.time(), "git_head_end": git_facts(self.meta.workspace)["head"]}
-        self.writer.write("end", sync=True, meta=end)
+        end: EndMeta = {"ended_at": time.time(), "git_head_end": git_facts(self.meta.workspace)["head"]}
+        self.writer.end(end)
         self.writer.close()

@@ -263,7 +263,7 @@ class Session:
             return False
         system: Message = {"role": "system", "content": prompt}
         self.agent.messages = [system, *(messages[1:] if messages and messages[0]["role"] == "system" else messages)]
-        self.recorder.writer.write("system_prompt", sync=True, messages=list(self.agent.messages))
+        self.recorder.writer.system_prompt(list(self.agent.messages))
         return True
 
     def run_turn(self, text: str) -> TurnEnd:
@@ -319,12 +319,10 @@ class Session:
         try:
             checkpoint = self.checkpoints.snapshot(label)  # the store cuts it, around any secret
         except CheckpointError as exc:  # never stop the work for a checkpoint
-            self.recorder.writer.write("error", message=f"checkpoint failed: {exc}")
+            self.recorder.writer.error(f"checkpoint failed: {exc}")
             return
         self.turn_checkpoints.append(TurnCheckpoint(checkpoint, self._turn_start, label, time.time()))
-        self.recorder.writer.write(
-            "checkpoint", id=checkpoint.id, label=checkpoint.label, message_index=self._turn_start
-        )
+        self.recorder.writer.checkpoint(id=checkpoint.id, label=checkpoint.label, message_index=self._turn_start)
 
     def rewind_changes(self, checkpoint: TurnCheckpoint) -> dict[str, str]:
         """What rewinding the files to before `checkpoint`'s turn would do, by path (see CheckpointStore.changes)."""
@@ -341,9 +339,7 @@ class Session:
         if conversation:
             self.agent.messages = self.agent.messages[: checkpoint.message_index]
             self.turn_checkpoints = [c for c in self.turn_checkpoints if c.message_index < checkpoint.message_index]
-        self.recorder.writer.write(
-            "rewind", sync=True, checkpoint=checkpoint.checkpoint.id, files=restored, messages=self.agent.messages
-        )
+        self.recorder.writer.rewind(checkpoint=checkpoint.checkpoint.id, files=restored, messages=self.agent.messages)
         return restored
 
     def undo_rewind(self) -> list[str]:
@@ -354,9 +350,7 @@ class Session:
         restored = self.checkpoints.restore(undo.checkpoint.id) if undo.checkpoint and self.checkpoints else []
         self.agent.messages, self.turn_checkpoints = undo.messages, undo.turn_checkpoints
         checkpoint_id = undo.checkpoint.id if undo.checkpoint else None
-        self.recorder.writer.write(
-            "rewind", sync=True, checkpoint=checkpoint_id, files=restored, messages=self.agent.messages, undo=True
-        )
+        self.recorder.writer.rewind(checkpoint=checkpoint_id, files=restored, messages=self.agent.messages, undo=True)
         return restored
 
     def _new_meta(self, face: str, model: str, base_url: str, sampling: dict) -> SessionMeta:
@@ -378,7 +372,7 @@ class Session:
     def switch_model(self, name: str) -> None:
         """Use another served model from the next request on; the recording notes the switch."""
         self.client.use_model(name)
-        self.recorder.writer.write("model", sync=True, model=name)
+        self.recorder.writer.model(model=name)
 
     def retune(
         self,
@@ -412,9 +406,7 @@ class Session:
         self.agent.registry = registry
         self.agent.messages = [system, *self.agent.messages[1:]]  # the Agent keeps its system prompt first
         self.recorder.meta.workspace = str(workspace)  # where the session ends: its git_head_end
-        self.recorder.writer.write(
-            "retune",
-            sync=True,
+        self.recorder.writer.retune(
             changed=changed,
             workspace=str(workspace),
             tools=registry.schemas(),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from recordings.schema import SessionMeta
-from recordings.store import INDEX_FILE, RecordingWriter, list_sessions, read_trajectory, recordings_dir, write_label
+from recordings.store import INDEX_FILE, RecordingWriter, list_sessions, read_trajectory, recordings_dir
 from recordings.validate import problems
+from tests.tooling import make_recording, meta
 
 DAY = 86_400
 
@@ -33,23 +33,20 @@ def record(
     tags: list[str] | None = None,
     dangling: bool = False,
 ) -> Path:
-    path = directory / f"{name}.jsonl"
-    meta = SessionMeta(name, "test", "test", model, "http://x/v1", {}, workspace, started or time.time())
-    writer = RecordingWriter(path)
-    writer.write("session", meta=meta.to_dict(), tools=[])
-    writer.write("message", message={"role": "user", "content": f"task {name}"})
     call = {"id": "c1", "type": "function", "function": {"name": tool, "arguments": {"path": "a.py"}}}
     usage = {"prompt_tokens": tokens - 10, "completion_tokens": 10}
-    writer.write("message", message={"role": "assistant", "content": None, "tool_calls": [call]}, usage=usage)
+    records = [
+        ("message", {"message": {"role": "user", "content": f"task {name}"}}),
+        ("message", {"message": {"role": "assistant", "content": None, "tool_calls": [call]}, "usage": usage}),
+    ]
     if not dangling:
-        writer.write("message", message={"role": "tool", "tool_call_id": "c1", "content": "ok"}, data={"diff": "+x\n"})
-        writer.write("message", message={"role": "assistant", "content": "done"}, usage=usage)
-    if tags:
-        writer.write("tags", tags=tags)
-    if label:
-        write_label(writer, label)
-    writer.close()
-    return path
+        result = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+        records += [("message", {"message": result, "data": {"diff": "+x\n"}})]
+        records += [("message", {"message": {"role": "assistant", "content": "done"}, "usage": usage})]
+    records += [("tags", {"tags": tags})] if tags else []
+    path = directory / f"{name}.jsonl"
+    started_at = started or time.time()
+    return make_recording(path, records, label=label, model=model, workspace=workspace, started_at=started_at)
 
 
 def sii(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,9 +139,9 @@ def test_killed_writers_never_corrupt_a_recording(tmp_path: Path) -> None:
         if pid == 0:  # the child writes until it is killed, acknowledging each record through the pipe
             os.close(acks_read)
             writer = RecordingWriter(path)
-            writer.write("session", meta=SessionMeta("c", "t", "t", "m", "u", {}, "/", 0.0).to_dict(), tools=[])
+            writer.session(meta("c"), [], sync=False)
             for n in range(100_000):
-                writer.write("message", sync=n % 10 == 0, message={"role": "user", "content": f"{n} " + "x" * 200})
+                writer.message(sync=n % 10 == 0, message={"role": "user", "content": f"{n} " + "x" * 200})
                 os.write(acks_write, b".")
             os._exit(0)
         os.close(acks_write)
@@ -173,15 +170,15 @@ def test_killed_writers_never_corrupt_a_recording(tmp_path: Path) -> None:
 def test_excluded_turns_are_cut_from_training_samples(tmp_path: Path) -> None:
     path = record(tmp_path, "two-turns")
     writer = RecordingWriter(path)
-    writer.write("message", message={"role": "user", "content": "second task"})
-    writer.write("message", message={"role": "assistant", "content": "second answer"})
-    writer.write("exclude", message_index=4, excluded=True)  # the second turn's user message
+    writer.message(message={"role": "user", "content": "second task"})
+    writer.message(message={"role": "assistant", "content": "second answer"})
+    writer.exclude(message_index=4, excluded=True)  # the second turn's user message
     writer.close()
     (sample,) = read_trajectory(path).samples()
     assert [m["role"] for m in sample["messages"]] == ["user", "assistant", "tool", "assistant"]
     writer = RecordingWriter(path)
-    writer.write("exclude", message_index=0, excluded=True)  # now the first turn too: nothing is left to train
-    writer.write("exclude", message_index=4, excluded=False)
+    writer.exclude(message_index=0, excluded=True)  # now the first turn too: nothing is left to train
+    writer.exclude(message_index=4, excluded=False)
     writer.close()
     trajectory = read_trajectory(path)
     assert trajectory.excluded_turns == {0} and trajectory.samples() == []

@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from recordings.store import RecordingWriter, iter_records, read_trajectory
 from recordings.validate import problems
 from tests.scripted_server import Reply, ScriptedServer, call
+from tests.tooling import meta
 
 SII = [sys.executable, "-m", "sii"]
 
@@ -81,30 +83,39 @@ def _records(path: Path) -> list[dict]:
     return [r for r in records if r is not None]
 
 
+def note(writer: RecordingWriter, number: int, text: str = "") -> None:
+    """A numbered record, to count which reached the disk."""
+    writer.error(f"{number} {text}")
+
+
+def noted(records: list[dict[str, Any]]) -> list[int]:
+    return [int(r["message"].split()[0]) for r in records if r["type"] == "error"]
+
+
 def test_writer_resumes_after_a_full_disk_without_duplicates(small_disk: SmallDisk) -> None:
     warnings: list[str] = []
     writer = RecordingWriter(small_disk.root / "s.jsonl", redactor=None, warn=warnings.append)
-    writer.write("session", sync=True, meta={"session_id": "s"}, tools=[])
+    writer.session(meta("s"), [])
     small_disk.fill()
     big = "x" * 3000  # several pages, so a write is cut part way through
     for number in range(20):
-        writer.write("note", number=number, text=big)
+        note(writer, number, big)
     assert writer.last_error is not None
     assert len(warnings) == 1 and "recording" in warnings[0].lower()
     small_disk.free()
-    writer.write("note", number=20, text="after")
+    note(writer, 20, "after")
     writer.close()
     assert writer.last_error is None
-    numbers = [r["number"] for r in _records(writer.path) if r["type"] == "note"]
+    numbers = noted(_records(writer.path))
     assert numbers == list(range(21))
     assert len(warnings) == 2 and "resumed" in warnings[1].lower()
 
 
 def test_writer_survives_a_close_on_a_full_disk(small_disk: SmallDisk) -> None:
     writer = RecordingWriter(small_disk.root / "s.jsonl", redactor=None, warn=lambda _: None)
-    writer.write("session", sync=True, meta={"session_id": "s"}, tools=[])
+    writer.session(meta("s"), [])
     small_disk.fill()
-    writer.write("note", text="y" * 8000)
+    note(writer, 0, "y" * 8000)
     writer.close()  # must not raise
     assert writer.last_error is not None
 
@@ -113,29 +124,29 @@ def test_writer_starts_on_a_read_only_folder_and_writes_once_it_can(small_disk: 
     small_disk.read_only()
     warnings: list[str] = []
     writer = RecordingWriter(small_disk.root / "rec" / "s.jsonl", redactor=None, warn=warnings.append)
-    writer.write("session", sync=True, meta={"session_id": "s"}, tools=[])
-    writer.write("note", number=1)
+    writer.session(meta("s"), [])
+    note(writer, 1)
     assert writer.last_error is not None and len(warnings) == 1
     small_disk.read_only(False)
-    writer.write("note", number=2)
+    note(writer, 2)
     writer.close()
-    assert [r["type"] for r in _records(writer.path)] == ["session", "note", "note"]
+    assert [r["type"] for r in _records(writer.path)] == ["session", "error", "error"]
 
 
 def test_pending_records_are_bounded_while_the_disk_stays_full(small_disk: SmallDisk) -> None:
     writer = RecordingWriter(small_disk.root / "s.jsonl", redactor=None, warn=lambda _: None, max_pending=64_000)
-    writer.write("session", sync=True, meta={"session_id": "s"}, tools=[])
+    writer.session(meta("s"), [])
     small_disk.fill()
     for number in range(200):
-        writer.write("note", number=number, text="z" * 1000)
+        note(writer, number, "z" * 1000)
     assert writer.pending_bytes <= 64_000 + 2000
     small_disk.free()
-    writer.write("note", number=200)
+    note(writer, 200)
     writer.close()
     records = _records(writer.path)
     gaps = [r for r in records if r["type"] == "gap"]
     assert len(gaps) == 1 and gaps[0]["records_lost"] > 0
-    numbers = [r["number"] for r in records if r["type"] == "note"]
+    numbers = noted(records)
     assert numbers == sorted(numbers) and numbers[-1] == 200
 
 

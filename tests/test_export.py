@@ -15,8 +15,8 @@ from recordings import export_commands
 from recordings.export import Selection, export
 from recordings.formats import from_sharegpt, to_sharegpt
 from recordings.importer import import_file
-from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, read_trajectory
+from recordings.store import read_trajectory
+from tests.tooling import make_recording, messages
 
 TOOLS = [
     {
@@ -77,25 +77,17 @@ def record(
     compaction: bool = False,
 ) -> Path:
     """A session written as sii writes one; with `compaction`, a second context starts from a summary."""
-    path = directory / f"{session_id}.jsonl"
-    writer = RecordingWriter(path)
-    meta = SessionMeta(session_id, "test", "repl", model, "http://x/v1", {}, "/w", 1.0)
-    writer.write("session", sync=True, meta=meta.to_dict(), tools=TOOLS)
     system = {"role": "system", "content": "You are sii, a coding agent."}
-    for message in [system, *task(prompt)]:
-        writer.write("message", message=message)
-    writer.write("turn_end", sync=True, reason="done", steps=3)
+    turn_end = ("turn_end", {"reason": "done", "steps": 3})
+    records = [*messages(system, *task(prompt)), turn_end]
     if compaction:
         summary = [system, {"role": "user", "content": "Summary: add() was fixed in calc.py."}]
-        writer.write("compaction", sync=True, summary="add() fixed", messages=summary, tokens_before=9000)
-        for message in task("now check util.py too", "util.py"):
-            writer.write("message", message=message)
-        writer.write("turn_end", sync=True, reason="done", steps=3)
+        records += [("compaction", {"summary": "add() fixed", "messages": summary, "tokens_before": 9000})]
+        records += [*messages(*task("now check util.py too", "util.py")), turn_end]
     if outcome:
-        writer.write("label", sync=True, outcome=outcome, note="checked by hand")
-    writer.write("end", sync=True, meta={"ended_at": 2.0})
-    writer.close()
-    return path
+        records += [("label", {"outcome": outcome, "note": "checked by hand"})]
+    records += [("end", {"meta": {"ended_at": 2.0}})]
+    return make_recording(directory / f"{session_id}.jsonl", records, tools=TOOLS, face="repl", model=model)
 
 
 @pytest.fixture
@@ -532,12 +524,16 @@ def test_hf_folder_loads_with_datasets_and_has_a_card(recordings: Path, tmp_path
     datasets = pytest.importorskip("datasets")
     from tests.test_importers import TOKEN
 
-    writer = RecordingWriter(recordings / "20260101-000004-dddddd.jsonl", redactor=None)  # a secret left in
-    meta = SessionMeta("20260101-000004-dddddd", "test", "repl", "qwen3-8b", "", {}, "/w", 4.0, outcome="success")
-    writer.write("session", meta=meta.to_dict(), tools=[])
-    writer.write("message", message={"role": "user", "content": f"deploy with {TOKEN}"})
-    writer.write("message", message={"role": "assistant", "content": "Deployed."})
-    writer.close()
+    make_recording(
+        recordings / "20260101-000004-dddddd.jsonl",
+        messages({"role": "user", "content": f"deploy with {TOKEN}"}, {"role": "assistant", "content": "Deployed."}),
+        redactor=None,  # a secret left in
+        face="repl",
+        model="qwen3-8b",
+        base_url="",
+        started_at=4.0,
+        outcome="success",
+    )
     out = tmp_path / "hf"
     assert run(recordings, "export", "--format", "hf", "--out", str(out)) == 0
     loaded = datasets.load_from_disk(str(out))

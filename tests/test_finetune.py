@@ -37,9 +37,9 @@ from finetune.train import collate
 from model_server.bundled import BUNDLED_MODEL_NAME
 from model_server.launcher import ServerRegistry, list_adapters, stop_server
 from recordings.formats import canonical_json
-from recordings.schema import SessionMeta
 from recordings.select import SessionFilter
-from recordings.store import RecordingWriter, read_trajectory, write_label
+from recordings.store import read_trajectory
+from tests.tooling import make_recording, messages
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = [
@@ -245,19 +245,15 @@ def test_packed_forward_equals_separate_forwards(bundled_model_dir: Path, tokeni
 
 
 def write_session(directory: Path, session_id: str, number: int, outcome: str) -> None:
-    writer = RecordingWriter(directory / f"{session_id}.jsonl")
-    meta = SessionMeta(session_id, "test", "headless", "m", "http://x/v1", {}, "/w", float(number))
-    writer.write("session", meta=meta.to_dict(), tools=TOOLS)
-    for message in [
+    conversation = messages(
         {"role": "system", "content": "You are sii, a coding agent."},
         {"role": "user", "content": f"Fix bug {number} in calc.py"},
         {"role": "assistant", "content": "Let me read it.", "tool_calls": [CALL]},
         {"role": "tool", "tool_call_id": "c1", "content": "def add(a, b):\n    return a - b"},
         {"role": "assistant", "content": f"Fixed bug {number}: the pelican now returns a + b at noon."},
-    ]:
-        writer.write("message", message=message)
-    write_label(writer, outcome)
-    writer.close()
+    )
+    path = directory / f"{session_id}.jsonl"
+    make_recording(path, conversation, tools=TOOLS, label=outcome, face="headless", started_at=float(number))
 
 
 TRAIN_ARGS = ["--out", "t", "--max-length", "512", "--max-steps", "6", "--save-steps", "2", "--lr", "1e-3"]

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from recordings.schema import SessionMeta
 from recordings.store import RecordingWriter, SessionSummary, read_trajectory
 from recordings.strictjson import MAX_DEPTH
 from recordings.validate import file_problems
@@ -33,6 +32,7 @@ from sii.client import ModelClient
 from sii.events import ErrorEvent, Event, TurnEnd
 from sii.recorder import Recorder
 from tests.scripted_server import Reply, ScriptedServer
+from tests.tooling import meta
 from tools import ToolContext
 from tools.default import default_registry
 
@@ -289,10 +289,9 @@ def new_agent(client: ModelClient, root: Path) -> tuple[Agent, Recorder, list[Ev
     registry = default_registry()
     context = ToolContext(workspace=root / "workspace", session_id=f"fuzz-{tried['sessions']}")
     agent = Agent(client, registry, context, "You are fuzzed.", {"max_tokens": 64}, max_steps=8)
-    meta = SessionMeta(
-        context.session_id, "fuzz", "fuzz", client.model, client.base_url, {}, str(context.workspace), time.time()
-    )
-    recorder = Recorder(RecordingWriter(root / f"{context.session_id}.jsonl", redactor=None), meta)
+    workspace = str(context.workspace)
+    facts = meta(context.session_id, face="fuzz", model=client.model, base_url=client.base_url, workspace=workspace)
+    recorder = Recorder(RecordingWriter(root / f"{context.session_id}.jsonl", redactor=None), facts)
     recorder.start(registry.schemas(), agent.messages)
     agent.subscribe(recorder)
     events: list[Event] = []

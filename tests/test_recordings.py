@@ -9,29 +9,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, list_sessions, read_trajectory, recordings_dir, write_label
-
-META = SessionMeta(
-    session_id="20261125-000000-abcdef",
-    sii_version="test",
-    face="test",
-    model="m",
-    base_url="http://x/v1",
-    sampling={},
-    workspace="/w",
-    started_at=1.0,
-)
+from recordings.store import RecordingWriter, list_sessions, read_trajectory, recordings_dir
+from tests.tooling import make_recording, messages
 
 
 def write_session(path: Path, user_text: str = "hi", started_at: float = 1.0) -> None:
-    writer = RecordingWriter(path)
-    meta = {**META.to_dict(), "session_id": path.stem, "started_at": started_at}
-    writer.write("session", sync=True, meta=meta, tools=[])
-    writer.write("message", message={"role": "user", "content": user_text})
-    writer.write("message", message={"role": "assistant", "content": "hello"})
-    writer.write("turn_end", sync=True, reason="done", steps=1)
-    writer.close()
+    conversation = messages({"role": "user", "content": user_text}, {"role": "assistant", "content": "hello"})
+    make_recording(path, [*conversation, ("turn_end", {"reason": "done", "steps": 1})], started_at=started_at)
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
@@ -46,7 +30,7 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
 
 def test_a_full_disk_never_raises_into_the_session() -> None:
     writer = RecordingWriter(Path("/dev/full"))  # every write fails with ENOSPC
-    writer.write("message", sync=True, message={"role": "user", "content": "x" * 100_000})
+    writer.message(sync=True, message={"role": "user", "content": "x" * 100_000})
     assert writer.last_error is not None and writer.last_error.errno == 28
     writer.close()
 
@@ -104,7 +88,7 @@ def test_list_json_has_full_ids_and_every_summary_field(sii_home: Path) -> None:
     write_session(directory / "20261201-000001-aaaaaa.jsonl", "first " * 40, started_at=1.0)
     write_session(directory / "20261201-000002-bbbbbb.jsonl", "second", started_at=2.0)
     writer = RecordingWriter(directory / "20261201-000001-aaaaaa.jsonl")
-    write_label(writer, "success", "good")
+    writer.label("success", "good")
     writer.close()
     rows = json.loads(_list("--json", columns="40").stdout)
     expected = [{**asdict(s), "path": str(s.path)} for s in list_sessions(directory)]

@@ -12,11 +12,10 @@ from typing import Any
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from recordings.schema import SessionMeta
-from recordings.store import RecordingWriter, write_label
 from recordings.viewer import Viewer
 from recordings.viewer_commands import register, view_command
 from recordings.viewer_widgets import Fold, Transcript, TurnView, load_session
+from tests.tooling import make_recording
 
 TOOLS = [
     {"type": "function", "function": {"name": name, "parameters": {"type": "object", "required": required}}}
@@ -30,15 +29,7 @@ def call(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(path: Path, started_at: float, records: list[tuple[str, dict[str, Any]]], label: str | None = None) -> Path:
-    meta = SessionMeta(path.stem, "test", "repl", "qwen", "http://x/v1", {}, "/w", started_at)
-    writer = RecordingWriter(path)
-    writer.write("session", sync=True, meta=meta.to_dict(), tools=TOOLS)
-    for kind, fields in records:
-        writer.write(kind, **fields)
-    if label:
-        write_label(writer, label)
-    writer.close()
-    return path
+    return make_recording(path, records, tools=TOOLS, label=label, face="repl", model="qwen", started_at=started_at)
 
 
 def message(role: str, content: str | None, **extra: Any) -> tuple[str, dict[str, Any]]:

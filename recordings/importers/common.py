@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from recordings.formats import parse_arguments
+from recordings.records import checked_outcome
 from recordings.schema import Message, SessionMeta, ToolCall, producer_version
-from recordings.store import OUTCOMES, RecordingWriter
+from recordings.store import RecordingWriter
 
 # A source file larger than this is refused: logs are read whole, and a hostile one must not exhaust memory.
 MAX_SOURCE_BYTES = 512 * 1024 * 1024
@@ -174,8 +175,7 @@ def source_key(path: Path, fmt: str) -> str:
 def write_session(session: ImportedSession, path: Path, directory: Path, outcome: str | None) -> str | None:
     """Write `session` as a sii recording; returns its id, or None when it was imported before. Secrets are
     redacted as it is written (RecordingWriter's default), tool results keep their pairing, reasoning stays."""
-    if outcome is not None and outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    checked_outcome(outcome)
     session_id = source_key(path, session.source)
     target = directory / f"{session_id}.jsonl"
     if target.exists():
@@ -208,14 +208,14 @@ def write_session(session: ImportedSession, path: Path, directory: Path, outcome
     partial.unlink(missing_ok=True)
     writer = RecordingWriter(partial)
     try:
-        writer.write("session", meta=meta.to_dict(), tools=session.tools)
+        writer.session(meta, session.tools, sync=False)
         for number, context in enumerate(contexts):
             start = 0 if number == 0 else _carried(context)
             if number:  # the agent compacted: the model's view starts over from these messages
-                writer.write("compaction", summary=None, messages=context[:start], tokens_before=None)
+                writer.compaction(sync=False, summary=None, messages=context[:start], tokens_before=None)
             for message in context[start:]:
-                writer.write("message", message=message)
-        writer.write("end", meta={"ended_at": started})
+                writer.message(message=message)
+        writer.end({"ended_at": started}, sync=False)  # the close syncs
     finally:
         writer.close()
         if writer.last_error is not None or sys.exc_info()[0] is not None:

@@ -191,9 +191,7 @@ class Runner:
                 seconds=seconds,
             )
             self._settle(record, attempt)
-            session.recorder.writer.write(
-                "eval",
-                sync=True,
+            session.recorder.writer.eval(
                 task=task.id,
                 subtask=subtask.number,
                 round=attempt.round,

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from recordings.store import RecordingWriter, read_trajectory, write_label
+from recordings.store import RecordingWriter, read_trajectory
 from sii.config import Settings, sii_home
 from sii.session import Session, session_redactor
 from sii.tasks.compare import compare, render
@@ -84,9 +84,7 @@ class Attempt:
 
     def __call__(self, session: Session) -> None:
         task = self.task
-        session.recorder.writer.write(
-            "task",
-            sync=True,
+        session.recorder.writer.task(
             task_id=task.id,
             pool=self.pool.name,
             pool_path=str(self.pool.path),
@@ -117,7 +115,7 @@ def conclude(
         if task.parent or test_command:
             comparison = compare(task, workspace, test_command)
             render(comparison, console)
-            writer.write("comparison", sync=True, task_id=task.id, **comparison.record())
+            writer.comparison(task_id=task.id, **comparison.record())
         keep = current or "leave unlabelled"
         try:
             answer = ask(f"label this attempt: [s]uccess / [f]ail / [u]nknown (Enter: {keep}) ", "")
@@ -125,7 +123,7 @@ def conclude(
             answer = ""
         outcome = LABELS.get(answer.strip().lower()[:1])
         if outcome and outcome != current:
-            write_label(writer, outcome, "labelled after comparing with the reference")
+            writer.label(outcome, "labelled after comparing with the reference")
     finally:
         writer.close()
 
