@@ -73,9 +73,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line parsed; the families' modules are imported only when it names one, or for help."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not {"-h", "--help"} & set(arguments):
-        args = build_parser(placeholders=True).parse_args(arguments)
-        if args.command not in FAMILIES:
-            return args
+        placeholders = build_parser(placeholders=True)
+        # Known args only: a placeholder takes no options of its own (`annotate --yolo`), the full parse does.
+        if placeholders.parse_known_args(arguments)[0].command not in FAMILIES:
+            return placeholders.parse_args(arguments)  # strict: a stray option is an error
     return build_parser().parse_args(arguments)
 
 

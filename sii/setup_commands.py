@@ -56,6 +56,8 @@ def serve_command(args: argparse.Namespace) -> int:
         servers.forget(name)
         print(f"stopped {name} (pid {info.pid})")
         return EXIT_OK
+    if args.model_dir and not args.model_dir.is_dir():
+        raise ValueError(f"no model folder {args.model_dir}")
     model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(places.cache)
     started = time.monotonic()
     info, fresh = servers.ensure(
