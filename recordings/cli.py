@@ -8,6 +8,7 @@ class is looked up only when such an error is raised (so declaring them imports 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -99,7 +100,5 @@ class Places:
 
 def register_all(commands: SubParsers, modules: Iterable[str]) -> None:
     """Each family module's `register(commands)`, in order."""
-    import importlib
-
     for module in modules:
         importlib.import_module(module).register(commands)

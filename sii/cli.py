@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recordings.cli import EXIT_CODES, Places, reports
+from recordings.cli import EXIT_CODES, Places, register_all, reports
 from sii import __version__
 from sii.agent_flags import agent_flags, settings_from_args
 from sii.config import Settings
@@ -63,8 +63,6 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
         for name in FAMILIES:
             commands.add_parser(name, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
         return parser
-    from recordings.cli import register_all
-
     register_all(commands, dict.fromkeys(FAMILIES.values()))
     return parser
 

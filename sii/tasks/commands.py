@@ -28,7 +28,9 @@ def register(commands: SubParsers) -> None:
     tasks = commands.add_parser("tasks", help="the pool of tasks to annotate: add, mine from git, review, progress")
     actions = tasks.add_subparsers(dest="tasks_action", metavar="ACTION", required=True)
 
-    def action(name: str, handler: Handler, help: str, parents: tuple = ()) -> argparse.ArgumentParser:
+    def action(
+        name: str, handler: Handler, help: str, parents: tuple[argparse.ArgumentParser, ...] = ()
+    ) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help, parents=list(parents))
         parser.add_argument("--pool", default=DEFAULT_POOL, help="pool name or .jsonl path (default: default)")
         parser.set_defaults(handler=handler)
