@@ -1,6 +1,8 @@
 """`sii finetune`: train the model on recorded sessions (successes by default) and optionally serve the
-result. `register` adds the parser to sii's command line; the handler returns the exit code
-(0 done, 2 bad input or training failed, 130 Ctrl-C: `--resume` continues from the last checkpoint)."""
+result. `register` adds the parser to sii's command line; the handler (recordings.cli's convention) returns the
+exit code (0 done, 2 bad input or training failed, 130 Ctrl-C: `--resume` continues from the last checkpoint).
+Where sii keeps its data comes in as `args.places()`: resolved by the `sii` face, or from the environment for
+`python -m finetune`; nothing here imports sii."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ import sys
 from pathlib import Path
 
 from finetune.presets import DEFAULT_PRESET, PRESETS
-from recordings.select import SessionFilter, add_filter_arguments
+from recordings.cli import EXIT_OK, SubParsers, reports
+from recordings.select import SessionFilter, session_filters
+
+ERRORS = (  # what a user can fix, or a run that failed, beside ValueError and OSError
+    "finetune.train.TrainError",
+    "model_server.bundled.BundledModelError",
+    "model_server.launcher.ServerError",
+)
 
 OVERRIDES = {  # flag dest -> Hyperparameters field
     "lr": "lr",
@@ -24,15 +33,15 @@ OVERRIDES = {  # flag dest -> Hyperparameters field
 }
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: SubParsers) -> None:
     parser = commands.add_parser(
         "finetune",
+        parents=[session_filters(label="success")],
         help="fine-tune the model on recorded sessions (LoRA by default) and serve the result",
         description="Fine-tune on recorded sessions (label success by default): a LoRA adapter, or all weights "
         "with --full, in $SII_HOME/finetune/NAME-vN. Multi-GPU launch: finetune/README.md.",
     )
-    add_filter_arguments(parser)
-    parser.set_defaults(label="success", handler=run_command)
+    parser.set_defaults(handler=run_command)
     parser.add_argument("--model-dir", type=Path, help="Hugging Face folder of the base model (default: bundled)")
     parser.add_argument("--chat-template", type=Path, help="Jinja template to render with (default: the model's)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET, help="hyperparameter set")
@@ -53,15 +62,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--publish", action="store_true", help="load the result into the running vLLM server")
 
 
+@reports("finetune", *ERRORS, interrupted="`sii finetune --resume` (same --out) continues from the last checkpoint")
 def run_command(args: argparse.Namespace) -> int:
-    from finetune.data import DataError
     from finetune.publish import publish
-    from finetune.train import Options, TrainError, train
-    from model_server.bundled import BundledModelError, ensure_bundled_model
-    from model_server.launcher import ServerError, ServerRegistry
-    from sii.config import Settings
+    from finetune.train import Options, train
+    from model_server.bundled import ensure_bundled_model
+    from model_server.launcher import ServerRegistry
 
-    settings = Settings.resolve()
+    places = args.places()
     hyper = dataclasses.replace(
         PRESETS[args.preset],
         **{field: getattr(args, dest) for dest, field in OVERRIDES.items() if getattr(args, dest) is not None},
@@ -70,28 +78,21 @@ def run_command(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr)
 
-    try:
-        model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(settings.cache)
-        options = Options(
-            model_dir=model_dir,
-            name=args.out or f"{model_dir.name}-sii",
-            session_filter=SessionFilter.from_args(args),
-            hyper=hyper,
-            too_long=args.too_long,
-            full=args.full,
-            merge=args.merge,
-            resume=args.resume,
-            chat_template=args.chat_template,
-            gradient_checkpointing=args.gradient_checkpointing,
-        )
-        run = train(options, settings.home, settings.recordings, log=say)
-        say(f"saved {run}")
-        if args.publish:
-            publish(run, ServerRegistry(settings.home / "server"), say, merged=args.merge)
-    except (DataError, TrainError, BundledModelError, ServerError, ValueError) as exc:
-        print(f"sii finetune: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        say("interrupted; `sii finetune --resume` (same --out) continues from the last checkpoint")
-        return 130
-    return 0
+    model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(places.cache)
+    options = Options(
+        model_dir=model_dir,
+        name=args.out or f"{model_dir.name}-sii",
+        session_filter=SessionFilter.from_args(args),
+        hyper=hyper,
+        too_long=args.too_long,
+        full=args.full,
+        merge=args.merge,
+        resume=args.resume,
+        chat_template=args.chat_template,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+    run = train(options, places.home, places.recordings, log=say)
+    say(f"saved {run}")
+    if args.publish:
+        publish(run, ServerRegistry(places.home / "server"), say, merged=args.merge)
+    return EXIT_OK

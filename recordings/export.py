@@ -1,6 +1,7 @@
 """Export recorded sessions as training samples: LIMI/OpenAI `{"messages", "tools"}` JSONL, Parquet,
 LLaMA-Factory ShareGPT (with its dataset_info.json), slime/LIMI nested Parquet or a Hugging Face datasets folder
-(see recordings.trainers), filtered by label, model and token length, deduplicated, with a manifest that says
+(see recordings.trainers), filtered as `recordings list` filters (recordings.select) and by sample length,
+deduplicated, with a manifest that says
 what went in and why the rest did not.
 
 Duplicates: a sample whose canonical JSON (messages + tools, keys sorted) hashes like an earlier one, and a
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from recordings.formats import canonical_json, to_parquet_row, to_sharegpt
-from recordings.records import kind_of
-from recordings.schema import Trajectory, producer_version
-from recordings.store import default_redactor, read_trajectory
+from recordings.schema import producer_version
+from recordings.select import SessionFilter
+from recordings.store import default_redactor, list_sessions, read_trajectory
 from recordings.tool_names import rename_sample
 from recordings.trainers import (
     ArgumentTypes,
@@ -66,12 +67,12 @@ def write_jsonl(rows: Iterable[dict], out: TextIO) -> int:
 
 @dataclass
 class Selection:
-    """Which samples to export. `labels`/`models` None: any. `max_tokens` needs `tokenizer`; a sample over it
-    is dropped, or with "truncate" cut after the last assistant message that still fits."""
+    """Which samples to export: those of the sessions `sessions` keeps. `max_length` (tokens per sample) needs
+    `tokenizer`; a sample over it is dropped, or with "truncate" cut after the last assistant message that still
+    fits."""
 
-    labels: frozenset[str] | None = None
-    models: frozenset[str] | None = None
-    max_tokens: int | None = None
+    sessions: SessionFilter = field(default_factory=SessionFilter)
+    max_length: int | None = None
     tokenizer: str | None = None
     too_long: TooLong = "drop"
     dedupe: bool = True
@@ -85,8 +86,7 @@ class Selection:
 class Counts:
     sessions: int = 0  # read and selected
     unreadable: int = 0
-    other_label: int = 0  # sessions
-    other_model: int = 0  # sessions
+    filtered_out: int = 0  # sessions the session filters left out
     no_assistant: int = 0  # samples the model said nothing in: nothing to train on
     too_long: int = 0
     truncated: int = 0
@@ -181,17 +181,11 @@ def _near_key(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([first_user, calls], sort_keys=True).encode()).hexdigest()
 
 
-def _models(trajectory: Trajectory) -> set[str]:
-    """Every model a session used: the one it started with and any it switched or resumed with."""
-    switched = {e["model"] for e in trajectory.events if (k := kind_of(e)) and k.names_model and e.get("model")}
-    return {trajectory.meta.model} | switched
-
-
 def select(
     paths: Iterable[Path], selection: Selection, counts: Counts, counter: TokenCounter | None = None
 ) -> Iterator[Sample]:
     """The samples of `paths` that pass `selection`, in order; `counts` says what happened to the others."""
-    if selection.max_tokens is not None and counter is None:
+    if selection.max_length is not None and counter is None:
         raise ValueError("a token limit needs a tokenizer to measure with")
     hashes: set[str] = set()
     near: set[str] = set()
@@ -202,12 +196,6 @@ def select(
             counts.unreadable += 1
             continue
         label = trajectory.meta.outcome
-        if selection.labels is not None and (label or "unlabelled") not in selection.labels:
-            counts.other_label += 1
-            continue
-        if selection.models is not None and not _models(trajectory) & selection.models:
-            counts.other_model += 1
-            continue
         counts.sessions += 1
         for kind, count in trajectory.redactions.items():  # redacted as it was recorded (or imported)
             counts.redacted_kinds[kind] = counts.redacted_kinds.get(kind, 0) + count
@@ -220,7 +208,7 @@ def select(
                 continue
             tokens = None
             if counter is not None:
-                fitted, tokens = _fit(data, counter, selection.max_tokens or sys.maxsize, selection.too_long)
+                fitted, tokens = _fit(data, counter, selection.max_length or sys.maxsize, selection.too_long)
                 if fitted is None:
                     counts.too_long += 1
                     continue
@@ -342,8 +330,6 @@ class Export:
     def manifest(self) -> dict[str, Any]:
         filters = asdict(self.selection)
         filters.pop("tool_schemas")
-        for key in ("labels", "models"):
-            filters[key] = sorted(filters[key]) if filters[key] is not None else None
         return {
             "sii_version": producer_version(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -367,6 +353,10 @@ def export(
     result = Export(fmt, selection, list(ids))
     counter = TokenCounter(selection.tokenizer) if selection.tokenizer else None
     paths = find_sessions(directory, result.ids)
+    if selection.sessions != SessionFilter():
+        kept = {summary.path for summary in list_sessions(directory) if selection.sessions.matches(summary)}
+        result.counts.filtered_out = sum(path not in kept for path in paths)
+        paths = [path for path in paths if path in kept]
     chosen = select(paths, selection, result.counts, counter)
     if fmt in WHOLE_FORMATS:
         write_whole(chosen, result, out)

@@ -1,5 +1,6 @@
-"""`sii recordings export | import`: training data out of the recordings, in the format a trainer reads,
-and existing datasets in, as recordings."""
+"""`sii recordings export | import`: training data out of the recordings, in the format a trainer reads, and
+existing datasets in, as recordings. Export takes the session filters of `list`, `stats` and `finetune`
+(recordings.select); its per-sample limit is `--max-length`, as finetune's (`--max-tokens` filters sessions)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,26 @@ import argparse
 import sys
 from pathlib import Path
 
+from recordings.cli import EXIT_NOTHING, EXIT_OK, SubParsers, reports
 from recordings.export import FORMATS, Export, Selection, export
 from recordings.importer import IMPORT_FORMATS, import_file
 from recordings.importers import AGENT_FORMATS, AgentImport, detect, import_logs, logs_under
 from recordings.records import OUTCOMES
+from recordings.select import SessionFilter, session_filters
 from recordings.tool_names import PROFILES
 
-LABELS = (*OUTCOMES, "unlabelled", "all")
 
-
-def export_command(args: argparse.Namespace, directory: Path) -> int:
+@reports("recordings")
+def export_command(args: argparse.Namespace) -> int:
     if args.format in ("parquet", "slime", "hf") and args.out is None:
         raise ValueError(f"--format {args.format} needs --out {'DIR' if args.format == 'hf' else 'FILE'}")
     if args.duplicate_times < 1 or (args.duplicate_times > 1 and args.format != "slime"):
         raise ValueError("--duplicate-times is a positive count, for --format slime")
-    if args.max_tokens is not None and args.tokenizer is None:
-        raise ValueError("--max-tokens needs --tokenizer to measure with")
+    if args.max_length is not None and args.tokenizer is None:
+        raise ValueError("--max-length needs --tokenizer to measure with")
     selection = Selection(
-        labels=None if args.label in (None, "all") else frozenset([args.label]),
-        models=frozenset(args.model) if args.model else None,
-        max_tokens=args.max_tokens,
+        sessions=SessionFilter.from_args(args),
+        max_length=args.max_length,
         tokenizer=args.tokenizer,
         too_long=args.too_long,
         dedupe=not args.no_dedupe,
@@ -35,9 +36,9 @@ def export_command(args: argparse.Namespace, directory: Path) -> int:
         tool_names=args.tool_names,
         tool_schemas=_profile_schemas(args.tool_names),
     )
-    result = export(directory, args.format, args.out, selection, args.ids, sys.stdout)
+    result = export(args.places().recordings, args.format, args.out, selection, args.ids, sys.stdout)
     print(summary(result, args.out), file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _profile_schemas(profile: str | None) -> list[dict]:
@@ -59,16 +60,15 @@ def summary(result: Export, out: Path | None) -> str:
     if result.fmt == "slime" and selection.duplicate_times > 1:
         where += f", each {selection.duplicate_times} times"
     line = f"exported {counts.written} samples from {counts.sessions} sessions as {result.fmt}{where}"
-    if selection.max_tokens is not None:
-        line += f"; {counts.too_long} dropped as longer than {selection.max_tokens} tokens"
+    if selection.max_length is not None:
+        line += f"; {counts.too_long} dropped as longer than {selection.max_length} tokens"
         line += f", {counts.truncated} truncated" if selection.too_long == "truncate" else ""
     if selection.dedupe:
         line += f"; {counts.duplicates} duplicates, {counts.near_duplicates} near-duplicates skipped"
     if selection.redact:
         line += f"; {counts.redacted} secrets redacted"
     skipped = {
-        "other label": counts.other_label,
-        "other model": counts.other_model,
+        "left out by the session filters": counts.filtered_out,
         "unreadable": counts.unreadable,
         "no assistant message": counts.no_assistant,
         "measured as JSON (chat template failed)": counts.template_failures,
@@ -78,13 +78,15 @@ def summary(result: Export, out: Path | None) -> str:
     return line + (f"; {details}" if details else "")
 
 
-def import_command(args: argparse.Namespace, directory: Path) -> int:
+@reports("recordings")
+def import_command(args: argparse.Namespace) -> int:
     """Agent logs become one recording each; datasets (JSONL, Parquet, ShareGPT) one recording per sample."""
     if args.dir is not None and not args.dir.is_dir():
         raise ValueError(f"no directory {args.dir}")
     if not args.paths and args.dir is None:
         raise ValueError("name files to import, or --dir DIR")
     fmt = None if args.source == "auto" else args.source
+    directory = args.places().recordings
     agent = AgentImport()
     samples = before = 0
     for path in args.paths:
@@ -101,7 +103,7 @@ def import_command(args: argparse.Namespace, directory: Path) -> int:
     print(import_summary(agent, samples, before), file=sys.stderr)
     for path, why in agent.failed:
         print(f"  not imported: {path}: {why}", file=sys.stderr)
-    return 1 if agent.failed else 0
+    return EXIT_NOTHING if agent.failed else EXIT_OK
 
 
 def _is_log(path: Path, fmt: str | None = None) -> bool:
@@ -123,9 +125,12 @@ def import_summary(agent: AgentImport, samples: int, before: int) -> str:
     return line + (f"; {len(agent.failed)} failed" if agent.failed else "")
 
 
-def register(actions: argparse._SubParsersAction) -> None:
+def register(actions: SubParsers) -> None:
+    """`recordings export` and `recordings import` (actions: the `recordings` subparsers)."""
     export_parser = actions.add_parser(
-        "export", help="write training samples (JSONL, Parquet, ShareGPT, slime Parquet, Hugging Face folder)"
+        "export",
+        parents=[session_filters()],
+        help="write training samples (JSONL, Parquet, ShareGPT, slime Parquet, Hugging Face folder)",
     )
     export_parser.add_argument("ids", nargs="*", help="session ids or unique prefixes (default: all)")
     export_parser.add_argument(
@@ -139,15 +144,7 @@ def register(actions: argparse._SubParsersAction) -> None:
     export_parser.add_argument(
         "--duplicate-times", type=int, default=1, help="slime: write each sample this many times (LIMI's default: 10)"
     )
-    export_parser.add_argument(
-        "--label",
-        nargs="?",
-        const="success",
-        choices=LABELS,
-        help="only sessions with this label (--label alone: success; default: any)",
-    )
-    export_parser.add_argument("--model", action="append", help="only sessions that used this model (repeatable)")
-    export_parser.add_argument("--max-tokens", type=int, help="token limit per sample (needs --tokenizer)")
+    export_parser.add_argument("--max-length", type=int, help="tokens per sample at most (needs --tokenizer)")
     export_parser.add_argument("--tokenizer", help="tokenizer folder or cached hub name, loaded offline")
     export_parser.add_argument(
         "--too-long",

@@ -1,5 +1,6 @@
-"""Choosing sessions by label, model, date, repository, length, tool or tag: one filter for list, stats and
-export."""
+"""Choosing sessions by label, model, date, repository, length, tool or tag: one filter, and one parent parser
+of its flags, for `recordings list`, `stats`, `export` and `finetune`. A new filter is a field here and a line in
+`session_filters`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _date(text: str) -> float:
 @dataclass
 class SessionFilter:
     label: str | None = None  # success, fail, unknown, or "none" for unlabelled sessions
-    model: str | None = None
+    model: list[str] | None = None  # any of these served model names
     since: float | None = None
     until: float | None = None
     repo: str | None = None  # a substring of the workspace path or the git remote
@@ -32,7 +33,7 @@ class SessionFilter:
     def matches(self, s: SessionSummary) -> bool:
         checks = [
             self.label is None or (s.outcome or "none") == self.label,
-            self.model is None or s.model == self.model,
+            self.model is None or s.model in self.model,
             self.since is None or s.started_at >= self.since,
             self.until is None or s.started_at < self.until + 86_400,  # the whole `until` day
             self.repo is None or self.repo in s.workspace or self.repo in (s.git_remote or ""),
@@ -48,13 +49,22 @@ class SessionFilter:
         return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
 
 
-def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--label", choices=["success", "fail", "unknown", "none"], help="outcome label")
-    parser.add_argument("--model", help="served model name")
-    parser.add_argument("--since", type=_date, help="started on or after this day (YYYY-MM-DD)")
-    parser.add_argument("--until", type=_date, help="started on or before this day (YYYY-MM-DD)")
-    parser.add_argument("--repo", help="part of the workspace path or git remote")
-    parser.add_argument("--min-tokens", type=int, help="at least this many tokens")
-    parser.add_argument("--max-tokens", type=int, help="at most this many tokens")
-    parser.add_argument("--tool", help="sessions that used this tool")
-    parser.add_argument("--tag", help="sessions with this tag")
+LABELS = ("success", "fail", "unknown", "none")
+
+
+def session_filters(label: str | None = None) -> argparse.ArgumentParser:
+    """The filter flags as a parent parser (`parents=[session_filters()]`), a fresh one each time so that one
+    command's defaults (`label`: finetune's success) stay its own."""
+    parser = argparse.ArgumentParser(add_help=False)
+    filters = parser.add_argument_group("session filters")
+    default = f"; default {label}" if label else ""
+    filters.add_argument("--label", choices=LABELS, default=label, help=f"outcome label (none: unlabelled{default})")
+    filters.add_argument("--model", action="append", help="served model name (repeatable: any of them)")
+    filters.add_argument("--since", type=_date, help="started on or after this day (YYYY-MM-DD)")
+    filters.add_argument("--until", type=_date, help="started on or before this day (YYYY-MM-DD)")
+    filters.add_argument("--repo", help="part of the workspace path or git remote")
+    filters.add_argument("--min-tokens", type=int, help="sessions of at least this many tokens")
+    filters.add_argument("--max-tokens", type=int, help="sessions of at most this many tokens")
+    filters.add_argument("--tool", help="sessions that used this tool")
+    filters.add_argument("--tag", help="sessions with this tag")
+    return parser

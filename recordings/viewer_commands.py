@@ -4,20 +4,22 @@ only when the viewer runs, so the rest of the CLI starts without it."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from recordings.cli import EXIT_OK, SubParsers, reports
 from recordings.export import find_sessions
 
 
-def view_command(args: argparse.Namespace, directory: Path) -> int:
+@reports("recordings")
+def view_command(args: argparse.Namespace) -> int:
     from recordings.viewer import Viewer
 
+    directory = args.places().recordings
     path = find_sessions(directory, [args.id])[0] if args.id else None  # raises unless exactly one matches
     Viewer(directory, path).run()
-    return 0
+    return EXIT_OK
 
 
-def register(actions: argparse._SubParsersAction) -> None:
+def register(actions: SubParsers) -> None:
     view = actions.add_parser("view", help="browse, label and curate recordings full-screen")
     view.add_argument("id", nargs="?", help="session id or unique prefix to open")
     view.set_defaults(handler=view_command)

@@ -1,74 +1,49 @@
-"""The `sii` command: the REPL by default, `-p` for headless runs, plus `serve` and `recordings`."""
+"""The `sii` command: the REPL by default, `-p` for headless runs, plus the command families of FAMILIES."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from recordings.cli import EXIT_CODES, Places, register_all, reports
 from sii import __version__
-from sii.approval import MODES
-from sii.config import PROMPT_PROFILES, TOOL_PROFILES, Settings
+from sii.agent_flags import agent_flags, settings_from_args
+from sii.config import Settings
 from sii.quick_exit import skip_collection_at_exit
 
 skip_collection_at_exit()
-# The modules that register the other commands, by command. They are imported only for a command line that names
-# one of them (or asks for help): `sii -p` and the REPL need none, and they cost ~0.1 s of start-up.
-COMMAND_MODULES = {
+# Every command, by name: the module whose `register(commands)` adds it (recordings.cli's convention), in the order
+# of `sii --help`. A module is imported only for a command line that names one of its commands (or asks for help):
+# `sii -p` and the REPL need none, and they cost ~0.1 s of start-up. A new family is one line here.
+FAMILIES = {
+    "serve": "sii.setup_commands",
+    "config": "sii.setup_commands",
     "eval": "sii.eval.commands",
     "tasks": "sii.tasks.commands",
     "annotate": "sii.tasks.commands",
     "finetune": "finetune.commands",
+    "recordings": "recordings.commands",
 }
-RECORDINGS_COMMANDS = ["recordings.commands", "recordings.export_commands", "recordings.viewer_commands"]
-LAZY_COMMANDS = (*COMMAND_MODULES, "recordings")
+ERRORS = ("sii.transport.ModelError", "sii.session.SessionError")  # the agent's, beside ValueError and OSError
 
 
 def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
-    """The whole command line; with `placeholders`, the LAZY_COMMANDS take any arguments unparsed, so telling
-    which command a line names imports none of their modules."""
+    """The whole command line; with `placeholders`, the FAMILIES take any arguments unparsed, so telling which
+    command a line names imports none of their modules."""
     parser = argparse.ArgumentParser(
         prog="sii",
+        parents=[agent_flags()],
         description="A terminal coding agent that records every session as training data. "
         "With no server configured it starts the bundled model on vLLM (CPU).",
         epilog="exit codes of -p: 0 done, 1 model server error, 2 sii could not start, 3 step limit, "
-        "4 actions were refused (approval needed), 130 Ctrl-C",
+        f"4 actions were refused (approval needed), 130 Ctrl-C; {EXIT_CODES}",
     )
+    parser.set_defaults(handler=run_agent, places=resolve_places)
     parser.add_argument("--version", action="version", version=f"sii {__version__}")
     parser.add_argument(
         "-p", "--prompt", help="run one task headless and print the final answer (`-p -`: the task from stdin)"
-    )
-    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://host:8000/v1 (env SII_BASE_URL)")
-    parser.add_argument("--model", help="served model name (env SII_MODEL; default: the server's first model)")
-    parser.add_argument("--mode", choices=MODES, help="approval mode (default ask; env SII_MODE)")
-    parser.add_argument("--yolo", action="store_true", help="same as --mode yolo: run everything without asking")
-    parser.add_argument("--max-steps", "--max-turns", type=int, help="model calls allowed per turn (default 50)")
-    parser.add_argument(
-        "--sandbox", action="store_true", help="run the shell inside bubblewrap: read-only system, no network"
-    )
-    parser.add_argument(
-        "--allowed-tools",
-        action="append",
-        metavar="NAMES",
-        help="offer the model only these tools (comma- or space-separated; repeatable; MCP: mcp__SERVER__TOOL)",
-    )
-    parser.add_argument(
-        "--disallowed-tools", action="append", metavar="NAMES", help="never offer these tools (as --allowed-tools)"
-    )
-    parser.add_argument(
-        "--tool-profile", choices=TOOL_PROFILES, help="the tool names and schemas offered (sii-cli: SII CLI's)"
-    )
-    parser.add_argument(
-        "--system-prompt-profile", choices=PROMPT_PROFILES, help="the system prompt (default: the tools')"
-    )
-    parser.add_argument("--append-system-prompt", metavar="TEXT", help="add TEXT to the end of the system prompt")
-    parser.add_argument(
-        "--trust-project-mcp",
-        action="store_true",
-        help="start the MCP servers of this repository's .sii/config.toml for this run, without asking",
     )
     parser.add_argument(
         "--output-format",
@@ -83,80 +58,49 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
     parser.add_argument(
         "--fork", action="store_true", help="with --continue/--resume: go on in a new recording (parent: the old)"
     )
-    parser.add_argument("-C", "--workspace", type=Path, help="work in this directory (default: the current one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="start (or show, or stop) a vLLM server sii can use")
-    serve.add_argument("model_dir", nargs="?", type=Path, help="a Hugging Face model folder (default: bundled)")
-    serve.add_argument("--name", help="served model name (default: the folder's name)")
-    serve.add_argument("--stop", action="store_true", help="stop the server instead")
-
-    commands.add_parser("config", help="show the resolved settings and where each came from")
     if placeholders:
-        for name in LAZY_COMMANDS:
+        for name in FAMILIES:
             commands.add_parser(name, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
         return parser
-    for module in dict.fromkeys(COMMAND_MODULES.values()):
-        importlib.import_module(module).register(commands)
-    recordings = commands.add_parser("recordings", help="list or export recorded sessions")
-    actions = recordings.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for module in RECORDINGS_COMMANDS:
-        importlib.import_module(module).register(actions)
+    register_all(commands, dict.fromkeys(FAMILIES.values()))
     return parser
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line parsed; the other commands' modules are imported only when it names one, or for help."""
+    """The command line parsed; the families' modules are imported only when it names one, or for help."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not {"-h", "--help"} & set(arguments):
-        args = build_parser(placeholders=True).parse_args(arguments)
-        if args.command not in LAZY_COMMANDS:
-            return args
+        placeholders = build_parser(placeholders=True)
+        # Known args only: a placeholder takes no options of its own (`annotate --yolo`), the full parse does.
+        if placeholders.parse_known_args(arguments)[0].command not in FAMILIES:
+            return placeholders.parse_args(arguments)  # strict: a stray option is an error
     return build_parser().parse_args(arguments)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from sii.client import ModelError
-    from sii.session import SessionError
+    return args.handler(args)
 
-    try:
-        if args.command in ("eval", "tasks", "annotate", "finetune"):
-            return args.handler(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "recordings":
-            return _recordings(args)
-        mode = "yolo" if args.yolo else args.mode
-        settings = Settings.resolve(args.base_url, args.model, args.workspace, args.max_steps, mode)
-        settings.sandbox = settings.sandbox or args.sandbox
-        settings._apply(  # flags set a value outright, as each later layer does
-            {
-                "tools.allowed": args.allowed_tools,
-                "tools.disallowed": args.disallowed_tools,
-                "system_prompt_append": args.append_system_prompt,
-                "tool_profile": args.tool_profile,
-                "system_prompt_profile": args.system_prompt_profile,
-            },
-            "flag",
-        )
-        if args.trust_project_mcp:
-            settings.admit_project_servers()
-        if args.command == "config":
-            return _config(settings)
-        resume = _session_to_resume(settings, args.continue_, args.resume)
-        if args.prompt is not None:
-            from sii.headless import run_headless
 
-            return run_headless(settings, args.prompt, args.output_format, resume, args.fork)
-        from sii.repl import run_repl
+def resolve_places() -> Places:
+    """Where sii keeps its data, from the settings: what the families below sii get as `args.places()`."""
+    settings = Settings.resolve()
+    return Places(settings.home, settings.cache, settings.recordings)
 
-        return run_repl(settings, resume, args.fork)
-    except (ModelError, SessionError, ValueError) as exc:
-        print(f"sii: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+
+@reports(None, *ERRORS)
+def run_agent(args: argparse.Namespace) -> int:
+    """The REPL, or with -p one headless task."""
+    settings = settings_from_args(args)
+    resume = _session_to_resume(settings, args.continue_, args.resume)
+    if args.prompt is not None:
+        from sii.headless import run_headless
+
+        return run_headless(settings, args.prompt, args.output_format, resume, args.fork)
+    from sii.repl import run_repl
+
+    return run_repl(settings, resume, args.fork)
 
 
 def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -> Path | None:
@@ -175,48 +119,3 @@ def _session_to_resume(settings: Settings, last: bool, session_id: str | None) -
             raise ValueError(f"no earlier session in {workspace} to continue")
         return mine[0].path
     return None
-
-
-def _config(settings: Settings) -> int:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table("setting", "value", "from")
-    for row in settings.describe():
-        table.add_row(*map(Text, row))  # plain text: values from a repository's config are not markup
-    Console().print(table)
-    return 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
-    from model_server.launcher import ServerRegistry, list_adapters, stop_server
-
-    settings = Settings.resolve()
-    servers = ServerRegistry(settings.home / "server")
-    name = args.name or (args.model_dir.name if args.model_dir else BUNDLED_MODEL_NAME)
-    if args.stop:
-        info = servers.running(name)
-        if info is None:
-            print(f"no running server named {name}")
-            return 1
-        stop_server(info)
-        servers.forget(name)
-        print(f"stopped {name} (pid {info.pid})")
-        return 0
-    model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(settings.cache)
-    started = time.monotonic()
-    info, fresh = servers.ensure(
-        model_dir, name, on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr)
-    )
-    if fresh:
-        print(f"\rstarted in {time.monotonic() - started:.0f}s; log: {info.log}", file=sys.stderr)
-    print(info.base_url)
-    for adapter in list_adapters(info):
-        print(f"adapter {adapter} ({info.adapters.get(adapter, '')}) · use: sii --model {adapter}")
-    return 0
-
-
-def _recordings(args: argparse.Namespace) -> int:
-    return args.handler(args, Settings.resolve().recordings)

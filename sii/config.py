@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import platformdirs
 
+from recordings.cli import sii_cache, sii_home  # where sii's data lives: below sii, for finetune too
 from sii.approval import MODES
 from sii.transport import Timeouts
 from sii.trust import TrustStore, visible
@@ -127,16 +128,6 @@ def timeout_seconds(key: str, value: Any, source: str) -> float:
 
 class ConfigError(ValueError):
     """A config file or value is wrong; the message names the file and the key."""
-
-
-def sii_home() -> Path:
-    """All of sii's data: `$SII_HOME` when set, else the XDG data dir."""
-    return Path(os.environ.get("SII_HOME") or platformdirs.user_data_dir("sii"))
-
-
-def sii_cache() -> Path:
-    """Rebuildable data (the converted bundled model): `$SII_CACHE` when set, else the XDG cache dir."""
-    return Path(os.environ.get("SII_CACHE") or platformdirs.user_cache_dir("sii"))
 
 
 def user_config_file() -> Path:

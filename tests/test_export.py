@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recordings import export_commands
+from recordings.cli import Places
 from recordings.export import Selection, export
 from recordings.formats import from_sharegpt, to_sharegpt
 from recordings.importer import import_file
@@ -102,9 +105,19 @@ def recordings(tmp_path: Path) -> Path:
 
 def run(directory: Path, *argv: str) -> int:
     parser = argparse.ArgumentParser()
+    parser.set_defaults(places=lambda: Places(directory.parent, directory.parent / "cache", directory))
     export_commands.register(parser.add_subparsers(dest="action", required=True))
     args = parser.parse_args(list(argv))
-    return args.handler(args, directory)
+    return args.handler(args)
+
+
+def refused(directory: Path, *argv: str) -> str:
+    """The one line on stderr of a command that exits 2 (recordings.cli's convention)."""
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert run(directory, *argv) == 2
+    (line,) = err.getvalue().splitlines()
+    return line
 
 
 def lines(path: Path) -> list[dict]:
@@ -236,7 +249,7 @@ def test_a_limi_file_imports_and_exports_back_identical(tmp_path: Path) -> None:
     source.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in LIMI), encoding="utf-8")
     imported, out = tmp_path / "imported", tmp_path / "out.jsonl"
     assert run(imported, "import", str(source)) == 0
-    assert run(imported, "export", "--out", str(out), "--label") == 0
+    assert run(imported, "export", "--out", str(out), "--label", "success") == 0
     assert out.read_bytes() == source.read_bytes()
 
 
@@ -263,9 +276,9 @@ def test_filters_by_label_model_and_id(recordings: Path, tmp_path: Path, capsys:
         "make the build faster",
         "add a --json flag",
     ]
-    assert exported("--label") == ["fix the failing test", "Summary: add() was fixed in calc.py."]
+    assert exported("--label", "success") == ["fix the failing test", "Summary: add() was fixed in calc.py."]
     assert exported("--label", "fail") == ["make the build faster"]
-    assert exported("--label", "unlabelled") == ["add a --json flag"]
+    assert exported("--label", "none") == ["add a --json flag"]
     assert exported("--model", "other", "--model", "nope") == ["make the build faster"]
     assert exported("20260101-000003", "20260101-000002") == ["add a --json flag", "make the build faster"]
 
@@ -319,12 +332,12 @@ def test_token_limit_drops_or_truncates_and_is_reported(
     tokens = [entry["tokens"] for entry in json.loads((tmp_path / "out.jsonl.manifest.json").read_text())["samples"]]
     assert len(tokens) == 4 and all(count > 500 for count in tokens)  # the long test log dominates
     limit = str(min(tokens) - 1)
-    assert run(recordings, "export", "--out", str(out), "--tokenizer", str(tokenizer), "--max-tokens", limit) == 0
+    assert run(recordings, "export", "--out", str(out), "--tokenizer", str(tokenizer), "--max-length", limit) == 0
     assert "exported 0 samples" in capsys.readouterr().err and lines(out) == []
     manifest = json.loads((tmp_path / "out.jsonl.manifest.json").read_text())
-    assert manifest["counts"]["too_long"] == 4 and manifest["filters"]["max_tokens"] == int(limit)
+    assert manifest["counts"]["too_long"] == 4 and manifest["filters"]["max_length"] == int(limit)
 
-    args = ["--out", str(out), "--tokenizer", str(tokenizer), "--max-tokens", "100", "--too-long", "truncate"]
+    args = ["--out", str(out), "--tokenizer", str(tokenizer), "--max-length", "100", "--too-long", "truncate"]
     assert run(recordings, "export", *args) == 0
     assert "0 dropped as longer than 100 tokens, 4 truncated" in capsys.readouterr().err
     for row in lines(out):  # cut after the first assistant message: before the long log
@@ -333,10 +346,9 @@ def test_token_limit_drops_or_truncates_and_is_reported(
 
 
 def test_a_token_limit_without_a_tokenizer_is_refused(recordings: Path) -> None:
-    with pytest.raises(ValueError, match="--max-tokens needs --tokenizer"):
-        run(recordings, "export", "--max-tokens", "10")
-    with pytest.raises(ValueError, match="cannot load tokenizer"):
-        run(recordings, "export", "--tokenizer", str(recordings / "nowhere"))
+    line = refused(recordings, "export", "--max-length", "10")
+    assert line == "sii recordings: error: --max-length needs --tokenizer to measure with"
+    assert "cannot load tokenizer" in refused(recordings, "export", "--tokenizer", str(recordings / "nowhere"))
 
 
 def test_parquet_loads_with_datasets(recordings: Path, tmp_path: Path) -> None:
@@ -446,7 +458,7 @@ def test_an_sii_cli_log_exports_to_slime_exactly_as_limi_writes_it(tmp_path: Pat
     source.write_text(json.dumps(SII_CLI), encoding="utf-8")
     assert run(recordings, "import", str(source)) == 0
     out = tmp_path / "slime" / "train.parquet"
-    limits = ["--tokenizer", str(tokenizer), "--max-tokens", "128000", "--duplicate-times", "3"]
+    limits = ["--tokenizer", str(tokenizer), "--max-length", "128000", "--duplicate-times", "3"]
     assert run(recordings, "export", "--format", "slime", "--out", str(out), *limits) == 0
     limi = tmp_path / "limi.parquet"
     pd.DataFrame([LIMI_SAMPLE] * 3).to_parquet(limi)  # the last step of messages_json2parquet_128k.py
@@ -505,19 +517,20 @@ def test_slime_over_the_token_limit_is_dropped_and_the_file_keeps_its_columns(tm
     pd = pytest.importorskip("pandas")
     recordings = imported_dataset(tmp_path, limi_rows({"path": "a.py"}))
     out = tmp_path / "train.parquet"
-    limits = ["--tokenizer", str(tokenizer), "--max-tokens", "3"]
+    limits = ["--tokenizer", str(tokenizer), "--max-length", "3"]
     assert run(recordings, "export", "--format", "slime", "--out", str(out), *limits) == 0
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["tools", "messages"] and len(frame) == 0
 
 
 def test_duplicate_times_is_for_slime_only(recordings: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="--duplicate-times"):
-        run(recordings, "export", "--out", str(tmp_path / "x.jsonl"), "--duplicate-times", "2")
-    with pytest.raises(ValueError, match="--duplicate-times"):
-        run(recordings, "export", "--format", "slime", "--out", str(tmp_path / "x.parquet"), "--duplicate-times", "0")
-    with pytest.raises(ValueError, match="needs --out DIR"):
-        run(recordings, "export", "--format", "hf")
+    assert "--duplicate-times" in refused(
+        recordings, "export", "--out", str(tmp_path / "x.jsonl"), "--duplicate-times", "2"
+    )
+    assert "--duplicate-times" in refused(
+        recordings, "export", "--format", "slime", "--out", str(tmp_path / "x.parquet"), "--duplicate-times", "0"
+    )
+    assert "needs --out DIR" in refused(recordings, "export", "--format", "hf")
 
 
 def test_hf_folder_loads_with_datasets_and_has_a_card(recordings: Path, tmp_path: Path) -> None:
@@ -553,7 +566,9 @@ def test_hf_folder_loads_with_datasets_and_has_a_card(recordings: Path, tmp_path
     assert "Labels: fail 1, success 3, unlabelled 1" in card
     assert "estimated as JSON characters / 4" in card and "github_token 1" in card
     compile((out / "train_trl.py").read_text(), "train_trl.py", "exec")
-    assert run(recordings, "export", "--format", "hf", "--out", str(out), "--label") == 0  # replaces its own export
+    assert (
+        run(recordings, "export", "--format", "hf", "--out", str(out), "--label", "success") == 0
+    )  # replaces its export
     assert datasets.load_from_disk(str(out)).num_rows == 3
 
 
@@ -561,8 +576,7 @@ def test_hf_refuses_a_folder_that_holds_something_else(recordings: Path, tmp_pat
     pytest.importorskip("datasets")
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="other than a dataset"):
-        run(recordings, "export", "--format", "hf", "--out", str(tmp_path / "work"))
+    assert "other than a dataset" in refused(recordings, "export", "--format", "hf", "--out", str(tmp_path / "work"))
     assert (tmp_path / "work" / "notes.txt").read_text() == "mine"
 
 
@@ -594,6 +608,7 @@ def test_sharegpt_is_what_llamafactory_accepts_with_its_dataset_info(recordings:
 
 def test_a_damaged_dataset_info_is_not_overwritten(recordings: Path, tmp_path: Path) -> None:
     (tmp_path / "dataset_info.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not readable JSON"):
-        run(recordings, "export", "--format", "sharegpt", "--out", str(tmp_path / "sii.json"))
+    assert "not readable JSON" in refused(
+        recordings, "export", "--format", "sharegpt", "--out", str(tmp_path / "sii.json")
+    )
     assert (tmp_path / "dataset_info.json").read_text() == "{not json"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from recordings import export_commands
+from recordings.cli import Places
 from recordings.importers import common, detect
 from recordings.importers.common import repair
 from recordings.schema import Trajectory
@@ -24,9 +25,10 @@ TOKEN = "ghp_" + fake(36)  # a fake GitHub token, which import must redact
 
 def run(directory: Path, *argv: str) -> int:
     parser = argparse.ArgumentParser()
+    parser.set_defaults(places=lambda: Places(directory.parent, directory.parent / "cache", directory))
     export_commands.register(parser.add_subparsers(dest="action", required=True))
     args = parser.parse_args(list(argv))
-    return args.handler(args, directory)
+    return args.handler(args)
 
 
 def call(call_id: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -88,9 +88,7 @@ def namespace(**values: object) -> argparse.Namespace:
 
 def from_git(repo: str, base_url: str, **options: object) -> int:
     values = {"revision_range": None, "max_patch_tokens": 1200, "tokenizer": None, "categories": None}
-    return commands.from_git_command(
-        namespace(repo=Path(repo), query_base_url=base_url, query_model=None, **{**values, **options})
-    )
+    return commands.from_git_command(namespace(repo=Path(repo), base_url=base_url, model=None, **{**values, **options}))
 
 
 def test_paths_and_messages_decide_the_category() -> None:

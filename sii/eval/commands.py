@@ -1,6 +1,7 @@
 """`sii eval run TASKS...` and `sii eval compare A B`. `register` adds the `eval` parser to sii's command
-line; each action sets `handler(args) -> exit code`. The agent's server and model come from the usual
-settings (config, SII_BASE_URL/SII_MODEL, `sii --base-url ... eval run`, or `eval run --base-url`)."""
+line; each action sets `handler(args) -> exit code` (recordings.cli's convention). `eval run` takes the agent
+flags (sii.agent_flags: `sii --base-url ... eval run` or `eval run --base-url ...`); the agent runs unattended, in
+yolo mode unless a flag names another."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recordings.cli import EXIT_OK, SubParsers, reports
+from sii.agent_flags import agent_flags, flag_values, settings_from_args
 from sii.config import sii_home
 from sii.eval.metrics import __doc__ as METRICS_DOC
 from sii.eval.tasks import JUDGES
@@ -20,14 +23,23 @@ if TYPE_CHECKING:
 
 # Exit codes of `eval run`: 0 finished (whatever the verdicts), 2 could not run or go on, 130 Ctrl-C.
 JUDGE_API_KEY_ENV = "SII_JUDGE_API_KEY"
+ERRORS = (
+    "sii.eval.runner.EvalError",
+    "sii.eval.judges.JudgeError",
+    "sii.eval.official.OfficialError",
+    "sii.transport.ModelError",
+    "sii.session.SessionError",
+)
+reported = reports("eval", *ERRORS)
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: SubParsers) -> None:
     parser = commands.add_parser("eval", help="replay AgencyBench-style tasks with judges and feedback rounds")
     actions = parser.add_subparsers(dest="eval_action", metavar="ACTION", required=True)
 
     run = actions.add_parser(
         "run",
+        parents=[agent_flags(inherited=True)],
         help="run tasks: subtasks in one conversation, judged, with feedback for up to R rounds",
         description=METRICS_DOC,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,10 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--subtask", action="append", type=int, dest="subtask_numbers", metavar="N", help="only subtask N (repeatable)"
     )
-    run.add_argument("--max-steps", type=int, dest="eval_max_steps", metavar="N", help="model calls per attempt")
     run.add_argument("--time-budget", type=float, metavar="SECONDS", help="agent time per subtask, then it fails")
-    run.add_argument("--base-url", dest="agent_base_url", help="the agent's server (default: the usual settings)")
-    run.add_argument("--model", dest="agent_model", help="the agent's model (default: the usual settings)")
     run.add_argument(
         "--official",
         type=Path,
@@ -71,15 +80,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=compare_command)
 
 
+@reported
 def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from sii.client import ModelError
-    from sii.eval.judges import JudgeError
     from sii.eval.report import REPORT_FILE, RunReport, render
     from sii.eval.runner import EvalError, Runner
-    from sii.eval.tasks import TaskError, load_tasks
-    from sii.session import SessionError
+    from sii.eval.tasks import load_tasks
 
     console = Console()
     if args.official is not None:
@@ -109,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
         else:
             raise EvalError("give task files or folders to run, or --resume RUN_DIR")
         tasks = load_tasks([Path(path) for path in report.config["tasks"]])
-        report.config["max_steps"] = args.eval_max_steps or getattr(args, "max_steps", None)
+        report.config["max_steps"] = flag_values(args)["max_steps"]
         report.config["time_budget"] = args.time_budget
         run_dir.mkdir(parents=True, exist_ok=True)
         console.print(f"eval run folder: {run_dir}")
@@ -118,66 +125,52 @@ def run_command(args: argparse.Namespace) -> int:
             report,
             tasks,
             console,
-            base_url=args.agent_base_url or getattr(args, "base_url", None),
-            model=args.agent_model or getattr(args, "model", None),
+            settings_for=lambda workspace: settings_from_args(args, workspace, mode="yolo"),
             judge_api_key=os.environ.get(JUDGE_API_KEY_ENV),
         )
         runner.run(args.task_ids, args.subtask_numbers)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if run_dir is not None:
-            print(f"\nsii eval: interrupted; go on with: sii eval run --resume {run_dir}", file=sys.stderr)
-        return 130
-    except (EvalError, TaskError, JudgeError, ModelError, SessionError, ValueError) as exc:
-        hint = f" (go on later with --resume {run_dir})" if run_dir and (run_dir / REPORT_FILE).exists() else ""
-        print(f"sii eval: error: {exc}{hint}", file=sys.stderr)
-        return 2
+            stop.add_note(f"go on with: sii eval run --resume {run_dir}")
+        raise
+    except Exception as exc:
+        if run_dir and (run_dir / REPORT_FILE).exists():
+            exc.add_note(f"(go on later with --resume {run_dir})")
+        raise
     render(report, console)
     console.print(f"report: {run_dir / REPORT_FILE}")
-    return 0
+    return EXIT_OK
 
 
 def official_command(args: argparse.Namespace, console: Console) -> int:
     """`eval run --official SCENARIO_DIR`; exit 2 when the scenario cannot run or its results cannot be read."""
-    from sii.client import ModelError
-    from sii.config import Settings
     from sii.eval.official import OfficialError, render_scenario_scores, resolve_agent, run_official
     from sii.eval.report import REPORT_FILE, render
 
-    try:
-        if args.tasks or args.resume:
-            raise OfficialError("give --official SCENARIO_DIR alone, without TASKS or --resume")
-        if args.rounds < 1:
-            raise OfficialError("--rounds must be at least 1")
-        base_url = args.agent_base_url or getattr(args, "base_url", None)
-        model = args.agent_model or getattr(args, "model", None)
-        settings = Settings.resolve(base_url, model, args.official.expanduser().resolve())
-        run_dir = args.out or sii_home() / "evals" / time.strftime("%Y%m%d-%H%M%S")
-        max_turns = args.eval_max_steps or getattr(args, "max_steps", None)
-        report, code = run_official(
-            args.official, resolve_agent(settings), args.python, args.rounds, max_turns, run_dir, console.print
-        )
-    except KeyboardInterrupt:
-        return 130
-    except (OfficialError, ModelError, ValueError) as exc:
-        print(f"sii eval: error: {exc}", file=sys.stderr)
-        return 2
+    if args.tasks or args.resume:
+        raise OfficialError("give --official SCENARIO_DIR alone, without TASKS or --resume")
+    if args.rounds < 1:
+        raise OfficialError("--rounds must be at least 1")
+    settings = settings_from_args(args, args.official.expanduser().resolve())
+    run_dir = args.out or sii_home() / "evals" / time.strftime("%Y%m%d-%H%M%S")
+    max_turns = flag_values(args)["max_steps"]
+    report, code = run_official(
+        args.official, resolve_agent(settings), args.python, args.rounds, max_turns, run_dir, console.print
+    )
     render(report, console)
     render_scenario_scores(report, console)
     if code:
         console.print(f"[yellow]{args.official} eval_task.py exited {code}[/yellow]")
     console.print(f"report: {run_dir / REPORT_FILE}")
-    return 0
+    return EXIT_OK
 
 
+@reported
 def compare_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sii.eval.report import RunReport, render_compare
 
-    try:
-        a, b = RunReport.load(args.a), RunReport.load(args.b)
-    except ValueError as exc:
-        print(f"sii eval: error: {exc}", file=sys.stderr)
-        return 2
+    a, b = RunReport.load(args.a), RunReport.load(args.b)
     render_compare(a, b, Console(), names=(str(args.a), str(args.b)))
-    return 0
+    return EXIT_OK

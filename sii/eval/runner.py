@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -62,16 +63,14 @@ class Runner:
         report: RunReport,
         tasks: list[Task],
         console: Console,
-        base_url: str | None = None,
-        model: str | None = None,
+        settings_for: Callable[[Path], Settings],
         judge_api_key: str | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.report = report
         self.tasks = tasks
         self.console = console
-        self.base_url = base_url
-        self.model = model
+        self.settings_for = settings_for  # the agent's settings in a task's workspace (the face's flags)
         self.judge_api_key = judge_api_key
         self._judges: dict[str, Judge] = {}
 
@@ -129,7 +128,7 @@ class Runner:
     def _run_task(self, task: Task, subtasks: list[Subtask]) -> None:
         result = self._task_result(task)
         root = Path(result.workspace)
-        settings = Settings.resolve(self.base_url, self.model, root, self.config.get("max_steps"), mode="yolo")
+        settings = self.settings_for(root)
         resume = Path(result.recording) if result.recording else None
         session = Session(settings, face="eval", ask=None, notify=self.console.print, resume=resume)
         result.recording, result.session_id = str(session.recording_path), session.id

@@ -1,36 +1,37 @@
 """`sii tasks add | import | list | show | reject | from-git | review | progress` and `sii annotate`.
-`register` adds both parsers to sii's command line; each action sets `handler(args) -> exit code` (0 done,
-1 nothing to do, 2 error). The model for `from-git` and the agent for `annotate` come from the usual settings
-(config, SII_BASE_URL/SII_MODEL, `sii --base-url ...`), or `from-git --base-url/--model`."""
+`register` adds both parsers to sii's command line; each action sets `handler(args) -> exit code` (recordings.cli's
+convention: 0 done, 1 nothing to do, 2 error). `annotate` takes the agent flags and `from-git` the server flags
+(sii.agent_flags), on the subcommand or before it (`sii --base-url ... tasks from-git`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recordings.cli import EXIT_NOTHING, EXIT_OK, Handler, SubParsers, reports
+from sii.agent_flags import agent_flags, server_flags, settings_from_args
 from sii.config import Settings
 from sii.tasks.from_git import CATEGORIES
 from sii.tasks.pool import DEFAULT_POOL, STATUSES, Pool, Task, TaskError, find, new_task_id
 
-Handler = Callable[[argparse.Namespace], int]
-
+ERRORS = ("sii.transport.ModelError", "sii.session.SessionError")  # TaskError is a ValueError
+reported = reports("tasks", *ERRORS)
 
 if TYPE_CHECKING:  # rich is imported where it is used: `sii --help` stays fast
     from rich.console import Console
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: SubParsers) -> None:
     tasks = commands.add_parser("tasks", help="the pool of tasks to annotate: add, mine from git, review, progress")
     actions = tasks.add_subparsers(dest="tasks_action", metavar="ACTION", required=True)
 
-    def action(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help)
+    def action(
+        name: str, handler: Handler, help: str, parents: tuple[argparse.ArgumentParser, ...] = ()
+    ) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help, parents=list(parents))
         parser.add_argument("--pool", default=DEFAULT_POOL, help="pool name or .jsonl path (default: default)")
         parser.set_defaults(handler=handler)
         return parser
@@ -55,7 +56,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     reject.add_argument("id", help="task id or unique prefix")
     reject.add_argument("--note", help="why")
 
-    mined = action("from-git", from_git_command, "mine tasks from a local repository's merges and commits")
+    mined = action(
+        "from-git",
+        from_git_command,
+        "mine tasks from a local repository's merges and commits (--base-url/--model: the model that writes them)",
+        parents=(server_flags(inherited=True),),
+    )
     mined.add_argument("repo", type=Path, help="a local git repository")
     mined.add_argument("--range", dest="revision_range", metavar="A..B", help="revision range (default: HEAD)")
     mined.add_argument("--max-patch-tokens", type=int, default=1200, help="drop larger patches (default 1200)")
@@ -65,8 +71,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     mined.add_argument(
         "--categories", type=_categories, help=f"keep only these, comma-separated: {','.join(CATEGORIES)}"
     )
-    mined.add_argument("--base-url", dest="query_base_url", help="the model that writes the requests")
-    mined.add_argument("--model", dest="query_model", help="its served model name")
 
     action("review", review_command, "accept, edit or reject mined tasks, each beside its reference patch")
 
@@ -74,7 +78,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     progress.add_argument("pool", nargs="?", default=DEFAULT_POOL, help="pool name or .jsonl path")
     progress.set_defaults(handler=progress_command)
 
-    annotate = commands.add_parser("annotate", help="claim the next task and solve it with the agent, recorded")
+    annotate = commands.add_parser(
+        "annotate",
+        parents=[agent_flags(inherited=True)],
+        help="claim the next task and solve it with the agent, recorded",
+    )
     annotate.add_argument("pool", nargs="?", default=DEFAULT_POOL, help="pool name or .jsonl path")
     annotate.add_argument("--task", dest="task_id", metavar="ID", help="this task instead of the next open one")
     annotate.add_argument("--test-command", help="run in the workspace after the session, e.g. 'pytest -q'")
@@ -86,25 +94,6 @@ def _categories(value: str) -> set[str]:
     if unknown := chosen - set(CATEGORIES):
         raise argparse.ArgumentTypeError(f"unknown categories {', '.join(sorted(unknown))}; from {CATEGORIES}")
     return chosen
-
-
-def _reporting_errors(handler: Handler) -> Handler:
-    """One clear line and exit code 2 for what the user can fix; 130 on Ctrl-C."""
-
-    @wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        from sii.client import ModelError
-        from sii.session import SessionError
-
-        try:
-            return handler(args)
-        except KeyboardInterrupt:
-            return 130
-        except (TaskError, ModelError, SessionError, ValueError) as exc:
-            print(f"sii {getattr(args, 'command', 'tasks')}: error: {exc}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def _add(pool: Pool, new: list[Task], console: Console) -> int:
@@ -121,10 +110,10 @@ def _add(pool: Pool, new: list[Task], console: Console) -> int:
             tasks.append(task)
             added += 1
             console.print(f"added {task.id}: {task.query[:70]}", highlight=False)
-    return 0 if added else 1
+    return EXIT_OK if added else EXIT_NOTHING
 
 
-@_reporting_errors
+@reported
 def add_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -139,7 +128,7 @@ def add_command(args: argparse.Namespace) -> int:
     return _add(Pool.named(args.pool), [task], Console())
 
 
-@_reporting_errors
+@reported
 def import_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -155,7 +144,7 @@ def import_command(args: argparse.Namespace) -> int:
     return _add(Pool.named(args.pool), new, Console())
 
 
-@_reporting_errors
+@reported
 def list_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -168,10 +157,10 @@ def list_command(args: argparse.Namespace) -> int:
         source = f"git {task.commit[:8]}" if task.source == "git" and task.commit else task.source
         grid.add_row(task.id, status, task.category or "-", task.difficulty or "-", source, task.query[:60])
     Console().print(grid)
-    return 0
+    return EXIT_OK
 
 
-@_reporting_errors
+@reported
 def show_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -187,19 +176,19 @@ def show_command(args: argparse.Namespace) -> int:
             console.print(f"{label}: {value}", highlight=False)
     for recording in task.sessions:
         console.print(f"recording: {recording}", highlight=False)
-    return 0
+    return EXIT_OK
 
 
-@_reporting_errors
+@reported
 def reject_command(args: argparse.Namespace) -> int:
     with Pool.named(args.pool).editing() as tasks:
         task = find(tasks, args.id)
         task.status, task.note, task.reviewed = "rejected", args.note or task.note, True
     print(f"rejected {task.id}")
-    return 0
+    return EXIT_OK
 
 
-@_reporting_errors
+@reported
 def from_git_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
@@ -211,9 +200,7 @@ def from_git_command(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     count = tokenizer_tokens(args.tokenizer) if args.tokenizer else char_tokens
-    settings = Settings.resolve(
-        args.query_base_url or getattr(args, "base_url", None), args.query_model or getattr(args, "model", None)
-    )
+    settings = settings_from_args(args)
     base_url = settings.base_url or _running_embedded_server(settings)
     client = ModelClient(base_url, settings.model, settings.api_key)
     try:
@@ -238,7 +225,7 @@ def from_git_command(args: argparse.Namespace) -> int:
     for task in result.added:
         console.print(f"added {task.id} [{task.category}, {task.difficulty}] {task.query[:80]}", highlight=False)
     console.print(f"{len(result.added)} task(s) added, {len(result.dropped)} change(s) dropped; next: sii tasks review")
-    return 0 if result.added else 1
+    return EXIT_OK if result.added else EXIT_NOTHING
 
 
 def _running_embedded_server(settings: Settings) -> str:
@@ -254,7 +241,7 @@ def _running_embedded_server(settings: Settings) -> str:
     return info.base_url
 
 
-@_reporting_errors
+@reported
 def review_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -263,10 +250,10 @@ def review_command(args: argparse.Namespace) -> int:
     console = Console()
     counts = review(Pool.named(args.pool), console, prompt_toolkit_ask())
     console.print(", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing reviewed", highlight=False)
-    return 0
+    return EXIT_OK
 
 
-@_reporting_errors
+@reported
 def progress_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -274,35 +261,22 @@ def progress_command(args: argparse.Namespace) -> int:
 
     pool = Pool.named(args.pool)
     Console().print(table(progress(pool.tasks())))
-    return 0
+    return EXIT_OK
 
 
-@_reporting_errors
+@reports("annotate", *ERRORS)
 def annotate_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sii.tasks.annotate import annotate
     from sii.tasks.review import prompt_toolkit_ask
 
-    mode = "yolo" if getattr(args, "yolo", False) else getattr(args, "mode", None)
-
-    def settings_for(workspace: Path) -> Settings:
-        settings = Settings.resolve(
-            getattr(args, "base_url", None),
-            getattr(args, "model", None),
-            workspace,
-            getattr(args, "max_steps", None),
-            mode,
-        )
-        settings.sandbox = settings.sandbox or getattr(args, "sandbox", False)
-        return settings
-
     task = annotate(
         Pool.named(args.pool),
-        settings_for,
+        lambda workspace: settings_from_args(args, workspace),
         Console(),
         prompt_toolkit_ask(),
         task_id=args.task_id,
         test_command=args.test_command,
     )
-    return 0 if task.status == "solved" else 1
+    return EXIT_OK if task.status == "solved" else EXIT_NOTHING
