@@ -540,19 +540,27 @@ class ToolRegistry:
 
     def _validator(self, tool: Tool) -> Any:
         """One validator per tool, built on first use (jsonschema is imported only then); None when the tool's
-        schema is itself invalid (an MCP server's), so the call goes to the tool as it came."""
+        schema is itself invalid (an MCP server's), so the call goes to the tool as it came.
+
+        JSON Schema counts 2.0 as an integer; the tools index, slice and count with what they get, so here an
+        integer is what JSON writes as one (a Python int), and 2.0 is refused like any other wrong type."""
         if tool.name not in self._validators:
             from jsonschema import Draft202012Validator, validators
             from jsonschema.exceptions import SchemaError
 
             schema = tool.schema()["function"]["parameters"]
             cls = validators.validator_for(schema, default=Draft202012Validator)
+            strict = validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine("integer", _is_integer))
             try:
                 cls.check_schema(schema)
-                self._validators[tool.name] = cls(schema)
+                self._validators[tool.name] = strict(schema)
             except SchemaError:
                 self._validators[tool.name] = None
         return self._validators[tool.name]
+
+
+def _is_integer(_checker: object, instance: object) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
 MAX_VIOLATIONS = 5

@@ -26,6 +26,7 @@ import platformdirs
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.codemap_cache import Definition, FileTags, TagCache, language_for
 from tools.listing import git_listed_files
+from tools.schema import array, integer, obj, string
 from tools.search import ripgrep_binary
 
 DEFAULT_BUDGET_TOKENS = 2000
@@ -33,6 +34,7 @@ CHARS_PER_TOKEN = 4
 MAX_SYMBOL_HITS = 50
 DAMPING = 0.85
 MAX_DEFINERS = 10  # a name defined in more files (`handle`, `run`) does not say which one is meant
+SYMBOL_KINDS = ("definition", "reference", "both")
 SELF_SHARE = 0.1  # of a file's own rank spread over its definitions, so unreferenced ones still order sensibly
 
 
@@ -308,7 +310,7 @@ def _context_lines(ctx: ToolContext, path: str, cache: dict[str, list[str]]) -> 
 def find_symbol(args: dict[str, Any], ctx: ToolContext) -> Observation:
     name = args["name"]
     kind = args.get("kind", "both")
-    if kind not in ("definition", "reference", "both"):
+    if kind not in SYMBOL_KINDS:
         raise ToolError("kind must be 'definition', 'reference' or 'both'")
     tags = build_index(ctx.workspace, _cache_dir(ctx)).tags
     definitions = [(path, d) for path in sorted(tags) for d in tags[path].definitions if d.name == name]
@@ -345,17 +347,10 @@ CODE_MAP = Tool(
     "Map of the workspace's most important definitions (classes, functions, methods, types) with their "
     "signatures and line numbers, ranked by how much the rest of the code uses them. Python, JavaScript, "
     "TypeScript, Go, Rust, Java, C and C++. Use it to find your way around an unfamiliar repository.",
-    {
-        "type": "object",
-        "properties": {
-            "budget_tokens": {"type": "integer", "description": f"Size of the map (default {DEFAULT_BUDGET_TOKENS})."},
-            "focus": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Paths (files or directories) or symbol names to centre the map on.",
-            },
-        },
-    },
+    obj(
+        budget_tokens=integer(f"Size of the map (default {DEFAULT_BUDGET_TOKENS})."),
+        focus=array(string(), "Paths (files or directories) or symbol names to centre the map on."),
+    ),
     code_map,
 )
 
@@ -363,13 +358,10 @@ FIND_SYMBOL = Tool(
     "find_symbol",
     "Where a name (function, class, method, type) is defined and where it is used, as path:line: code. "
     "Parsed with tree-sitter, so comments and strings do not match.",
-    {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "description": "The exact identifier, e.g. 'parse_args'."},
-            "kind": {"type": "string", "enum": ["definition", "reference", "both"], "description": "Default both."},
-        },
-        "required": ["name"],
-    },
+    obj(
+        name=string("The exact identifier, e.g. 'parse_args'."),
+        kind=string("Default both.", enum=SYMBOL_KINDS),
+        required=["name"],
+    ),
     find_symbol,
 )

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.listing import git_listed_files
 from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
+from tools.schema import boolean, integer, obj, string
 from tools.text import clip
 
 MAX_READ_LINES = 2000
@@ -449,42 +450,32 @@ def _patch_paths_written(args: dict[str, Any]) -> list[str]:
         return []
 
 
-PATH = {"type": "string", "description": "Path relative to the workspace root."}
+PATH = string("Path relative to the workspace root.")
 READ_FILE = Tool(
     "read_file",
     "Read a text file from the workspace. Lines are numbered; use offset/limit for long files. "
     f"Images, PDFs and files over {_human(MAX_READ_BYTES)} (unless offset/limit are given) are refused.",
-    {
-        "type": "object",
-        "properties": {
-            "path": PATH,
-            "offset": {"type": "integer", "description": "First line to read (1-based)."},
-            "limit": {"type": "integer", "description": f"Number of lines (at most {MAX_READ_LINES})."},
-        },
-        "required": ["path"],
-    },
+    obj(
+        path=PATH,
+        offset=integer("First line to read (1-based)."),
+        limit=integer(f"Number of lines (at most {MAX_READ_LINES})."),
+        required=["path"],
+    ),
     read_file,
 )
 LIST_DIRECTORY = Tool(
     "list_directory",
     "List a directory as an indented tree (directories end with '/'), leaving out git-ignored files.",
-    {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "Directory relative to the workspace root (default '.')."},
-            "depth": {"type": "integer", "description": f"Levels to show (default 2, at most {LIST_MAX_DEPTH})."},
-        },
-    },
+    obj(
+        path=string("Directory relative to the workspace root (default '.')."),
+        depth=integer(f"Levels to show (default 2, at most {LIST_MAX_DEPTH})."),
+    ),
     list_directory,
 )
 WRITE_FILE = Tool(
     "write_file",
     "Create or overwrite a file with the given content. Parent directories are created.",
-    {
-        "type": "object",
-        "properties": {"path": PATH, "content": {"type": "string"}},
-        "required": ["path", "content"],
-    },
+    obj(path=PATH, content=string(), required=["path", "content"]),
     write_file,
     mutates=True,
     edits_files=True,
@@ -494,16 +485,13 @@ WRITE_FILE = Tool(
 EDIT_FILE = Tool(
     "edit_file",
     "Replace an exact string in a file. old_string must occur exactly once unless replace_all is true.",
-    {
-        "type": "object",
-        "properties": {
-            "path": PATH,
-            "old_string": {"type": "string", "description": "Exact text to replace, whitespace included."},
-            "new_string": {"type": "string"},
-            "replace_all": {"type": "boolean", "default": False},
-        },
-        "required": ["path", "old_string", "new_string"],
-    },
+    obj(
+        path=PATH,
+        old_string=string("Exact text to replace, whitespace included."),
+        new_string=string(),
+        replace_all=boolean(default=False),
+        required=["path", "old_string", "new_string"],
+    ),
     edit_file,
     mutates=True,
     edits_files=True,
@@ -517,11 +505,7 @@ APPLY_PATCH = Tool(
     "@@ def f():  (optional line just above the hunk)\n unchanged line\n-removed line\n+added line\n"
     "*** Add File: path/new.py\n+first line\n*** Delete File: path/old.py\n*** End Patch\n"
     "Give about 3 unchanged context lines around each change, copied exactly.",
-    {
-        "type": "object",
-        "properties": {"patch": {"type": "string", "description": "The whole patch text."}},
-        "required": ["patch"],
-    },
+    obj(patch=string("The whole patch text."), required=["patch"]),
     apply_patch,
     mutates=True,
     edits_files=True,
@@ -532,7 +516,7 @@ UNDO_EDIT = Tool(
     "undo_edit",
     "Undo the last write_file, edit_file or apply_patch change to a file in this session (a file that was "
     "created is deleted). Call again to go further back.",
-    {"type": "object", "properties": {"path": PATH}, "required": ["path"]},
+    obj(path=PATH, required=["path"]),
     undo_edit,
     mutates=True,
     edits_files=True,

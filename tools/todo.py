@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.schema import array, obj, string
 from tools.text import clip
 
 STATUSES = ("pending", "in_progress", "completed")
@@ -54,23 +55,15 @@ TODO_WRITE = Tool(
     "Keep a checklist of the steps of a multi-step task; the user sees it. Send the whole list each time (it "
     "replaces the last one). Mark one item in_progress while you work on it and each completed as soon as it is "
     "done. Skip it for a task of one or two steps.",
-    {
-        "type": "object",
-        "properties": {
-            "todos": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string", "description": "The step, in a few words."},
-                        "status": {"type": "string", "enum": list(STATUSES)},
-                    },
-                    "required": ["content", "status"],
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "required": ["todos"],
-    },
+    obj(
+        todos=array(
+            obj(
+                content=string("The step, in a few words."),
+                status=string(enum=STATUSES),
+                required=["content", "status"],
+            )
+        ),
+        required=["todos"],
+    ),
     todo_write,
 )
