@@ -17,7 +17,6 @@ import pytest
 from tests.tooling import run
 from tools import ToolContext
 from tools.checkpoints import CheckpointStore
-from tools.git import GIT_HOOKS
 from tools.gitcmd import GitError, git
 from tools.sandbox import Sandbox
 
@@ -220,7 +219,7 @@ def test_hooks_run_on_commit_and_switch_only_when_the_user_allows_them(
     (hostile / "b.txt").write_text("changed\n")
     assert not run(ctx, "git_commit", message="quiet", paths=["b.txt"]).is_error
     assert ran(marks) == []
-    ctx.resources[GIT_HOOKS] = True
+    ctx.git_hooks = True
     (hostile / "b.txt").write_text("changed again\n")
     assert not run(ctx, "git_commit", message="hooked", paths=["b.txt"]).is_error
     assert {"pre-commit", "commit-msg", "post-commit"} <= set(ran(marks))
@@ -459,8 +458,8 @@ def test_inherited_git_variables_do_not_redirect_git(
 
 def test_git_tools_run_inside_the_sandbox(ctx: ToolContext, tmp_path: Path) -> None:
     """A hook (allowed by the user) reports its mount namespace: inside bubblewrap it is not sii's."""
-    ctx.resources["sandbox"] = Sandbox()
-    ctx.resources[GIT_HOOKS] = True
+    ctx.sandbox = Sandbox()
+    ctx.git_hooks = True
     report = ctx.workspace / "namespace.txt"
     hooks = ctx.workspace / ".git" / "hooks"
     (hooks / "pre-commit").write_text(f"#!/bin/sh\nreadlink /proc/self/ns/mnt > {report}\n")
@@ -476,7 +475,7 @@ def test_git_tools_run_inside_the_sandbox(ctx: ToolContext, tmp_path: Path) -> N
 def test_without_bubblewrap_git_does_not_run_unconfined(
     ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx.resources["sandbox"] = Sandbox()
+    ctx.sandbox = Sandbox()
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no bwrap (and no git) to be found
     obs = run(ctx, "git_log")
     assert obs.is_error and "the sandbox cannot run git" in obs.text and "bubblewrap" in obs.text
@@ -505,7 +504,7 @@ def test_output_past_the_cap_is_cut_and_git_stopped(ctx: ToolContext) -> None:
 
 def test_inside_the_sandbox_the_repositorys_programs_stay_off(ctx: ToolContext) -> None:
     """The sandbox clears the environment: git's neutralising settings must still reach git inside it."""
-    ctx.resources["sandbox"] = Sandbox()
+    ctx.sandbox = Sandbox()
     marker = ctx.workspace / "fsmonitor-ran"
     script = ctx.workspace / "monitor.sh"
     script.write_text(f"#!/bin/sh\ntouch {marker}\n")

@@ -245,8 +245,7 @@ def repo_map(
 
 
 def _cache_dir(ctx: ToolContext) -> Path:
-    configured = ctx.resources.get("cache_dir")
-    return Path(configured) if configured else default_cache_dir()
+    return ctx.cache_dir or default_cache_dir()
 
 
 def _split_focus(focus: Iterable[str], files: Iterable[str], ctx: ToolContext) -> tuple[set[str], set[str]]:
@@ -287,7 +286,7 @@ def code_map(args: dict[str, Any], ctx: ToolContext) -> Observation:
     if budget < 1:
         raise ToolError("budget_tokens must be positive")
     paths = list_source_files(ctx.workspace)
-    focus = [*(args.get("focus") or []), *ctx.resources.get("conversation_focus", [])]
+    focus = [*(args.get("focus") or []), *ctx.conversation_focus]
     files, names = _split_focus(focus, paths, ctx)
     text, total = _cached_map(ctx, _cache_dir(ctx), paths, budget, files, names)
     shown = text.count("│")

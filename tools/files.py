@@ -23,7 +23,6 @@ MAX_LINE_CHARS = 2000
 MAX_READ_CHARS = 100_000
 MAX_READ_BYTES = 5 * 1024 * 1024
 MAX_UNDO_PER_FILE = 50
-UNDO_KEY = "undo"
 LIST_DEFAULT_DEPTH, LIST_MAX_DEPTH, LIST_MAX_ENTRIES = 2, 5, 500
 SKIPPED_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache"})
 MEDIA_SUFFIXES = {
@@ -140,14 +139,10 @@ def read_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
     return Observation(body, data={"path": shown, "lines": total})
 
 
-def _undo_history(ctx: ToolContext) -> dict[str, list[str | None]]:
-    return ctx.resources.setdefault(UNDO_KEY, {})
-
-
 def record_undo(ctx: ToolContext, relative: str, before: str | None) -> None:
     """Remember a file's content before a write (None: it did not exist) so undo_edit can restore it; the key
     is the canonical workspace-relative path, so two spellings of one file share one history."""
-    stack = _undo_history(ctx).setdefault(relative, [])
+    stack = ctx.undo.setdefault(relative, [])
     stack.append(before)
     del stack[:-MAX_UNDO_PER_FILE]
 
@@ -254,7 +249,7 @@ def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
 def _plan_undo(args: dict[str, Any], ctx: ToolContext) -> Change:
     shown = args["path"]
     relative = ctx.locate(shown)
-    stack = _undo_history(ctx).get(relative)
+    stack = ctx.undo.get(relative)
     if not stack:
         raise ToolError(f"no edit of {shown} is recorded in this session; there is nothing to undo")
     info = ctx.stat(shown)
@@ -277,7 +272,7 @@ def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
     change = _plan_undo(args, ctx)
     (relative,) = change.after
     _store(ctx, relative, change.after[relative])
-    _undo_history(ctx)[relative].pop()
+    ctx.undo[relative].pop()
     return Observation(change.text, data=change.data)
 
 

@@ -18,7 +18,6 @@ from tools.text import cap_output
 
 DEFAULT_LOG_COUNT = 20
 MAX_LOG_COUNT = 500
-GIT_HOOKS = "git_hooks"  # ctx.resources key: True when the user allows the repository's hooks on commit and switch
 MAX_REVISION = 256
 _REVISION = re.compile(rf"[^\s\\\x00-\x1f\x7f]{{1,{MAX_REVISION}}}")
 _DIFF = ("--no-color", "--no-ext-diff", "--no-textconv")  # git never runs a repository's diff programs for us
@@ -31,8 +30,8 @@ def _run(ctx: ToolContext, *args: str, mutating: bool = False) -> GitResult:
         return git(
             args,
             ctx.workspace,
-            sandbox=ctx.resources.get("sandbox"),
-            hooks=mutating and bool(ctx.resources.get(GIT_HOOKS)),
+            sandbox=ctx.sandbox,
+            hooks=mutating and ctx.git_hooks,
             writes=mutating,
             user_filters=mutating,
         )
@@ -163,7 +162,7 @@ def git_commit(args: dict[str, Any], ctx: ToolContext) -> Observation:
     _git(ctx, "add", "--all", "--", *paths, mutating=True)
     if _run(ctx, "diff", *_DIFF, "--cached", "--quiet", "--", *paths).exit_code == 0:
         raise ToolError(f"nothing to commit in {', '.join(paths)}: the working tree matches HEAD there")
-    verify = [] if ctx.resources.get(GIT_HOOKS) else ["--no-verify"]
+    verify = [] if ctx.git_hooks else ["--no-verify"]
     trailed = with_trailer(message, ctx.session_id)
     _git(ctx, "commit", "--quiet", *verify, f"--message={trailed}", "--", *paths, mutating=True)
     sha, summary, numstat = _git(ctx, "show", *_DIFF, "--numstat", "--format=%H%x00%s%x00", "HEAD", "--").split("\0", 2)

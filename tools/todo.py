@@ -13,7 +13,6 @@ from tools.text import clip
 STATUSES = ("pending", "in_progress", "completed")
 MAX_ITEMS = 50
 MAX_CONTENT_CHARS = 200
-RESOURCE = "todos"  # the current list, in ToolContext.resources
 
 
 def checked_todos(value: Any) -> list[dict[str, str]]:
@@ -39,7 +38,7 @@ def checked_todos(value: Any) -> list[dict[str, str]]:
 
 def todo_write(args: dict[str, Any], ctx: ToolContext) -> Observation:
     items = checked_todos(args["todos"])
-    ctx.resources[RESOURCE] = items
+    ctx.todos = items
     counts = {status: sum(item["status"] == status for item in items) for status in STATUSES}
     text = (
         f"Todo list updated: {len(items)} item(s), {counts['completed']} completed, "
