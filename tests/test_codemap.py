@@ -21,7 +21,7 @@ from tools.codemap import (
     render_map,
     repo_map,
 )
-from tools.codemap_cache import extract_tags, language_for
+from tools.codemap.extract import extract_tags, language_for
 from tools.default import default_registry
 
 SOURCES = {
@@ -185,7 +185,7 @@ def git(root: Path, *args: str) -> None:
 
 
 def age(path: Path, seconds: float = 10.0) -> None:
-    """Back-date a file so the cache trusts its mtime (a just-written file is re-hashed, see codemap_cache)."""
+    """Back-date a file so the cache trusts its mtime (a just-written file is re-hashed, see tools.codemap.cache)."""
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
 
