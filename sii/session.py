@@ -22,7 +22,7 @@ from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings, project_config_file
 from sii.events import Event, ToolCallStarted, ToolResult, TurnEnd, UserMessage
-from sii.mcp import McpConnections
+from sii.mcp import start_mcp
 from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
 from sii.recorder import Recorder, git_facts
@@ -177,7 +177,7 @@ class Session:
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
         for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
             notify(notice)
-        self.mcp = McpConnections.start(settings.mcp_servers)  # the user's, and the project's once trusted
+        self.mcp = start_mcp(settings.mcp_servers)  # the user's, and the project's once trusted
         for error in self.mcp.errors:
             notify(error)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.tooling import run
@@ -171,3 +172,16 @@ def test_a_context_moved_to_another_workspace_keeps_what_the_session_gave(ctx: T
     ctx.close()
     assert ctx.shell is None and ctx.jobs is None and not shell.child.isalive() and not job.running()
     moved.close()
+
+
+def test_no_module_of_tools_imports_sii() -> None:
+    """Imports point down: the tools are given what they need of the faces (settings, trust, the MCP pool)."""
+    code = (
+        "import pkgutil, sys, tools\n"
+        "for module in pkgutil.walk_packages(tools.__path__, 'tools.'):\n"
+        "    __import__(module.name)\n"
+        "print(sorted(name for name in sys.modules if name == 'sii' or name.startswith('sii.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
