@@ -514,3 +514,56 @@ def test_inside_the_sandbox_the_repositorys_programs_stay_off(ctx: ToolContext) 
     assert "calc.py" in run(ctx, "git_status").text
     run(ctx, "git_diff")
     assert not marker.exists()
+
+
+# --- sii's git calls outside the tools: the recording's facts, mining a repository for tasks ----------------------
+
+
+def test_git_facts_read_head_and_origin_from_the_workspace_up(workspace: Path, tmp_path: Path) -> None:
+    from sii.recorder import git_facts
+
+    sh(workspace, "remote", "add", "origin", "https://example.invalid/repo.git")
+    head = sh(workspace, "rev-parse", "HEAD").strip()
+    (workspace / "sub").mkdir()
+    expected = {"head": head, "remote": "https://example.invalid/repo.git"}
+    assert git_facts(str(workspace)) == git_facts(str(workspace / "sub")) == expected
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_facts(str(plain)) == git_facts(str(tmp_path / "missing")) == {"head": None, "remote": None}
+
+
+@pytest.mark.parametrize("blocking", [".git/refs/heads/main", ".git/HEAD", ".git/config"])
+def test_a_fifo_in_the_repository_does_not_stall_the_recording(workspace: Path, blocking: str) -> None:
+    """gitpython (and a bare `git`) wait forever on a ref, HEAD or config that is a FIFO: the session never started."""
+    from sii.recorder import git_facts
+
+    (workspace / ".git" / "packed-refs").unlink(missing_ok=True)  # HEAD's branch is read from its own file
+    (workspace / blocking).unlink()
+    os.mkfifo(workspace / blocking)
+    started = time.monotonic()
+    assert git_facts(str(workspace), timeout=1.0) == {"head": None, "remote": None}
+    assert time.monotonic() - started < 5
+
+
+def test_mining_a_repository_runs_none_of_its_programs(workspace: Path, marks: Path, sii_home: Path) -> None:
+    """`sii tasks from-git` and `sii annotate` run git on a repository someone else wrote: its textconv driver (on
+    the patch), its fsmonitor, its smudge filter and its post-checkout hook (on the worktree) must not run."""
+    from sii.tasks.annotate import prepare_workspace
+    from sii.tasks.from_git import mine
+    from sii.tasks.pool import Task
+
+    (workspace / ".gitattributes").write_text("*.py diff=evil filter=evil\n")
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    sh(workspace, "add", ".")
+    sh(workspace, "commit", "-q", "-m", "fix add")
+    for key, name in [("diff.evil.textconv", "textconv"), ("core.fsmonitor", "fsmonitor")]:
+        sh(workspace, "config", key, program(marks, name))
+    sh(workspace, "config", "filter.evil.smudge", program(marks, "smudge"))
+    script(workspace / ".git" / "hooks", "post-checkout", marks)
+    (change,) = [item for item in mine(workspace, None) if not isinstance(item, tuple)]
+    assert "+    return a + b" in change.patch
+    task = Task(id="t1", query="q", repo=str(workspace), parent=change.parent)
+    tree = prepare_workspace(task, sii_home)
+    assert (tree / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
+    assert prepare_workspace(task, sii_home) == tree  # the second attempt replaces the first worktree
+    assert ran(marks) == []
