@@ -402,7 +402,8 @@ class Settings:
         if spec.project == "free":
             return value, None
         if spec.project == "union":
-            return current + [rule for rule in map(str, value) if rule not in current], None
+            kept = list(current or [])
+            return kept + [rule for rule in map(str, value) if rule not in kept], None
         if spec.project == "at-most":
             if isinstance(value, bool) or not 0 < value <= current:
                 return None, f"{_short(value)} is not above 0 and at most {current:g}; a project may only shorten it"

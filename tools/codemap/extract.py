@@ -7,9 +7,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from tree_sitter import Node, Parser, Query, QueryCursor
+
+if TYPE_CHECKING:  # the pack itself loads a hundred grammars: imported only when parsing
+    from tree_sitter_language_pack import SupportedLanguage
 
 QUERIES = Path(__file__).parent.parent / "queries"  # package data of `tools`
 EXTENSIONS = {
@@ -62,7 +65,7 @@ def language_for(path: str) -> str | None:
 def _parser(language: str) -> Parser:
     from tree_sitter_language_pack import get_parser  # loads a hundred grammars: only when parsing
 
-    return get_parser(language)
+    return get_parser(cast("SupportedLanguage", language))
 
 
 @cache
@@ -71,7 +74,7 @@ def _query(language: str) -> Query:
     source = "\n".join((QUERIES / f"{name}.scm").read_text() for name in files)
     from tree_sitter_language_pack import get_language
 
-    return Query(get_language(language), source)
+    return Query(get_language(cast("SupportedLanguage", language)), source)
 
 
 _TIGHT_OPEN = re.compile(r"([(\[]) ")  # what collapsing a multi-line parameter list leaves behind
