@@ -23,6 +23,7 @@ from typing import Any, Literal, TextIO
 from recordings.formats import canonical_json, to_parquet_row, to_sharegpt
 from recordings.schema import Trajectory, producer_version
 from recordings.store import default_redactor, read_trajectory
+from recordings.tool_names import rename_sample
 from recordings.trainers import (
     ArgumentTypes,
     dataset_card,
@@ -75,6 +76,8 @@ class Selection:
     dedupe: bool = True
     redact: bool = True  # secrets are redacted before anything leaves the machine
     duplicate_times: int = 1  # slime: each sample written this many times (LIMI's --duplicate_times)
+    tool_names: str | None = None  # a tool profile (recordings.tool_names): calls renamed to its names; None: as sent
+    tool_schemas: list[dict[str, Any]] = field(default_factory=list, repr=False)  # that profile's tools list
 
 
 @dataclass
@@ -208,6 +211,9 @@ def select(
         for kind, count in trajectory.redactions.items():  # redacted as it was recorded (or imported)
             counts.redacted_kinds[kind] = counts.redacted_kinds.get(kind, 0) + count
         for context, data in enumerate(trajectory.samples()):
+            if selection.tool_names is not None:
+                source, workspace = trajectory.meta.tool_profile, trajectory.meta.workspace
+                data = rename_sample(data, source, selection.tool_names, workspace, selection.tool_schemas)
             if not any(message["role"] == "assistant" for message in data["messages"]):
                 counts.no_assistant += 1
                 continue
@@ -334,6 +340,7 @@ class Export:
 
     def manifest(self) -> dict[str, Any]:
         filters = asdict(self.selection)
+        filters.pop("tool_schemas")
         for key in ("labels", "models"):
             filters[key] = sorted(filters[key]) if filters[key] is not None else None
         return {

@@ -11,6 +11,7 @@ from recordings.export import FORMATS, Export, Selection, export
 from recordings.importer import IMPORT_FORMATS, import_file
 from recordings.importers import AGENT_FORMATS, AgentImport, detect, import_logs, logs_under
 from recordings.store import OUTCOMES
+from recordings.tool_names import PROFILES
 
 LABELS = (*OUTCOMES, "unlabelled", "all")
 
@@ -31,10 +32,21 @@ def export_command(args: argparse.Namespace, directory: Path) -> int:
         dedupe=not args.no_dedupe,
         redact=not args.no_redact,
         duplicate_times=args.duplicate_times,
+        tool_names=args.tool_names,
+        tool_schemas=_profile_schemas(args.tool_names),
     )
     result = export(directory, args.format, args.out, selection, args.ids, sys.stdout)
     print(summary(result, args.out), file=sys.stderr)
     return 0
+
+
+def _profile_schemas(profile: str | None) -> list[dict]:
+    """The tools list of `profile`, which the renamed samples declare; tools/ is imported only for a renaming."""
+    if profile is None:
+        return []
+    from tools.profiles import profile_schemas
+
+    return profile_schemas(profile)
 
 
 def summary(result: Export, out: Path | None) -> str:
@@ -142,6 +154,9 @@ def register(actions: argparse._SubParsersAction) -> None:
         choices=("drop", "truncate"),
         default="drop",
         help="over the limit: drop the sample (default) or cut it after the last assistant message that fits",
+    )
+    export_parser.add_argument(
+        "--tool-names", choices=PROFILES, help="rename tool calls and tools to this profile's names (default: as sent)"
     )
     export_parser.add_argument("--no-dedupe", action="store_true", help="keep duplicates and near-duplicates")
     export_parser.add_argument("--no-redact", action="store_true", help="keep secrets (they are redacted by default)")

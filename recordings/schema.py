@@ -63,6 +63,7 @@ class SessionMeta:
     parent_session: str | None = None  # the session this one was forked from
     chat_template: str | None = None  # the template the server rendered with, when sii knows it
     redacted: bool = False  # secrets were redacted as the recording was written
+    tool_profile: str = "sii"  # whose tool names the calls use (recordings.tool_names): "sii" or "sii-cli"
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,6 +15,13 @@ MAX_DEPTH = 100
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # may stand for a lone surrogate
 
 
+def object_field(value: Any, key: str) -> dict[str, Any]:
+    """`value[key]` when `value` is an object holding an object there, else `{}`: the one way readers of untrusted
+    JSON (imported trajectories, official results) step into a nested object without trusting its shape."""
+    field = value.get(key) if isinstance(value, dict) else None
+    return field if isinstance(field, dict) else {}
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 

@@ -24,15 +24,15 @@ def trainer_messages(messages: list[Message]) -> list[dict[str, Any]]:
     render as thinking)."""
     shaped = []
     for message in messages:
-        message = dict(message)
-        if "reasoning" in message:
-            message["reasoning_content"] = message.pop("reasoning")
+        rendered: dict[str, Any] = dict(message)
+        if "reasoning" in rendered:
+            rendered["reasoning_content"] = rendered.pop("reasoning")
         if message.get("tool_calls"):
-            message["tool_calls"] = [
+            rendered["tool_calls"] = [
                 {**call, "function": {**call["function"], "arguments": _object(call["function"]["arguments"])}}
-                for call in message["tool_calls"]
+                for call in message.get("tool_calls", [])
             ]
-        shaped.append(message)
+        shaped.append(rendered)
     return shaped
 
 
@@ -180,11 +180,10 @@ def llamafactory_ready(messages: list[Message]) -> list[Message]:
         elif last is not None and last["role"] == message["role"] == "assistant" and not last.get("tool_calls"):
             reasoning = "\n\n".join(filter(None, [last.get("reasoning"), message.get("reasoning")]))
             content = "\n\n".join(filter(None, [last["content"], message["content"]]))
-            merged[-1] = {
-                **message,
-                "content": content or message["content"],
-                **({"reasoning": reasoning} if reasoning else {}),
-            }
+            joined: Message = {**message, "content": content or message["content"]}
+            if reasoning:
+                joined["reasoning"] = reasoning
+            merged[-1] = joined
         else:
             merged.append(message)
     ends = [i for i, message in enumerate(merged) if message["role"] == "assistant"]

@@ -314,7 +314,7 @@ class ApprovalPolicy:
         if self.ask is None:
             if reason is None:
                 return f"{tool.name} needs approval, and this headless run allows it only with --yolo."
-            if tool.name == "run_shell":
+            if tool.shell_command is not None:
                 return f"not run without the user's approval, and this headless run cannot ask: {reason}."
             return f"{tool.name} needs approval: {reason}; this headless run allows it only with --yolo."
         # "always" is offered only for plain approvals: never for protected paths or what a deny rule may hide.
@@ -375,5 +375,5 @@ class ApprovalPolicy:
 
 
 def _shell_command(tool: Tool, arguments: Any) -> str | None:
-    command = arguments.get("command") if tool.name == "run_shell" and isinstance(arguments, dict) else None
+    command = tool.shell_command(arguments) if tool.shell_command and isinstance(arguments, dict) else None
     return command if isinstance(command, str) else None

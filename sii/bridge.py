@@ -57,6 +57,8 @@ TOOL_ALIASES = {
     "replace": "edit_file",
     "run_shell_command": "run_shell",
 }
+# The SDK's auth type that asks for SII CLI's own tools: served with the sii-cli tool profile.
+SII_TOOLS_AUTH = "USE_OPENAI_WITH_SII_TOOLS"
 SESSION_ID = re.compile(r"[A-Za-z0-9_.-]+")
 # What the model reads in place of a call's result when the turn was stopped, by why it was stopped.
 STOPPED_BY_INTERRUPT = "Interrupted by the client (an interrupt request) before this call finished."
@@ -167,6 +169,8 @@ class QueryOptions:
         except ValueError as exc:  # a broken config file
             raise BridgeError("SESSION_ERROR", str(exc), request_id) from None
         settings.api_key = os.environ.get("SII_OPENAI_API_KEY") or settings.api_key
+        if self.auth_type == SII_TOOLS_AUTH and "tool_profile" not in settings.sources:
+            settings.tool_profile = "sii-cli"  # the client asked for SII CLI's tools: their names and schemas
         if self.temperature is not None:
             settings.sampling["temperature"] = self.temperature
         return settings
@@ -175,7 +179,7 @@ class QueryOptions:
         """`agent`: sii's prompt plus the caller's; `ask`: the caller's alone (the SDK always sends one)."""
         if self.run_model == "ask":
             return self.system_prompt or ""
-        base = system_prompt(workspace)
+        base = system_prompt(workspace, "gemini-cli" if self.auth_type == SII_TOOLS_AUTH else "sii")
         return f"{base}\n\n{self.system_prompt}" if self.system_prompt else base
 
     def tools(self, registry: ToolRegistry) -> ToolRegistry:
@@ -183,7 +187,7 @@ class QueryOptions:
             return ToolRegistry([])
         if not self.allowed_tools:
             return registry
-        names = dict.fromkeys(TOOL_ALIASES.get(name, name) for name in self.allowed_tools)
+        names = dict.fromkeys(name if name in registry else TOOL_ALIASES.get(name, name) for name in self.allowed_tools)
         return ToolRegistry([tool for name in names if (tool := registry.get(name)) is not None])
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sii import __version__
 from sii.approval import MODES
-from sii.config import Settings
+from sii.config import PROMPT_PROFILES, TOOL_PROFILES, Settings
 from sii.quick_exit import skip_collection_at_exit
 
 skip_collection_at_exit()
@@ -57,6 +57,12 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--disallowed-tools", action="append", metavar="NAMES", help="never offer these tools (as --allowed-tools)"
+    )
+    parser.add_argument(
+        "--tool-profile", choices=TOOL_PROFILES, help="the tool names and schemas offered (sii-cli: SII CLI's)"
+    )
+    parser.add_argument(
+        "--system-prompt-profile", choices=PROMPT_PROFILES, help="the system prompt (default: the tools')"
     )
     parser.add_argument("--append-system-prompt", metavar="TEXT", help="add TEXT to the end of the system prompt")
     parser.add_argument(
@@ -129,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 "tools.allowed": args.allowed_tools,
                 "tools.disallowed": args.disallowed_tools,
                 "system_prompt_append": args.append_system_prompt,
+                "tool_profile": args.tool_profile,
+                "system_prompt_profile": args.system_prompt_profile,
             },
             "flag",
         )

@@ -60,6 +60,7 @@ class Key:
     order: tuple[Any, ...] = ()
     why: str = ""
     attr: str | None = None  # the Settings attribute, when it is not the key itself
+    choices: tuple[str, ...] = ()  # the values it may take, when they are few
     shown: Callable[[Any], str] = _listed
     unset: str = "-"
 
@@ -76,6 +77,9 @@ def _set(_text: str) -> str:
     return "set"  # instructions may be long: `sii config` says only that they are there
 
 
+TOOL_PROFILES = ("sii", "sii-cli")  # tools.profiles; spelled here so `sii --help` imports no tool
+PROMPT_PROFILES = ("sii", "gemini-cli")
+PROMPT_FOR_TOOLS = {"sii": "sii", "sii-cli": "gemini-cli"}
 CREDENTIALS = "it decides where requests and the API key go"
 # Every setting sii reads (TOML key; nested tables are flattened with a dot): a new one must say how it merges.
 KEYS: dict[str, Key] = {
@@ -121,6 +125,10 @@ KEYS: dict[str, Key] = {
         unset="(every tool)",
     ),
     "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
+    # Which tool names and schemas the model is offered (tools.profiles), and which system prompt (sii.prompts):
+    # a name for what the model was trained with; it neither grants nor takes away any permission.
+    "tool_profile": Key(str, "free", choices=TOOL_PROFILES),
+    "system_prompt_profile": Key(str, "free", choices=PROMPT_PROFILES, unset="(the tool profile's own)"),
     "system_prompt_append": Key(
         str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own", shown=_set
     ),
@@ -313,6 +321,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], list[Refusal]]:
             refused.append(Refusal(key, path, f"unknown setting; known: {', '.join(KEYS)}"))
         elif not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
             refused.append(Refusal(key, path, f"must be {_kind_name(spec.kind)}, not {_short(value)}"))
+        elif spec.choices and value not in spec.choices:
+            refused.append(Refusal(key, path, f"must be one of {', '.join(spec.choices)}, not {_short(value)}"))
         else:
             values[key] = value
     if servers is not None:
@@ -361,6 +371,8 @@ class Settings:
     tools_allowed: list[str] | None = None  # the tool names offered to the model; None: every tool
     tools_disallowed: list[str] = field(default_factory=list)  # taken away from those
     system_prompt_append: str | None = None  # added to the end of the system prompt
+    tool_profile: str = "sii"  # the tool surface: sii's own, or "sii-cli" (SII CLI / Gemini CLI names)
+    system_prompt_profile: str | None = None  # "sii" or "gemini-cli"; None: the tool profile's own
     project_mcp_servers: list[McpServerConfig] = field(default_factory=list)  # the repository's, not yet trusted
     refused: list[Refusal] = field(default_factory=list)  # project settings ignored
     sources: dict[str, str] = field(default_factory=dict)
@@ -478,6 +490,11 @@ class Settings:
         if TrustStore(settings.home).trusts(settings.workspace, settings.project_mcp_servers):
             settings.admit_project_servers()
         return settings
+
+    @property
+    def prompt_profile(self) -> str:
+        """The system prompt's profile: as set, else the one that goes with the tool profile."""
+        return self.system_prompt_profile or PROMPT_FOR_TOOLS[self.tool_profile]
 
     def notices(self) -> list[str]:
         """The warning lines a session starts with: each ignored project setting, and untrusted project servers."""

@@ -4,6 +4,8 @@ own instructions (AGENTS.md, and SII.md / CLAUDE.md when present), as Codex CLI 
 import logging
 import re
 import stat
+import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -60,7 +62,32 @@ def appended(prompt: str, extra: str | None) -> str:
     return f"{prompt}\n\n{extra.strip()}" if extra and extra.strip() else prompt
 
 
-def system_prompt(workspace: Path) -> str:
+def system_prompt(workspace: Path, profile: str = "sii", sandbox: bool = False) -> str:
+    """sii's own prompt, or (`gemini-cli`) the one SII CLI's models were trained with."""
     memory = project_memory(workspace)
+    if profile == "gemini-cli":
+        return gemini_cli_prompt(workspace, memory, sandbox)
     base = SYSTEM_PROMPT.format(workspace=workspace)
     return appended(base, f"The project's instructions:\n\n{memory}" if memory else None)
+
+
+def gemini_cli_prompt(workspace: Path, memory: str, sandbox: bool) -> str:
+    """Gemini CLI's core prompt with its sandbox and git parts chosen for this workspace, then the workspace facts
+    Gemini CLI sends as its first message (getEnvironmentContext), then the project memory after `---`, as
+    getCoreSystemPrompt appends it."""
+    from sii import prompt_gemini_cli as gemini
+
+    git = (workspace / ".git").exists()
+    prompt = (
+        gemini.BASE.replace("<<SANDBOX>>", gemini.SANDBOX if sandbox else gemini.OUTSIDE_SANDBOX)
+        .replace("<<GIT>>", gemini.GIT_REPOSITORY if git else "")
+        .replace("<<COMMIT_OFFER>>", gemini.COMMIT_OFFER if git else "")
+        .strip()
+    )
+    facts = (
+        "This is the Gemini CLI. We are setting up the context for our chat.\n"
+        f"Today's date is {time.strftime('%A, %B %d, %Y')}.\n"
+        f"My operating system is: {sys.platform}\n"
+        f"I'm currently working in the directory: {workspace}"
+    )
+    return f"{prompt}\n\n{facts}" + (f"\n\n---\n\n{memory.strip()}" if memory.strip() else "")

@@ -111,8 +111,8 @@ class Renderer:
                 self._end_line()
                 function = call["function"]
                 self.console.print(Text("⏺ " + describe_call(function["name"], function["arguments"]), "cyan"))
-                live = self.shell_output if function["name"] == "run_shell" else None
-                self._wait(f"running {function['name']}", live=live)
+                # Any tool may drive the shell (run_shell, a profile's run_shell_command); the tail is empty otherwise.
+                self._wait(f"running {function['name']}", live=self.shell_output)
             case ToolResult(call=call, observation=observation):
                 self._end_line()
                 todos = observation.data.get("todos")

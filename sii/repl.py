@@ -26,7 +26,8 @@ from sii.render import Renderer
 from sii.session import Session
 from sii.slash import COMMANDS, ReplState, custom_commands, is_slash_command, run_slash_command, show_restored
 from sii.trust import ask_to_trust
-from tools.shell import live_tail
+from tools.base import ToolRegistry
+from tools.shell import RUN_SHELL, live_tail
 
 
 class SparingFileHistory(FileHistory):
@@ -105,7 +106,8 @@ def run_user_shell(console: Console, session: Session, command: str) -> str | No
     if not command:
         console.print(Text("usage: !COMMAND runs COMMAND in the session's shell", "red"))
         return None
-    observation = session.agent.registry.dispatch("run_shell", {"command": command}, session.context)
+    # sii's own shell tool, whatever the model is offered (a tool profile names it otherwise, or leaves it out)
+    observation = ToolRegistry([RUN_SHELL]).dispatch("run_shell", {"command": command}, session.context)
     console.print(Text(observation.text, "red" if observation.is_error else ""), soft_wrap=True)
     return f"I ran this in the shell:\n```\n$ {command}\n{observation.text}\n```"
 

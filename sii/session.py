@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -30,7 +31,8 @@ from tools import ToolContext, ToolRegistry
 from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
-from tools.default import UnknownTools, default_registry, narrow_registry, tool_names
+from tools.default import UnknownTools, narrow_registry, tool_names
+from tools.profiles import profile_registry
 from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
@@ -148,7 +150,7 @@ class Session:
         notify: Callable[[str], None],
         resume: Path | None = None,
         fork: bool = False,
-        prompt: Callable[[Path], str] = system_prompt,
+        prompt: Callable[[Path], str] | None = None,
         select_tools: Callable[[ToolRegistry], ToolRegistry] = lambda registry: registry,
     ) -> None:
         """`ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
@@ -181,7 +183,8 @@ class Session:
         for error in self.mcp.errors:
             notify(error)
         try:
-            registry = select_tools(settings_tools(settings, default_registry(extra=self.mcp.tools()), notify))
+            offered = profile_registry(settings.tool_profile, extra=self.mcp.tools())
+            registry = select_tools(settings_tools(settings, offered, notify))
         except (SessionError, UnknownTools) as exc:  # the face's own selection may name a tool that is not there
             self.mcp.close()
             self.client.close()
@@ -201,7 +204,8 @@ class Session:
             git_hooks=settings.git_hooks,
         )
         self.policy.preview = self._preview_call
-        self._prompt = prompt
+        self._prompt = prompt or partial(system_prompt, profile=settings.prompt_profile, sandbox=settings.sandbox)
+        self._tool_profile = settings.tool_profile
         self._prompt_append = settings.system_prompt_append
         self.agent = Agent(
             self.client,
@@ -368,6 +372,7 @@ class Session:
             started_at=time.time(),
             git_head_start=facts["head"],
             git_remote=facts["remote"],
+            tool_profile=self._tool_profile,
         )
 
     def switch_model(self, name: str) -> None:
@@ -389,7 +394,7 @@ class Session:
         changed, a `retune` record restarts its view in the recording (system prompt first) and names the
         workspace and tools. Returns what changed: "workspace", "tools", "system_prompt"."""
         workspace = settings.workspace.resolve()
-        registry = select_tools(default_registry(extra=self.mcp.tools()))
+        registry = select_tools(profile_registry(settings.tool_profile, extra=self.mcp.tools()))
         system: Message = {"role": "system", "content": prompt(workspace)}
         changed = [
             name

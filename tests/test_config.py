@@ -147,6 +147,8 @@ def toml_value(key: str, spec: Key) -> str:
     if spec.order:
         value = spec.order[-1]
         return str(value).lower() if isinstance(value, bool) else f'"{value}"'
+    if spec.choices:
+        return f'"{spec.choices[-1]}"'
     kind = spec.kind if isinstance(spec.kind, type) else spec.kind[0]
     return {str: '"x"', int: "7", bool: "true", list: "[]" if key == "mcp_servers" else '["x"]'}[kind]
 

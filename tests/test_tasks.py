@@ -354,3 +354,16 @@ def test_annotate_works_in_a_worktree_at_the_parent_and_links_the_recording(
         assert commands.progress_command(argparse.Namespace(command="tasks", pool="default")) == 0
     table = capsys.readouterr().out
     assert "│ debugging " in table and "│ 4 " in table
+
+
+def test_a_timed_out_test_command_reports_its_partial_output_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """subprocess hands back a timed-out child's output as bytes even under text=True; the record shows text."""
+    from sii.tasks import compare
+
+    monkeypatch.setattr(compare, "TEST_TIMEOUT_S", 1)
+    code, output = compare.run_tests(tmp_path, "echo partial-result; echo to-stderr >&2; exec sleep 30")
+    assert code == 124
+    assert "partial-result" in output and "to-stderr" in output
+    assert "b'" not in output

@@ -491,6 +491,9 @@ class Tool:
     paths_written: Callable[[dict[str, Any]], list[str]] | None = None
     # The diff the call would make, computed without making it, so a person sees it before approving.
     preview: Callable[[dict[str, Any], ToolContext], str | None] | None = None
+    # The bash command a call would run (None: not a shell tool, or no command string), so approval judges every
+    # shell tool, whatever its name or arguments, by what it would run.
+    shell_command: Callable[[dict[str, Any]], str | None] | None = None
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema the model sees. Unknown arguments are declared invalid, which also

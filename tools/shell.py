@@ -400,12 +400,23 @@ def kept_output(path: str) -> str | None:
 
 def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
     command = args["command"]
-    if _TRAILING_AMPERSAND.search(command):
-        return _start_job(_TRAILING_AMPERSAND.sub("", command), ctx)
+    if (background := background_command(command)) is not None:
+        return start_job(background, ctx)
     if args.get("background"):
-        return _start_job(command, ctx)
-    shell = _shell(ctx)
+        return start_job(command, ctx)
     timeout = min(float(args.get("timeout", DEFAULT_TIMEOUT_S)), MAX_TIMEOUT_S)
+    text, notes, data = run_foreground(command, timeout, ctx)
+    if not data["timed_out"] and not data["shell_exited"]:
+        notes.append(f"[exit code {data['exit_code']}]")
+    body = "\n".join([text, *notes]) if text else "\n".join(notes)
+    return Observation(body, is_error=data["exit_code"] != 0, data=data)
+
+
+def run_foreground(command: str, timeout: float, ctx: ToolContext) -> tuple[str, list[str], dict[str, Any]]:
+    """Run `command` in the session's shell and wait: its output as the model reads it, notes on what went wrong
+    (a restart, a timeout, the shell exiting), and the facts for the recording (exit code, output file...). One
+    run for every shell tool, whatever shape its observation takes."""
+    shell = _shell(ctx)
     result = shell.run(command, timeout)
     notes = []
     if result["restarted"]:
@@ -422,15 +433,17 @@ def run_shell(args: dict[str, Any], ctx: ToolContext) -> Observation:
             notes.append("[the command ignored the interrupt, so the shell was killed; the next call restarts it]")
     elif result["shell_exited"]:
         notes.append("[the shell exited; a fresh one starts on the next call]")
-    else:
-        notes.append(f"[exit code {result['exit_code']}]")
-    body = "\n".join([text, *notes]) if text else "\n".join(notes)
     data = {key: value for key, value in result.items() if key != "window"}
     data["output_bytes"] = result["window"].end
-    return Observation(body, is_error=result["exit_code"] != 0, data=data)
+    return text, notes, data
 
 
-def _start_job(command: str, ctx: ToolContext) -> Observation:
+def background_command(command: str) -> str | None:
+    """The command without its trailing `&` when it asks to run in the background, else None."""
+    return _TRAILING_AMPERSAND.sub("", command) if _TRAILING_AMPERSAND.search(command) else None
+
+
+def start_job(command: str, ctx: ToolContext) -> Observation:
     job = _jobs(ctx).start(command)
     text = f"Started background job {job.id} (pid {job.pid}). Read its output with job_output, stop it with kill_job."
     return Observation(text, data={"job_id": job.id, "pid": job.pid})
@@ -487,6 +500,7 @@ RUN_SHELL = Tool(
     },
     run_shell,
     mutates=True,
+    shell_command=lambda args: args.get("command"),
 )
 
 JOB_OUTPUT = Tool(

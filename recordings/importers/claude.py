@@ -12,6 +12,7 @@ from typing import Any
 
 from recordings.importers.common import ImportedSession, json_lines, parse_iso, text_of
 from recordings.schema import Message
+from recordings.strictjson import object_field
 
 
 def read_claude(path: Path) -> ImportedSession:
@@ -68,7 +69,7 @@ def _extend(reply: Message, content: Any) -> None:
         elif block.get("type") == "thinking" and block.get("thinking"):
             reply["reasoning"] = "\n\n".join(filter(None, [reply.get("reasoning"), text_of(block["thinking"])]))
         elif block.get("type") == "tool_use":
-            arguments = block.get("input") if isinstance(block.get("input"), dict) else {}
+            arguments = object_field(block, "input")
             call = {
                 "id": str(block.get("id", "")),
                 "type": "function",

@@ -16,6 +16,7 @@ from typing import Any
 from recordings.formats import parse_arguments
 from recordings.importers.common import ImportedSession, json_lines, parse_iso, text_of
 from recordings.schema import Message
+from recordings.strictjson import object_field
 
 ROLES = {"user": "user", "assistant": "assistant", "developer": "system", "system": "system"}
 
@@ -60,7 +61,7 @@ def _item(item: dict[str, Any], messages: list[Message], reasoning: list[str]) -
         elif kind == "custom_tool_call":
             arguments = {"input": text_of(item.get("input"))}
         else:
-            arguments = item.get("action") if isinstance(item.get("action"), dict) else {}
+            arguments = object_field(item, "action")
         name = str(item.get("name") or ("local_shell" if kind == "local_shell_call" else ""))
         call_id = str(item.get("call_id") or item.get("id") or "")
         message = _assistant(messages, reasoning, for_call=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from recordings.importers.common import ImportedSession, json_lines, load_json, lower_types, parse_iso, text_of
 from recordings.schema import Message, ToolCall
+from recordings.strictjson import object_field
 
 
 class _Ids:
@@ -79,7 +80,7 @@ def _model_message(parts: list[dict[str, Any]], ids: _Ids) -> Message:
         if isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             name = str(call.get("name", ""))
-            arguments = call.get("args") if isinstance(call.get("args"), dict) else {}
+            arguments = object_field(call, "args")
             tool_call: ToolCall = {
                 "id": ids.call(call.get("id"), name),
                 "type": "function",
@@ -246,7 +247,7 @@ def _gemini_turn(record: dict[str, Any]) -> list[Message]:
         if not isinstance(call, dict):
             continue
         call_id = str(call.get("id") or f"{record.get('id', 'turn')}_{number}")
-        arguments = call.get("args") if isinstance(call.get("args"), dict) else {}
+        arguments = object_field(call, "args")
         calls.append(
             {"id": call_id, "type": "function", "function": {"name": str(call.get("name", "")), "arguments": arguments}}
         )
@@ -279,7 +280,9 @@ def read_qwen(path: Path) -> ImportedSession:
     if not records:
         raise ValueError(f"{path}: no Qwen Code chat records")
     by_uuid = {r.get("uuid"): r for r in records if r.get("uuid")}
-    chain, seen, record = [], set(), records[-1]
+    chain: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    record: dict[str, Any] | None = records[-1]
     while record is not None and id(record) not in seen:  # a cycle in hostile data ends the walk
         seen.add(id(record))
         chain.append(record)

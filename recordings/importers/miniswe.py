@@ -12,6 +12,7 @@ from typing import Any
 
 from recordings.importers.common import ImportedSession, load_json, openai_tool_calls, text_of
 from recordings.schema import Message
+from recordings.strictjson import object_field
 
 BASH_TOOL = {  # the one tool mini-swe-agent's tool-calling models are given (minisweagent.models.utils)
     "type": "function",
@@ -31,11 +32,11 @@ def read_miniswe(path: Path) -> ImportedSession:
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise ValueError(f"{path}: not a mini-swe-agent trajectory")
-    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    info = object_field(data, "info")
     messages = [m for m in (_message(raw) for raw in data["messages"] if isinstance(raw, dict)) if m is not None]
     names = {c["function"]["name"] for m in messages for c in m.get("tool_calls", [])}
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    model_config = config.get("model") if isinstance(config.get("model"), dict) else {}
+    config = object_field(info, "config")
+    model_config = object_field(config, "model")
     notes = [f"mini-swe-agent {info.get('mini_version', '?')}, exit status {info.get('exit_status') or '?'}"]
     return ImportedSession(
         source="mini-swe-agent",

@@ -16,6 +16,7 @@ from typing import Any
 
 from recordings.importers.common import ImportedSession, load_json, openai_tool_calls, parse_iso, text_of
 from recordings.schema import Message
+from recordings.strictjson import object_field
 
 
 def read_openhands(path: Path) -> ImportedSession:
@@ -31,8 +32,8 @@ def read_openhands(path: Path) -> ImportedSession:
             continue
         if session.started_at is None:
             session.started_at = parse_iso(event.get("timestamp"))
-        metadata = event.get("tool_call_metadata") if isinstance(event.get("tool_call_metadata"), dict) else None
-        args = event.get("args") if isinstance(event.get("args"), dict) else {}
+        metadata = object_field(event, "tool_call_metadata") or None
+        args = object_field(event, "args")
         action = event.get("action")
         if action == "system":
             messages.append({"role": "system", "content": text_of(args.get("content"))})
@@ -40,8 +41,12 @@ def read_openhands(path: Path) -> ImportedSession:
         elif action == "finish" and event.get("source") == "agent":
             messages.append({"role": "assistant", "content": _finish_text(args, metadata)})
         elif action == "message":
-            role = "user" if event.get("source") == "user" else "assistant"
-            messages.append({"role": role, "content": text_of(args.get("content"))})
+            content = text_of(args.get("content"))
+            messages.append(
+                {"role": "user", "content": content}
+                if event.get("source") == "user"
+                else {"role": "assistant", "content": content}
+            )
         elif action is not None and metadata is not None:
             reply = _reply(metadata, responses)
             if reply is not None:
@@ -64,7 +69,7 @@ def _response_message(metadata: dict[str, Any] | None) -> dict[str, Any]:
 def _reply(metadata: dict[str, Any], responses: set[str]) -> Message | None:
     """The assistant message of the model response behind a tool action; None if it was added already (the
     response made several calls, each its own action)."""
-    response = metadata.get("model_response") if isinstance(metadata.get("model_response"), dict) else {}
+    response = object_field(metadata, "model_response")
     response_id = str(response.get("id") or metadata.get("tool_call_id"))
     if response_id in responses:
         return None

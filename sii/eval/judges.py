@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.syntax import Syntax
 
+from recordings.schema import Message
 from sii.client import ModelClient, ModelError
 from sii.eval.tasks import Requirement, Subtask
 from sii.eval.workspace import workspace_diff
@@ -130,7 +131,7 @@ class LlmJudge:
             f"## The agent's final answer\n{submission.answer or '(none)'}\n\n"
             f"## What the agent changed in its workspace (unified diff)\n{submission.diff() or '(nothing)'}"
         )
-        messages = [{"role": "system", "content": LLM_SYSTEM}, {"role": "user", "content": request}]
+        messages: list[Message] = [{"role": "system", "content": LLM_SYSTEM}, {"role": "user", "content": request}]
         try:
             completion = self.client.chat(messages, [], {"temperature": 0})
         except ModelError as exc:

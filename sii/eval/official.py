@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.store import recordings_dir
+from recordings.strictjson import object_field
 from sii.bridge import NODE_ENTRY
 from sii.config import Settings, sii_home
 from sii.eval.report import Attempt, RunReport, SubtaskResult, TaskResult
@@ -163,7 +164,7 @@ def subtask_result(entry: Any, index: int, session_id: str | None) -> tuple[Subt
         if not isinstance(attempt, dict):
             raise OfficialError(f"{where} holds an attempt that is not an object")
         score = _number(attempt.get("score"), f"{where} score")
-        rubric = attempt.get("rubric") if isinstance(attempt.get("rubric"), dict) else {}
+        rubric = object_field(attempt, "rubric")
         passed = rubric["passed"] if isinstance(rubric.get("passed"), bool) else score >= PASS_SCORE
         scores.append(score)
         if record.status == "passed":

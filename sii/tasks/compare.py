@@ -46,8 +46,10 @@ def run_tests(workspace: Path, command: str) -> tuple[int, str]:
         result = subprocess.run(
             command, shell=True, cwd=workspace, capture_output=True, text=True, timeout=TEST_TIMEOUT_S
         )
-    except subprocess.TimeoutExpired as exc:
-        return 124, f"timed out after {TEST_TIMEOUT_S}s\n{exc.stdout or ''}"
+    except subprocess.TimeoutExpired as exc:  # its partial output is bytes even under text=True
+        partial = (exc.stdout or b"") + (exc.stderr or b"")
+        shown = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+        return 124, f"timed out after {TEST_TIMEOUT_S}s\n{shown[-OUTPUT_TAIL:]}"
     return result.returncode, (result.stdout + result.stderr)[-OUTPUT_TAIL:]
 
 
