@@ -37,7 +37,7 @@ from sii.agent import answer_unanswered_calls
 from sii.client import ModelError
 from sii.config import Settings
 from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd
-from sii.mcp import McpConnections
+from sii.mcp import start_mcp
 from sii.prompts import system_prompt
 from sii.quick_exit import skip_collection_at_exit
 from sii.session import Session, SessionError
@@ -474,7 +474,7 @@ class Bridge:
         if live is not None:
             schemas = live.agent.registry.schemas()
         else:
-            mcp = McpConnections.start(options.settings(request.request_id).mcp_servers)
+            mcp = start_mcp(options.settings(request.request_id).mcp_servers)
             try:
                 schemas = options.tools(default_registry(extra=mcp.tools())).schemas()
             finally:

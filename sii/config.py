@@ -10,6 +10,7 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -41,9 +42,19 @@ ENVIRONMENT = {
 Merge = Literal["free", "union", "tighten-only", "user-only", "until-trusted", "at-most"]
 
 
+def _listed(value: Any) -> str:
+    """How `sii config` shows a value: lists joined, booleans as TOML writes them."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Key:
-    """One setting: the type its value must have, how a project's value merges, and (user-only) why."""
+    """One setting: the type its value must have, how a project's value merges, and (user-only) why; and how
+    `sii config` shows it: `shown` formats a value, `unset` stands for none."""
 
     kind: type | tuple[type, ...]
     project: Merge
@@ -51,6 +62,20 @@ class Key:
     why: str = ""
     attr: str | None = None  # the Settings attribute, when it is not the key itself
     choices: tuple[str, ...] = ()  # the values it may take, when they are few
+    shown: Callable[[Any], str] = _listed
+    unset: str = "-"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _server_names(servers: list[McpServerConfig]) -> str:
+    return ", ".join(server.name for server in servers) or "(none)"
+
+
+def _set(_text: str) -> str:
+    return "set"  # instructions may be long: `sii config` says only that they are there
 
 
 TOOL_PROFILES = ("sii", "sii-cli")  # tools.profiles; spelled here so `sii --help` imports no tool
@@ -59,18 +84,25 @@ PROMPT_FOR_TOOLS = {"sii": "sii", "sii-cli": "gemini-cli"}
 CREDENTIALS = "it decides where requests and the API key go"
 # Every setting sii reads (TOML key; nested tables are flattened with a dot): a new one must say how it merges.
 KEYS: dict[str, Key] = {
-    "base_url": Key(str, "user-only", why=CREDENTIALS),
-    "api_key_env": Key(str, "user-only", why="it decides which environment variable is sent as the API key"),
-    "model": Key(str, "free"),
+    "base_url": Key(str, "user-only", why=CREDENTIALS, unset="(embedded server)"),
+    "api_key_env": Key(
+        str,
+        "user-only",
+        why="it decides which environment variable is sent as the API key",
+        unset="(SII_API_KEY, else OPENAI_API_KEY)",
+    ),
+    "model": Key(str, "free", unset="(the server's first model)"),
     "mode": Key(str, "tighten-only", order=("yolo", "auto-edit", "ask", "plan")),
     "max_steps": Key(int, "free"),
-    "context_window": Key(int, "free"),  # tokens, for servers whose /v1/models does not say
+    "context_window": Key(int, "free", unset="(from the server)"),  # tokens, for servers whose /v1/models does not say
     "sampling.temperature": Key((int, float), "free"),
-    "sampling.top_p": Key((int, float), "free"),
+    "sampling.top_p": Key((int, float), "free", unset="(the server's default)"),
     "sampling.max_tokens": Key(int, "free"),
     "shell.allow": Key(list, "user-only", why="allow rules let commands run unasked", attr="shell_allow"),
     "shell.deny": Key(list, "union", attr="shell_deny"),
-    "recordings_dir": Key(str, "user-only", why="where recordings go is the user's choice"),
+    "recordings_dir": Key(
+        str, "user-only", why="where recordings go is the user's choice", unset="($SII_HOME/recordings)"
+    ),
     "redaction.enabled": Key(bool, "tighten-only", order=(False, True), attr="redaction"),
     "redaction.emails": Key(bool, "tighten-only", order=(False, True), attr="redaction_emails"),
     "sandbox.enabled": Key(bool, "tighten-only", order=(False, True), attr="sandbox"),
@@ -79,20 +111,28 @@ KEYS: dict[str, Key] = {
     "git.hooks": Key(
         bool, "user-only", why="hooks are programs the repository chose; they run on commit", attr="git_hooks"
     ),
-    "mcp_servers": Key(list, "until-trusted"),  # an array of tables, checked by mcp_server_configs
+    "mcp_servers": Key(list, "until-trusted", shown=_server_names),  # an array of tables (mcp_server_configs)
     # Seconds (see sii.transport.Timeouts); a project could only make sii wait longer on a dead server.
-    "server.connect_timeout": Key((int, float), "at-most"),
-    "server.first_token_timeout": Key((int, float), "at-most"),
-    "server.idle_timeout": Key((int, float), "at-most"),
+    "server.connect_timeout": Key((int, float), "at-most", shown=_seconds),
+    "server.first_token_timeout": Key((int, float), "at-most", shown=_seconds),
+    "server.idle_timeout": Key((int, float), "at-most", shown=_seconds),
     # A project may take tools away (its disallowed names are added), never give any back: an allow list of its
     # own could name a tool the user left out, so only the user sets one.
-    "tools.allowed": Key(list, "user-only", why="an allow list can name tools the user left out", attr="tools_allowed"),
+    "tools.allowed": Key(
+        list,
+        "user-only",
+        why="an allow list can name tools the user left out",
+        attr="tools_allowed",
+        unset="(every tool)",
+    ),
     "tools.disallowed": Key(list, "union", attr="tools_disallowed"),
     # Which tool names and schemas the model is offered (tools.profiles), and which system prompt (sii.prompts):
     # a name for what the model was trained with; it neither grants nor takes away any permission.
     "tool_profile": Key(str, "free", choices=TOOL_PROFILES),
-    "system_prompt_profile": Key(str, "free", choices=PROMPT_PROFILES),
-    "system_prompt_append": Key(str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own"),
+    "system_prompt_profile": Key(str, "free", choices=PROMPT_PROFILES, unset="(the tool profile's own)"),
+    "system_prompt_append": Key(
+        str, "user-only", why="a project's instructions belong in AGENTS.md, not sii's own", shown=_set
+    ),
 }
 SERVER_KEYS = "server."
 MAX_TIMEOUT_S = 3600.0  # no [server] timeout may make sii wait longer than this
@@ -365,7 +405,8 @@ class Settings:
         if spec.project == "free":
             return value, None
         if spec.project == "union":
-            return current + [rule for rule in map(str, value) if rule not in current], None
+            kept = list(current or [])
+            return kept + [rule for rule in map(str, value) if rule not in kept], None
         if spec.project == "at-most":
             if isinstance(value, bool) or not 0 < value <= current:
                 return None, f"{_short(value)} is not above 0 and at most {current:g}; a project may only shorten it"
@@ -459,57 +500,22 @@ class Settings:
         return lines
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """(setting, value, where it came from) rows for `sii config`."""
-        rows = [
-            ("base_url", self.base_url or "(embedded server)", self.sources.get("base_url", "default")),
-            ("model", self.model or "(the server's first model)", self.sources.get("model", "default")),
-            ("api_key", "set" if self.api_key else "not set", self.sources.get("api_key_env", "environment")),
-            ("mode", self.mode, self.sources.get("mode", "default")),
-            ("max_steps", str(self.max_steps), self.sources.get("max_steps", "default")),
-            (
-                "context_window",
-                str(self.context_window or "(from the server)"),
-                self.sources.get("context_window", "default"),
-            ),
-        ]
+        """(setting, value, where it came from) rows for `sii config`: every key of KEYS, the user's extra redaction
+        patterns, then what follows from them. Values may come from a repository: control and formatting
+        characters are shown as escapes, so none can rewrite the terminal."""
+        rows = []
+        for key, spec in KEYS.items():
+            table, name = self._slot(key)
+            value = table.get(name)
+            rows.append((key, spec.unset if value is None else spec.shown(value), self.sources.get(key, "default")))
         rows += [
-            (f"sampling.{key}", str(value), self.sources.get(f"sampling.{key}", "default"))
-            for key, value in self.sampling.items()
+            (f"{REDACTION_PATTERNS}{name}", pattern, self.sources.get(f"{REDACTION_PATTERNS}{name}", "default"))
+            for name, pattern in self.redaction_patterns.items()
         ]
-        rows += [
-            ("shell.allow", ", ".join(self.shell_allow) or "-", self.sources.get("shell.allow", "default")),
-            ("shell.deny", ", ".join(self.shell_deny) or "-", self.sources.get("shell.deny", "default")),
-            *(
-                (f"server.{name}", f"{seconds:g} s", self.sources.get(f"server.{name}", "default"))
-                for name, seconds in self.timeouts.items()
-            ),
-            (
-                "mcp_servers",
-                ", ".join(server.name for server in self.mcp_servers) or "-",
-                self.sources.get("mcp_servers", "default"),
-            ),
-            (
-                "tools.allowed",
-                "(every tool)" if self.tools_allowed is None else ", ".join(self.tools_allowed) or "(none)",
-                self.sources.get("tools.allowed", "default"),
-            ),
-            (
-                "tools.disallowed",
-                ", ".join(self.tools_disallowed) or "-",
-                self.sources.get("tools.disallowed", "default"),
-            ),
-            ("tool_profile", self.tool_profile, self.sources.get("tool_profile", "default")),
-            ("system_prompt_profile", self.prompt_profile, self.sources.get("system_prompt_profile", "default")),
-            (
-                "system_prompt_append",
-                "set" if self.system_prompt_append else "-",
-                self.sources.get("system_prompt_append", "default"),
-            ),
-        ]
+        rows.append(("api_key", "set" if self.api_key else "not set", self.sources.get("api_key_env", "environment")))
         project = str(project_config_file(self.workspace))
         if self.project_mcp_servers:
-            names = ", ".join(server.name for server in self.project_mcp_servers)
-            rows.append(("mcp_servers (not trusted)", names, project))
+            rows.append(("mcp_servers (not trusted)", _server_names(self.project_mcp_servers), project))
         rows += [
             ("home", str(self.home), "SII_HOME" if os.environ.get("SII_HOME") else "default"),
             ("recordings", str(self.recordings), self.sources.get("recordings_dir", "default")),
@@ -517,4 +523,4 @@ class Settings:
             ("project config", project, ""),
         ]
         rows += [(f"refused: {refusal.key or '(file)'}", refusal.reason, str(refusal.path)) for refusal in self.refused]
-        return rows
+        return [(visible(setting), visible(value), visible(source)) for setting, value, source in rows]

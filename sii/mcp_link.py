@@ -1,4 +1,5 @@
-"""One MCP server's connection through the MCP SDK, and its results as sii observations.
+"""The MCP servers' connections through the MCP SDK (the pool tools.mcp calls through), and their results as
+sii observations.
 
 Imported only once a session has MCP servers to start: the SDK and its dependencies (pydantic models of every
 protocol version, starlette, httpx2...) take seconds to import, which a session without MCP must not pay."""
@@ -160,8 +161,10 @@ class ServerPool:
                 f"\nits stderr:\n{stderr}" if stderr else ""
             )
 
-    def call(self, server: ServerLink, remote: str, arguments: dict[str, Any], timeout: float) -> Observation:
-        """Call one tool and wait; every failure, a dead server included, becomes an error Observation."""
+    def call(self, index: int, remote: str, arguments: dict[str, Any], timeout: float) -> Observation:
+        """Call one tool of the `index`th server and wait; every failure, a dead server included, becomes an error
+        Observation."""
+        server = self.servers[index]
         name = server.config.name
         if server.client is None or self._loop.is_closed():
             return Observation(f"Error: mcp server {name!r} is not connected.", is_error=True)

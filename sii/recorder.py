@@ -6,23 +6,30 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-import git
-
 from recordings.records import EndMeta, Usage, check_fields
 from recordings.schema import Message, SessionMeta
 from recordings.store import RecordingWriter, RecordSink
 from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
+from tools.gitcmd import GitError, git
+
+# The repository is someone else's: a ref or its config can be a FIFO that blocks whoever reads it.
+FACTS_TIMEOUT_S = 10.0
+_FACTS = {"head": ("rev-parse", "--verify", "--quiet", "HEAD^{commit}"), "remote": ("config", "remote.origin.url")}
 
 
-def git_facts(workspace: str) -> dict[str, str | None]:
-    """HEAD and origin URL of the workspace's repository, or None for each when there is none."""
-    try:
-        repo = git.Repo(workspace, search_parent_directories=True)
-        head = repo.head.commit.hexsha if repo.head.is_valid() else None
-        remote = next((r.url for r in repo.remotes if r.name == "origin"), None)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return {"head": None, "remote": None}
-    return {"head": head, "remote": remote}
+def git_facts(workspace: str, timeout: float = FACTS_TIMEOUT_S) -> dict[str, str | None]:
+    """HEAD and origin URL of the repository the workspace is in (looked for from the workspace up), or None for
+    each that there is none of or that git cannot tell within `timeout` seconds (then the rest is not asked)."""
+    facts: dict[str, str | None] = dict.fromkeys(_FACTS)
+    deadline = time.monotonic() + timeout
+    root = Path(workspace)
+    for fact, args in _FACTS.items():
+        try:
+            found = git(args, root, boundary=Path(root.anchor or "/"), timeout=deadline - time.monotonic())
+        except GitError:
+            break
+        facts[fact] = found.text.strip() or None if found.exit_code == 0 else None
+    return facts
 
 
 class DeferredWriter(RecordSink):

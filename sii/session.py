@@ -23,7 +23,7 @@ from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings, project_config_file
 from sii.events import Event, ToolCallStarted, ToolResult, TurnEnd, UserMessage
-from sii.mcp import McpConnections
+from sii.mcp import start_mcp
 from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
 from sii.recorder import Recorder, git_facts
@@ -32,14 +32,11 @@ from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from tools.codemap import conversation_focus
 from tools.default import UnknownTools, narrow_registry, tool_names
-from tools.git import GIT_HOOKS
 from tools.profiles import profile_registry
 from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
 CHAT_TEMPLATE_IDS = {BUNDLED_MODEL_NAME: f"sii/{TOOL_TEMPLATE.name}"}
-# Resources a workspace change keeps; the rest (the shell, background jobs, the undo stack) belong to the old one.
-WORKSPACE_FREE_RESOURCES = ("sandbox", "conversation_focus")
 # SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
 EMBEDDED_MAX_TOKENS = 512
 
@@ -182,7 +179,7 @@ class Session:
         self.id = previous.meta.session_id if previous and not fork else new_session_id()
         for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
             notify(notice)
-        self.mcp = McpConnections.start(settings.mcp_servers)  # the user's, and the project's once trusted
+        self.mcp = start_mcp(settings.mcp_servers)  # the user's, and the project's once trusted
         for error in self.mcp.errors:
             notify(error)
         try:
@@ -199,11 +196,14 @@ class Session:
             ask=ask,
             workspace=workspace,
         )
-        self.context = ToolContext(workspace=workspace, session_id=self.id, scratch=settings.home / "tmp")
+        self.context = ToolContext(
+            workspace=workspace,
+            session_id=self.id,
+            scratch=settings.home / "tmp",
+            sandbox=sandbox,
+            git_hooks=settings.git_hooks,
+        )
         self.policy.preview = self._preview_call
-        self.context.resources[GIT_HOOKS] = settings.git_hooks
-        if sandbox is not None:
-            self.context.resources["sandbox"] = sandbox
         self._prompt = prompt or partial(system_prompt, profile=settings.prompt_profile, sandbox=settings.sandbox)
         self._tool_profile = settings.tool_profile
         self._prompt_append = settings.system_prompt_append
@@ -300,7 +300,7 @@ class Session:
         """Keep the code map pointed at what the user talks about."""
         if isinstance(event, UserMessage):
             texts = [m["content"] or "" for m in self.agent.messages if m["role"] == "user"]
-            self.context.resources["conversation_focus"] = conversation_focus(texts)
+            self.context.conversation_focus = conversation_focus(texts)
 
     def _checkpoint_before_changes(self, event: Event) -> None:
         """Snapshot the workspace before the first call of a turn that may change it (shell included)."""
@@ -417,11 +417,11 @@ class Session:
     def _move_to(self, workspace: Path, settings: Settings, notify: Callable[[str], None]) -> None:
         """A fresh tool context (and approval root and checkpoint store) for `workspace`; the old one is closed."""
         old = self.context
-        kept = {name: old.resources.pop(name) for name in WORKSPACE_FREE_RESOURCES if name in old.resources}
-        if settings.sandbox and "sandbox" not in kept:  # the new workspace's settings may tighten, never loosen
-            kept["sandbox"] = Sandbox(network=settings.sandbox_network)
+        moved = old.moved_to(workspace)
+        if settings.sandbox and moved.sandbox is None:  # the new workspace's settings may tighten, never loosen
+            moved.sandbox = Sandbox(network=settings.sandbox_network)
         old.close()
-        self.context = self.agent.context = ToolContext(workspace=workspace, session_id=self.id, resources=kept)
+        self.context = self.agent.context = moved
         self.policy.workspace = workspace
         store = checkpoint_dir(settings.home, workspace)
         self.checkpoints = self._open_checkpoints(store, notify) if settings.checkpoints else None

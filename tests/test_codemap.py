@@ -21,7 +21,7 @@ from tools.codemap import (
     render_map,
     repo_map,
 )
-from tools.codemap_cache import extract_tags, language_for
+from tools.codemap.extract import extract_tags, language_for
 from tools.default import default_registry
 
 SOURCES = {
@@ -185,7 +185,7 @@ def git(root: Path, *args: str) -> None:
 
 
 def age(path: Path, seconds: float = 10.0) -> None:
-    """Back-date a file so the cache trusts its mtime (a just-written file is re-hashed, see codemap_cache)."""
+    """Back-date a file so the cache trusts its mtime (a just-written file is re-hashed, see tools.codemap.cache)."""
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - int(seconds * 1e9)))
 
@@ -205,7 +205,7 @@ def cache_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ctx(workspace: Path, cache_dir: Path) -> Iterator[ToolContext]:
-    context = ToolContext(workspace=workspace, resources={"cache_dir": cache_dir})
+    context = ToolContext(workspace=workspace, cache_dir=cache_dir)
     yield context
     context.close()
 
@@ -354,7 +354,7 @@ def test_code_map_follows_what_the_conversation_mentions(ctx: ToolContext) -> No
     hub_tree(ctx.workspace)
     focus = conversation_focus(["The total is wrong: check compute_other_total please."])
     assert focus == ["compute_other_total"]
-    ctx.resources["conversation_focus"] = focus
+    ctx.conversation_focus = focus
     text = default_registry().dispatch("code_map", {"budget_tokens": 15}, ctx).text
     assert text.startswith("other.py:\n    1│def compute_other_total():")
     assert conversation_focus(["see src/app.py and HttpClient"]) == ["src/app.py", "HttpClient"]

@@ -11,7 +11,7 @@ import pytest
 
 from recordings.schema import ToolCall
 from sii.approval import Answer, ApprovalPolicy, Question
-from sii.config import ConfigError, Settings, project_config_file, user_config_file
+from sii.config import KEYS, ConfigError, Key, Settings, project_config_file, user_config_file
 from tools.base import Observation, Tool
 from tools.files import EDIT_FILE, READ_FILE
 from tools.shell import RUN_SHELL
@@ -125,6 +125,54 @@ def test_sii_config_shows_values_and_sources(tmp_path: Path) -> None:
     write(user_config_file(), "oops = 1\n")
     failing = subprocess.run([sys.executable, "-m", "sii", "config"], cwd=tmp_path, capture_output=True, text=True)
     assert failing.returncode == 2 and failing.stderr.startswith("sii: error: oops in ")
+
+
+def sii_config(cwd: Path) -> dict[str, tuple[str, str]]:
+    """`sii config` run for real: setting -> (value, where it came from), read off its table."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "sii", "config"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.stdout.splitlines() if "│" in line]
+    return {row[0]: (row[1], row[2]) for row in cells}
+
+
+def toml_value(key: str, spec: Key) -> str:
+    """A value the key accepts, as TOML: the tightest of an ordered key, else one of its kind."""
+    if spec.order:
+        value = spec.order[-1]
+        return str(value).lower() if isinstance(value, bool) else f'"{value}"'
+    if spec.choices:
+        return f'"{spec.choices[-1]}"'
+    kind = spec.kind if isinstance(spec.kind, type) else spec.kind[0]
+    return {str: '"x"', int: "7", bool: "true", list: "[]" if key == "mcp_servers" else '["x"]'}[kind]
+
+
+def test_sii_config_shows_every_key_and_where_it_came_from(tmp_path: Path) -> None:
+    """No key is shown by hand: a default run lists each one as default, and a user config that sets each one
+    is named as its source (sandbox and redaction included, and the user's own redaction patterns)."""
+    defaults = sii_config(tmp_path)
+    assert {key: defaults[key][1] for key in KEYS} == dict.fromkeys(KEYS, "default")
+    lines = [f"{key} = {toml_value(key, spec)}" for key, spec in KEYS.items()]
+    write(user_config_file(), "\n".join([*lines, 'redaction.patterns.ticket = "TICKET-[0-9]+"', ""]))
+    shown = sii_config(tmp_path)
+    source = str(user_config_file())
+    assert {key: shown[key][1] for key in KEYS} == dict.fromkeys(KEYS, source)
+    assert shown["redaction.patterns.ticket"] == ("TICKET-[0-9]+", source)
+    assert shown["sandbox.enabled"][0] == "true" and shown["sandbox.network"][0] == "false"
+    assert shown["shell.allow"][0] == "x" and shown["mcp_servers"][0] == "(none)"
+
+
+def test_sii_config_escapes_what_a_repository_wrote(tmp_path: Path) -> None:
+    """A cloned repository's config cannot retitle or clear the terminal, nor reorder text, through `sii config`."""
+    write(project_config_file(tmp_path), 'model = "m\\u001b]0;owned\\u0007\\u001b[2J\\u202eevil"\n')
+    shown = sii_config(tmp_path)
+    assert shown["model"] == ("m\\x1b]0;owned\\x07\\x1b[2J\\u202eevil", str(project_config_file(tmp_path)))
 
 
 def test_an_unknown_mode_from_the_user_or_environment_is_an_error(

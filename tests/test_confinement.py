@@ -124,7 +124,7 @@ def test_undo_does_not_write_over_a_file_hard_linked_since(ctx: ToolContext, out
     obs = run(ctx, "undo_edit", path="notes.txt")
     assert obs.is_error and "hard links" in obs.text
     assert (outside / "secret.txt").read_text() == f"{SECRET}\n"
-    assert ctx.resources["undo"]["notes.txt"], "a refused undo keeps its history"
+    assert ctx.undo["notes.txt"], "a refused undo keeps its history"
 
 
 def test_a_hard_linked_instruction_file_or_mention_is_not_sent(workspace: Path, outside: Path) -> None:
@@ -509,7 +509,7 @@ def test_a_sandboxed_background_job_racing_a_symlink_cannot_make_write_file_crea
     dangling symlink out where the unsandboxed write_file is about to create a file."""
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap is not installed")
-    ctx.resources["sandbox"] = Sandbox()
+    ctx.sandbox = Sandbox()
     target = outside / "created.txt"
     command = shlex.join([sys.executable, "-c", PLANT, str(target)])
     started = run(ctx, "run_shell", command=command, background=True)

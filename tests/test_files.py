@@ -124,7 +124,7 @@ def test_a_failing_hunk_changes_no_file(ctx: ToolContext) -> None:
     assert "     2\tbeta = 2" in obs.text
     after = {path: path.read_bytes() for path in root.rglob("*") if path.is_file() and ".git" not in path.parts}
     assert after == snapshot
-    assert "undo" not in ctx.resources
+    assert ctx.undo == {}
 
 
 def test_a_failing_write_puts_back_the_files_already_written(ctx: ToolContext) -> None:

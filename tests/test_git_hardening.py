@@ -17,7 +17,6 @@ import pytest
 from tests.tooling import run
 from tools import ToolContext
 from tools.checkpoints import CheckpointStore
-from tools.git import GIT_HOOKS
 from tools.gitcmd import GitError, git
 from tools.sandbox import Sandbox
 
@@ -220,7 +219,7 @@ def test_hooks_run_on_commit_and_switch_only_when_the_user_allows_them(
     (hostile / "b.txt").write_text("changed\n")
     assert not run(ctx, "git_commit", message="quiet", paths=["b.txt"]).is_error
     assert ran(marks) == []
-    ctx.resources[GIT_HOOKS] = True
+    ctx.git_hooks = True
     (hostile / "b.txt").write_text("changed again\n")
     assert not run(ctx, "git_commit", message="hooked", paths=["b.txt"]).is_error
     assert {"pre-commit", "commit-msg", "post-commit"} <= set(ran(marks))
@@ -459,8 +458,8 @@ def test_inherited_git_variables_do_not_redirect_git(
 
 def test_git_tools_run_inside_the_sandbox(ctx: ToolContext, tmp_path: Path) -> None:
     """A hook (allowed by the user) reports its mount namespace: inside bubblewrap it is not sii's."""
-    ctx.resources["sandbox"] = Sandbox()
-    ctx.resources[GIT_HOOKS] = True
+    ctx.sandbox = Sandbox()
+    ctx.git_hooks = True
     report = ctx.workspace / "namespace.txt"
     hooks = ctx.workspace / ".git" / "hooks"
     (hooks / "pre-commit").write_text(f"#!/bin/sh\nreadlink /proc/self/ns/mnt > {report}\n")
@@ -476,7 +475,7 @@ def test_git_tools_run_inside_the_sandbox(ctx: ToolContext, tmp_path: Path) -> N
 def test_without_bubblewrap_git_does_not_run_unconfined(
     ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx.resources["sandbox"] = Sandbox()
+    ctx.sandbox = Sandbox()
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no bwrap (and no git) to be found
     obs = run(ctx, "git_log")
     assert obs.is_error and "the sandbox cannot run git" in obs.text and "bubblewrap" in obs.text
@@ -505,7 +504,7 @@ def test_output_past_the_cap_is_cut_and_git_stopped(ctx: ToolContext) -> None:
 
 def test_inside_the_sandbox_the_repositorys_programs_stay_off(ctx: ToolContext) -> None:
     """The sandbox clears the environment: git's neutralising settings must still reach git inside it."""
-    ctx.resources["sandbox"] = Sandbox()
+    ctx.sandbox = Sandbox()
     marker = ctx.workspace / "fsmonitor-ran"
     script = ctx.workspace / "monitor.sh"
     script.write_text(f"#!/bin/sh\ntouch {marker}\n")
@@ -515,3 +514,56 @@ def test_inside_the_sandbox_the_repositorys_programs_stay_off(ctx: ToolContext) 
     assert "calc.py" in run(ctx, "git_status").text
     run(ctx, "git_diff")
     assert not marker.exists()
+
+
+# --- sii's git calls outside the tools: the recording's facts, mining a repository for tasks ----------------------
+
+
+def test_git_facts_read_head_and_origin_from_the_workspace_up(workspace: Path, tmp_path: Path) -> None:
+    from sii.recorder import git_facts
+
+    sh(workspace, "remote", "add", "origin", "https://example.invalid/repo.git")
+    head = sh(workspace, "rev-parse", "HEAD").strip()
+    (workspace / "sub").mkdir()
+    expected = {"head": head, "remote": "https://example.invalid/repo.git"}
+    assert git_facts(str(workspace)) == git_facts(str(workspace / "sub")) == expected
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_facts(str(plain)) == git_facts(str(tmp_path / "missing")) == {"head": None, "remote": None}
+
+
+@pytest.mark.parametrize("blocking", [".git/refs/heads/main", ".git/HEAD", ".git/config"])
+def test_a_fifo_in_the_repository_does_not_stall_the_recording(workspace: Path, blocking: str) -> None:
+    """gitpython (and a bare `git`) wait forever on a ref, HEAD or config that is a FIFO: the session never started."""
+    from sii.recorder import git_facts
+
+    (workspace / ".git" / "packed-refs").unlink(missing_ok=True)  # HEAD's branch is read from its own file
+    (workspace / blocking).unlink()
+    os.mkfifo(workspace / blocking)
+    started = time.monotonic()
+    assert git_facts(str(workspace), timeout=1.0) == {"head": None, "remote": None}
+    assert time.monotonic() - started < 5
+
+
+def test_mining_a_repository_runs_none_of_its_programs(workspace: Path, marks: Path, sii_home: Path) -> None:
+    """`sii tasks from-git` and `sii annotate` run git on a repository someone else wrote: its textconv driver (on
+    the patch), its fsmonitor, its smudge filter and its post-checkout hook (on the worktree) must not run."""
+    from sii.tasks.annotate import prepare_workspace
+    from sii.tasks.from_git import mine
+    from sii.tasks.pool import Task
+
+    (workspace / ".gitattributes").write_text("*.py diff=evil filter=evil\n")
+    (workspace / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    sh(workspace, "add", ".")
+    sh(workspace, "commit", "-q", "-m", "fix add")
+    for key, name in [("diff.evil.textconv", "textconv"), ("core.fsmonitor", "fsmonitor")]:
+        sh(workspace, "config", key, program(marks, name))
+    sh(workspace, "config", "filter.evil.smudge", program(marks, "smudge"))
+    script(workspace / ".git" / "hooks", "post-checkout", marks)
+    (change,) = [item for item in mine(workspace, None) if not isinstance(item, tuple)]
+    assert "+    return a + b" in change.patch
+    task = Task(id="t1", query="q", repo=str(workspace), parent=change.parent)
+    tree = prepare_workspace(task, sii_home)
+    assert (tree / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
+    assert prepare_workspace(task, sii_home) == tree  # the second attempt replaces the first worktree
+    assert ran(marks) == []

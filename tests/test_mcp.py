@@ -15,9 +15,10 @@ import mcp_types
 import pytest
 
 from sii.config import ConfigError, McpServerConfig, Settings, project_config_file, user_config_file
-from sii.mcp import McpConnections, tool_name
+from sii.mcp import start_mcp
 from sii.mcp_link import observation
 from tools.base import Observation, ToolContext, ToolRegistry
+from tools.mcp import McpConnections, tool_name
 
 DEMO = str(Path(__file__).with_name("mcp_demo_server.py"))
 
@@ -37,7 +38,7 @@ def call(connections: McpConnections, name: str, **arguments) -> Observation:
 @pytest.fixture(scope="module")
 def connections() -> Iterator[McpConnections]:
     """The demo server twice, once trusted, started once for the tests below (5 s calls: CI machines are slow)."""
-    started = McpConnections.start([demo(), demo("trusted", trust=True)], call_timeout=5)
+    started = start_mcp([demo(), demo("trusted", trust=True)], call_timeout=5)
     yield started
     started.close()
 
@@ -95,7 +96,7 @@ def test_other_content_is_described() -> None:
 def test_failing_servers_are_reported_and_the_rest_work() -> None:
     before = children()
     complain = "import sys; print('no config', file=sys.stderr)"
-    connections = McpConnections.start(
+    connections = start_mcp(
         [
             McpServerConfig(name="missing", command="/nonexistent/mcp-server"),
             McpServerConfig(name="dies", command=sys.executable, args=("-c", complain)),
@@ -118,7 +119,7 @@ def test_failing_servers_are_reported_and_the_rest_work() -> None:
 def test_a_server_that_never_answers_times_out() -> None:
     before = children()
     mute = McpServerConfig(name="mute", command=sys.executable, args=("-c", "import sys; sys.stdin.read()"))
-    connections = McpConnections.start([mute], startup_timeout=0.5)
+    connections = start_mcp([mute], startup_timeout=0.5)
     assert connections.errors == ["mcp server 'mute' failed to start: no answer within 0.5 s"]
     connections.close()
     assert children() - before == set()
@@ -126,7 +127,7 @@ def test_a_server_that_never_answers_times_out() -> None:
 
 def test_a_crashed_server_gives_error_observations_and_close_cleans_up() -> None:
     before = children(), threading.active_count()
-    connections = McpConnections.start([demo()])
+    connections = start_mcp([demo()])
     assert len(children() - before[0]) == 1
     crashed = call(connections, "mcp__demo__crash")
     assert crashed.is_error and "mcp server 'demo' failed on crash" in crashed.text
@@ -140,11 +141,11 @@ def test_a_crashed_server_gives_error_observations_and_close_cleans_up() -> None
 
 def test_close_stops_a_live_stdio_server() -> None:
     before = children()
-    connections = McpConnections.start([demo()])
+    connections = start_mcp([demo()])
     assert call(connections, "mcp__demo__add", a=1, b=2).text == "3"
     connections.close()
     assert children() - before == set()
-    assert McpConnections.start([]).tools() == []
+    assert start_mcp([]).tools() == []
 
 
 @pytest.fixture
@@ -172,7 +173,7 @@ def http_server() -> Iterator[str]:
 
 
 def test_streamable_http_server(http_server: str) -> None:
-    connections = McpConnections.start([McpServerConfig(name="web", url=http_server, headers={"X-Sii": "1"})])
+    connections = start_mcp([McpServerConfig(name="web", url=http_server, headers={"X-Sii": "1"})])
     try:
         assert connections.errors == []
         assert call(connections, "mcp__web__add", a=20, b=22).text == "42"

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewra
 
 def sandboxed_context(workspace: Path, network: bool = False) -> ToolContext:
     context = ToolContext(workspace=workspace, session_id="sandbox-test", scratch=sii_home() / "tmp")
-    context.resources["sandbox"] = Sandbox(network=network)
+    context.sandbox = Sandbox(network=network)
     return context
 
 
@@ -216,7 +216,7 @@ def test_a_job_log_replaced_by_a_link_does_not_read_a_host_file(ctx: ToolContext
     started = run(ctx, "run_shell", command="echo started", background=True)
     assert not started.is_error
     shell(ctx, "sleep 0.2")
-    folder = ctx.resources["shell"].tmp_dir
+    folder = ctx.shell.tmp_dir
     shell(ctx, f"for log in {folder}/job-1/log; do rm -f $log; ln -s {host_file} $log; done")
     shown = run(ctx, "job_output", job_id=1).text
     assert "host secret" not in shown
@@ -229,9 +229,9 @@ def test_a_job_log_replaced_by_a_link_does_not_read_a_host_file(ctx: ToolContext
 )
 def test_files_sii_writes_cannot_be_pointed_elsewhere(ctx: ToolContext, host_file: Path, name: str) -> None:
     run(ctx, "run_shell", command="true", background=True)
-    folder = ctx.resources["shell"].tmp_dir
+    folder = ctx.shell.tmp_dir
     if name.startswith("scripts/"):
-        folder, name = ctx.resources["shell"].scripts, name.removeprefix("scripts/")
+        folder, name = ctx.shell.scripts, name.removeprefix("scripts/")
     shell(ctx, f"mkdir -p {folder}/job-2; rm -rf {folder}/{name}; ln -sf {host_file} {folder}/{name}")
     run(ctx, "run_shell", command="echo second", background=True)
     shell(ctx, "sleep 0.2")
@@ -247,7 +247,7 @@ def test_the_scratch_stays_read_only_in_a_workspace_that_holds_it(
     context = sandboxed_context(workspace)
     try:
         shell(context, "true")
-        scripts = context.resources["shell"].scripts.relative_to(workspace)
+        scripts = context.shell.scripts.relative_to(workspace)
         shell(context, f"rm -f {scripts}/command.sh; ln -sf {host_file} {scripts}/command.sh")
         shell(context, "true")
     finally:
@@ -259,7 +259,7 @@ def test_a_sandboxed_job_is_killed_by_its_own_pid(ctx: ToolContext) -> None:
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         started = run(ctx, "run_shell", command="sleep 60", background=True)
-        job = ctx.resources["jobs"].get(started.data["job_id"])
+        job = ctx.jobs.get(started.data["job_id"])
         assert job.pid is not None and job.running()  # the host's number for it, in the sandbox's namespace
         assert os.readlink(f"/proc/{job.pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
         killed = run(ctx, "kill_job", job_id=started.data["job_id"])

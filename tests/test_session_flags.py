@@ -357,7 +357,7 @@ def test_todo_write_runs_unasked_keeps_the_list_and_replaces_it(
     ]
     live = open_session(scripted, workspace, mode="ask")
     live.run_turn("go")
-    assert live.context.resources["todos"] == later
+    assert live.context.todos == later
     live.close()
 
 
@@ -382,7 +382,7 @@ def test_todo_write_refuses_a_malformed_list_and_keeps_the_last_good_one(ctx, to
     assert not registry.dispatch("todo_write", {"todos": PLAN}, ctx).is_error
     observation = registry.dispatch("todo_write", {"todos": todos}, ctx)
     assert observation.is_error and error in observation.text
-    assert ctx.resources["todos"] == PLAN
+    assert ctx.todos == PLAN
 
 
 def test_the_checklist_shows_the_models_words_safely(ctx) -> None:
@@ -394,7 +394,7 @@ def test_the_checklist_shows_the_models_words_safely(ctx) -> None:
                         observation, {"role": "tool", "tool_call_id": "c", "content": observation.text}))  # fmt: skip
     shown = out.getvalue()
     assert "◐ fix" in shown and "\x1b[2J" not in shown and "\x1b]0;" not in shown and "\x07" not in shown
-    assert ctx.resources["todos"][0]["content"] == "fix\x1b[2J\x1b]0;owned\x07 it now"  # one line
+    assert ctx.todos[0]["content"] == "fix\x1b[2J\x1b]0;owned\x07 it now"  # one line
 
 
 # --- 6. no empty recordings ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from tools.processes import process_alive
 
 
 def finished(ctx: ToolContext, job_id: int) -> Callable[[], bool]:
-    return lambda: not ctx.resources["jobs"].get(job_id).running()
+    return lambda: not ctx.jobs.get(job_id).running()
 
 
 def test_background_job_inherits_the_shell_and_reports_its_exit_code(ctx: ToolContext) -> None:
@@ -45,7 +45,7 @@ def test_job_output_returns_only_new_output_or_the_tail(ctx: ToolContext) -> Non
 
 def test_kill_job_stops_the_whole_process_group(ctx: ToolContext) -> None:
     job_id = run(ctx, "run_shell", command="sleep 300 & echo child=$!; sleep 300", background=True).data["job_id"]
-    job = ctx.resources["jobs"].get(job_id)
+    job = ctx.jobs.get(job_id)
     wait_for(lambda: "child=" in job.log.read_text())
     child = int(job.log.read_text().split("child=")[1].split()[0])
     assert process_alive(child) and process_alive(job.pid)
@@ -85,7 +85,7 @@ def test_shell_round_trip_stays_fast(ctx: ToolContext) -> None:
 def test_kill_job_also_stops_children_that_left_its_group(ctx: ToolContext) -> None:
     command = "setsid sleep 301 & echo setsid=$!; (sleep 302 & echo forked=$!); sleep 300"
     job_id = run(ctx, "run_shell", command=command, background=True).data["job_id"]
-    job = ctx.resources["jobs"].get(job_id)
+    job = ctx.jobs.get(job_id)
     wait_for(lambda: "forked=" in job.log.read_text())
     text = job.log.read_text()
     escaped = [int(text.split(f"{name}=")[1].split()[0]) for name in ("setsid", "forked")]

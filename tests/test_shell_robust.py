@@ -58,7 +58,7 @@ def on_disk(path: Path) -> int:
 
 
 def session_folder(ctx: ToolContext) -> Path:
-    return ctx.resources["shell"].scratch.path
+    return ctx.shell.scratch.path
 
 
 # --- output floods ---------------------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def session_folder(ctx: ToolContext) -> Path:
 
 def test_background_flood_stays_under_the_cap_and_reading_it_stays_bounded(ctx: ToolContext) -> None:
     job_id = run(ctx, "run_shell", command="yes", background=True).data["job_id"]
-    log = ctx.resources["jobs"].get(job_id).log
+    log = ctx.jobs.get(job_id).log
     worst, ended = 0, time.monotonic() + 3
     while time.monotonic() < ended:
         worst = max(worst, on_disk(log))
@@ -88,7 +88,7 @@ def test_background_flood_stays_under_the_cap_and_reading_it_stays_bounded(ctx: 
 def test_job_output_reads_a_large_log_in_bounded_chunks(ctx: ToolContext) -> None:
     command = "seq 1 300000; echo last-line"
     job_id = run(ctx, "run_shell", command=command, background=True).data["job_id"]
-    wait_for(lambda: not ctx.resources["jobs"].get(job_id).running())
+    wait_for(lambda: not ctx.jobs.get(job_id).running())
     first = run(ctx, "job_output", job_id=job_id)
     assert first.text.startswith("1\n2\n3\n") and "bytes elided" in first.text and len(first.text) < 21_000
     assert first.text.endswith("300000\nlast-line\n[job 1 exited with code 0]")
@@ -336,7 +336,7 @@ def test_a_timeout_interrupts_and_keeps_cwd_and_environment(ctx: ToolContext, bl
     assert obs.data["timed_out"] and "interrupted" in obs.text
     after = run(ctx, "run_shell", command='pwd; echo "X=$X Y=$Y"')
     assert after.text.splitlines()[:2] == [str(ctx.workspace / "sub"), "X=1 Y=2"]
-    assert ctx.resources["shell"].restarts == 0
+    assert ctx.shell.restarts == 0
 
 
 def test_a_shell_that_ignores_interrupts_restarts_with_cwd_and_exports(ctx: ToolContext) -> None:
@@ -372,8 +372,8 @@ def test_close_is_fast_and_certain(workspace: Path) -> None:
         for command in ("sleep 1000", "trap '' TERM HUP; sleep 1000", "setsid sleep 1000")
     ]
     run(ctx, "run_shell", command="cd /; export X=1")
-    bash = ctx.resources["shell"].child.pid
-    marked = f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
+    bash = ctx.shell.child.pid
+    marked = f"SII_SESSION_MARK={ctx.shell.scratch.mark}"
     assert len(with_environment(marked)) >= 4
     started = time.monotonic()
     ctx.close()
@@ -387,11 +387,11 @@ def test_close_is_fast_and_certain(workspace: Path) -> None:
 
 
 def test_capture_and_jobs_work_inside_the_sandbox(workspace: Path) -> None:
-    ctx = ToolContext(workspace=workspace, resources={"sandbox": Sandbox()})
+    ctx = ToolContext(workspace=workspace, sandbox=Sandbox())
     try:
         assert run(ctx, "run_shell", command="echo boxed; seq 1 3").text == "boxed\n1\n2\n3\n[exit code 0]"
         job_id = run(ctx, "run_shell", command="echo from-job", background=True).data["job_id"]
-        wait_for(lambda: not ctx.resources["jobs"].get(job_id).running())
+        wait_for(lambda: not ctx.jobs.get(job_id).running())
         assert run(ctx, "job_output", job_id=job_id).text == "from-job\n[job 1 exited with code 0]"
         assert run(ctx, "run_shell", command="mkdir -p sub; cd sub; export X=1; sleep 100", timeout=1).data["timed_out"]
         assert run(ctx, "run_shell", command='pwd; echo "X=$X"').text.splitlines()[:2] == [
@@ -413,7 +413,7 @@ class NoTerminalSandbox(Sandbox):
 
 @pytest.mark.parametrize("sandbox", [Sandbox(), NoTerminalSandbox()], ids=["own-terminal", "no-terminal"])
 def test_jobs_die_and_state_survives_in_the_sandbox(workspace: Path, sandbox: Sandbox) -> None:
-    ctx = ToolContext(workspace=workspace, resources={"sandbox": sandbox})
+    ctx = ToolContext(workspace=workspace, sandbox=sandbox)
     try:
         run(ctx, "run_shell", command="mkdir -p sub; cd sub; export X=1")
         assert run(ctx, "run_shell", command="sleep 100", timeout=1).data["timed_out"]
@@ -422,17 +422,15 @@ def test_jobs_die_and_state_survives_in_the_sandbox(workspace: Path, sandbox: Sa
             "X=1",
         ]
         started = run(ctx, "run_shell", command="(sleep 400; echo late) & sleep 401; echo after", background=True)
-        job = ctx.resources["jobs"].get(started.data["job_id"])
+        job = ctx.jobs.get(started.data["job_id"])
         mark = f"SII_JOB_MARK={job.mark}"
         wait_for(lambda: len(with_environment(mark)) >= 2)
-        assert process_alive(started.data["pid"]) and with_environment(
-            f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
-        )
+        assert process_alive(started.data["pid"]) and with_environment(f"SII_SESSION_MARK={ctx.shell.scratch.mark}")
         run(ctx, "kill_job", job_id=job.id)
         wait_for(lambda: not with_environment(mark) and not process_alive(started.data["pid"]), timeout=3)
         time.sleep(0.2)
         assert run(ctx, "job_output", job_id=job.id).text == "(no new output)\n[job 1 was killed]"
-        session = f"SII_SESSION_MARK={ctx.resources['shell'].scratch.mark}"
+        session = f"SII_SESSION_MARK={ctx.shell.scratch.mark}"
     finally:
         ctx.close()
     wait_for(lambda: not with_environment(session), timeout=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.tooling import run
@@ -147,3 +148,40 @@ def test_git_tools_outside_a_repository(tmp_path: Path) -> None:
     lonely.mkdir()
     obs = default_registry().dispatch("git_status", {}, ToolContext(workspace=lonely))
     assert obs.is_error and "not inside a git repository" in obs.text
+
+
+def test_a_context_moved_to_another_workspace_keeps_what_the_session_gave(ctx: ToolContext, tmp_path: Path) -> None:
+    """The sandbox, hook permission, scratch folder, cache and focus are the session's; the shell, its jobs, the
+    undo history and the todo list belonged to the old workspace, and closing it stops the shell and jobs."""
+    from tools.sandbox import Sandbox
+
+    ctx.sandbox, ctx.git_hooks, ctx.cache_dir, ctx.conversation_focus = Sandbox(), True, tmp_path / "c", ["calc.py"]
+    run(ctx, "write_file", path="notes.txt", content="x")
+    run(ctx, "todo_write", todos=[{"content": "one", "status": "pending"}])
+    started = run(ctx, "run_shell", command="sleep 60", background=True)
+    shell, jobs = ctx.shell, ctx.jobs
+    assert shell is not None and jobs is not None and ctx.undo and ctx.todos
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = ctx.moved_to(other)
+    assert (moved.workspace, moved.session_id, moved.scratch) == (other, ctx.session_id, ctx.scratch)
+    assert (moved.sandbox, moved.git_hooks, moved.cache_dir) == (ctx.sandbox, True, ctx.cache_dir)
+    assert moved.conversation_focus == ["calc.py"] and moved.conversation_focus is not ctx.conversation_focus
+    assert (moved.shell, moved.jobs, moved.undo, moved.todos) == (None, None, {}, [])
+    job = jobs.get(started.data["job_id"])
+    ctx.close()
+    assert ctx.shell is None and ctx.jobs is None and not shell.child.isalive() and not job.running()
+    moved.close()
+
+
+def test_no_module_of_tools_imports_sii() -> None:
+    """Imports point down: the tools are given what they need of the faces (settings, trust, the MCP pool)."""
+    code = (
+        "import pkgutil, sys, tools\n"
+        "for module in pkgutil.walk_packages(tools.__path__, 'tools.'):\n"
+        "    __import__(module.name)\n"
+        "print(sorted(name for name in sys.modules if name == 'sii' or name.startswith('sii.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -16,11 +16,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from recordings.schema import json_type, unicode_safe
 from recordings.strictjson import parse_json
 from tools.text import clip
+
+if TYPE_CHECKING:  # both import this module
+    from tools.sandbox import Sandbox
+    from tools.shell import JobTable, PersistentShell
 
 
 class ToolError(Exception):
@@ -117,7 +121,9 @@ class _Spot:
 
 @dataclass
 class ToolContext:
-    """What a tool may touch: the workspace root, plus per-session resources (the shell) kept here.
+    """What a tool may touch: the workspace root; what the session gives the tools (the sandbox, whether hooks
+    may run, the code map's cache and focus); and what the tools keep for the session (the shell, its jobs, the
+    undo history, the todo list), each in a field of its own type.
 
     Every workspace file is reached through this class, one component at a time from a handle on the workspace
     directory (`openat` with O_NOFOLLOW, or `openat2` confined to the workspace's mount where the kernel has it),
@@ -127,11 +133,33 @@ class ToolContext:
 
     workspace: Path
     session_id: str = ""
-    resources: dict[str, Any] = field(default_factory=dict)
     # Where the tools keep their private temporary files (the shell's output and job logs): a folder of sii's own
     # home, given by the session; None: a `sii` folder in the system's temporary directory.
     scratch: Path | None = None
+    # Given by the session.
+    sandbox: Sandbox | None = None  # contains the shell and git when the user turned it on
+    git_hooks: bool = False  # the user lets git_commit / git_branch run the repository's hooks
+    cache_dir: Path | None = None  # the code map's tag cache; None: the user's cache folder
+    conversation_focus: list[str] = field(default_factory=list)  # paths and names the user talks about
+    # Kept by the tools, for this workspace only.
+    shell: PersistentShell | None = field(default=None, compare=False)
+    jobs: JobTable | None = field(default=None, compare=False)
+    undo: dict[str, list[str | None]] = field(default_factory=dict)  # path -> its contents before each write
+    todos: list[dict[str, str]] = field(default_factory=list)  # the model's checklist (todo_write)
     _root: _Root | None = field(default=None, init=False, repr=False, compare=False)
+
+    def moved_to(self, workspace: Path) -> ToolContext:
+        """A context for another workspace of the same session: what the session gave carries over; what the
+        tools kept here (the shell and its jobs, the undo history, the todo list) belonged to this one."""
+        return ToolContext(
+            workspace,
+            self.session_id,
+            self.scratch,
+            self.sandbox,
+            self.git_hooks,
+            self.cache_dir,
+            list(self.conversation_focus),
+        )
 
     # --- the workspace handle and the walk -------------------------------------------------------------------
 
@@ -436,12 +464,12 @@ class ToolContext:
         return sorted({point[len(prefix) :] for point in decoded if point.startswith(prefix)})
 
     def close(self) -> None:
-        """Release per-session resources (e.g. kill the persistent shell) and the workspace handle."""
-        for resource in self.resources.values():
-            close = getattr(resource, "close", None)
-            if callable(close):
-                close()
-        self.resources.clear()
+        """Kill the persistent shell, then what is left of its background jobs; release the workspace handle."""
+        shell, jobs, self.shell, self.jobs = self.shell, self.jobs, None, None
+        if shell is not None:
+            shell.close()
+        if jobs is not None:
+            jobs.close()
         if self._root is not None:
             self._root.release()
             self._root = None
@@ -543,19 +571,27 @@ class ToolRegistry:
 
     def _validator(self, tool: Tool) -> Any:
         """One validator per tool, built on first use (jsonschema is imported only then); None when the tool's
-        schema is itself invalid (an MCP server's), so the call goes to the tool as it came."""
+        schema is itself invalid (an MCP server's), so the call goes to the tool as it came.
+
+        JSON Schema counts 2.0 as an integer; the tools index, slice and count with what they get, so here an
+        integer is what JSON writes as one (a Python int), and 2.0 is refused like any other wrong type."""
         if tool.name not in self._validators:
             from jsonschema import Draft202012Validator, validators
             from jsonschema.exceptions import SchemaError
 
             schema = tool.schema()["function"]["parameters"]
             cls = validators.validator_for(schema, default=Draft202012Validator)
+            strict = validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine("integer", _is_integer))
             try:
                 cls.check_schema(schema)
-                self._validators[tool.name] = cls(schema)
+                self._validators[tool.name] = strict(schema)
             except SchemaError:
                 self._validators[tool.name] = None
         return self._validators[tool.name]
+
+
+def _is_integer(_checker: object, instance: object) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
 MAX_VIOLATIONS = 5

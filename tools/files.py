@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.listing import git_listed_files
 from tools.patch import UpdateFile, apply_operations, parse_patch, split_lines, touched_paths
+from tools.schema import boolean, integer, obj, string
 from tools.text import clip
 
 MAX_READ_LINES = 2000
@@ -22,7 +23,6 @@ MAX_LINE_CHARS = 2000
 MAX_READ_CHARS = 100_000
 MAX_READ_BYTES = 5 * 1024 * 1024
 MAX_UNDO_PER_FILE = 50
-UNDO_KEY = "undo"
 LIST_DEFAULT_DEPTH, LIST_MAX_DEPTH, LIST_MAX_ENTRIES = 2, 5, 500
 SKIPPED_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache"})
 MEDIA_SUFFIXES = {
@@ -139,14 +139,10 @@ def read_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
     return Observation(body, data={"path": shown, "lines": total})
 
 
-def _undo_history(ctx: ToolContext) -> dict[str, list[str | None]]:
-    return ctx.resources.setdefault(UNDO_KEY, {})
-
-
 def record_undo(ctx: ToolContext, relative: str, before: str | None) -> None:
     """Remember a file's content before a write (None: it did not exist) so undo_edit can restore it; the key
     is the canonical workspace-relative path, so two spellings of one file share one history."""
-    stack = _undo_history(ctx).setdefault(relative, [])
+    stack = ctx.undo.setdefault(relative, [])
     stack.append(before)
     del stack[:-MAX_UNDO_PER_FILE]
 
@@ -253,7 +249,7 @@ def edit_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
 def _plan_undo(args: dict[str, Any], ctx: ToolContext) -> Change:
     shown = args["path"]
     relative = ctx.locate(shown)
-    stack = _undo_history(ctx).get(relative)
+    stack = ctx.undo.get(relative)
     if not stack:
         raise ToolError(f"no edit of {shown} is recorded in this session; there is nothing to undo")
     info = ctx.stat(shown)
@@ -276,7 +272,7 @@ def undo_edit(args: dict[str, Any], ctx: ToolContext) -> Observation:
     change = _plan_undo(args, ctx)
     (relative,) = change.after
     _store(ctx, relative, change.after[relative])
-    _undo_history(ctx)[relative].pop()
+    ctx.undo[relative].pop()
     return Observation(change.text, data=change.data)
 
 
@@ -449,42 +445,32 @@ def _patch_paths_written(args: dict[str, Any]) -> list[str]:
         return []
 
 
-PATH = {"type": "string", "description": "Path relative to the workspace root."}
+PATH = string("Path relative to the workspace root.")
 READ_FILE = Tool(
     "read_file",
     "Read a text file from the workspace. Lines are numbered; use offset/limit for long files. "
     f"Images, PDFs and files over {_human(MAX_READ_BYTES)} (unless offset/limit are given) are refused.",
-    {
-        "type": "object",
-        "properties": {
-            "path": PATH,
-            "offset": {"type": "integer", "description": "First line to read (1-based)."},
-            "limit": {"type": "integer", "description": f"Number of lines (at most {MAX_READ_LINES})."},
-        },
-        "required": ["path"],
-    },
+    obj(
+        path=PATH,
+        offset=integer("First line to read (1-based)."),
+        limit=integer(f"Number of lines (at most {MAX_READ_LINES})."),
+        required=["path"],
+    ),
     read_file,
 )
 LIST_DIRECTORY = Tool(
     "list_directory",
     "List a directory as an indented tree (directories end with '/'), leaving out git-ignored files.",
-    {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string", "description": "Directory relative to the workspace root (default '.')."},
-            "depth": {"type": "integer", "description": f"Levels to show (default 2, at most {LIST_MAX_DEPTH})."},
-        },
-    },
+    obj(
+        path=string("Directory relative to the workspace root (default '.')."),
+        depth=integer(f"Levels to show (default 2, at most {LIST_MAX_DEPTH})."),
+    ),
     list_directory,
 )
 WRITE_FILE = Tool(
     "write_file",
     "Create or overwrite a file with the given content. Parent directories are created.",
-    {
-        "type": "object",
-        "properties": {"path": PATH, "content": {"type": "string"}},
-        "required": ["path", "content"],
-    },
+    obj(path=PATH, content=string(), required=["path", "content"]),
     write_file,
     mutates=True,
     edits_files=True,
@@ -494,16 +480,13 @@ WRITE_FILE = Tool(
 EDIT_FILE = Tool(
     "edit_file",
     "Replace an exact string in a file. old_string must occur exactly once unless replace_all is true.",
-    {
-        "type": "object",
-        "properties": {
-            "path": PATH,
-            "old_string": {"type": "string", "description": "Exact text to replace, whitespace included."},
-            "new_string": {"type": "string"},
-            "replace_all": {"type": "boolean", "default": False},
-        },
-        "required": ["path", "old_string", "new_string"],
-    },
+    obj(
+        path=PATH,
+        old_string=string("Exact text to replace, whitespace included."),
+        new_string=string(),
+        replace_all=boolean(default=False),
+        required=["path", "old_string", "new_string"],
+    ),
     edit_file,
     mutates=True,
     edits_files=True,
@@ -517,11 +500,7 @@ APPLY_PATCH = Tool(
     "@@ def f():  (optional line just above the hunk)\n unchanged line\n-removed line\n+added line\n"
     "*** Add File: path/new.py\n+first line\n*** Delete File: path/old.py\n*** End Patch\n"
     "Give about 3 unchanged context lines around each change, copied exactly.",
-    {
-        "type": "object",
-        "properties": {"patch": {"type": "string", "description": "The whole patch text."}},
-        "required": ["patch"],
-    },
+    obj(patch=string("The whole patch text."), required=["patch"]),
     apply_patch,
     mutates=True,
     edits_files=True,
@@ -532,7 +511,7 @@ UNDO_EDIT = Tool(
     "undo_edit",
     "Undo the last write_file, edit_file or apply_patch change to a file in this session (a file that was "
     "created is deleted). Call again to go further back.",
-    {"type": "object", "properties": {"path": PATH}, "required": ["path"]},
+    obj(path=PATH, required=["path"]),
     undo_edit,
     mutates=True,
     edits_files=True,

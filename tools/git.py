@@ -13,11 +13,11 @@ from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.gitcmd import GitError, GitResult, git
+from tools.schema import array, boolean, integer, obj, string
 from tools.text import cap_output
 
 DEFAULT_LOG_COUNT = 20
 MAX_LOG_COUNT = 500
-GIT_HOOKS = "git_hooks"  # ctx.resources key: True when the user allows the repository's hooks on commit and switch
 MAX_REVISION = 256
 _REVISION = re.compile(rf"[^\s\\\x00-\x1f\x7f]{{1,{MAX_REVISION}}}")
 _DIFF = ("--no-color", "--no-ext-diff", "--no-textconv")  # git never runs a repository's diff programs for us
@@ -30,8 +30,8 @@ def _run(ctx: ToolContext, *args: str, mutating: bool = False) -> GitResult:
         return git(
             args,
             ctx.workspace,
-            sandbox=ctx.resources.get("sandbox"),
-            hooks=mutating and bool(ctx.resources.get(GIT_HOOKS)),
+            sandbox=ctx.sandbox,
+            hooks=mutating and ctx.git_hooks,
             writes=mutating,
             user_filters=mutating,
         )
@@ -162,7 +162,7 @@ def git_commit(args: dict[str, Any], ctx: ToolContext) -> Observation:
     _git(ctx, "add", "--all", "--", *paths, mutating=True)
     if _run(ctx, "diff", *_DIFF, "--cached", "--quiet", "--", *paths).exit_code == 0:
         raise ToolError(f"nothing to commit in {', '.join(paths)}: the working tree matches HEAD there")
-    verify = [] if ctx.resources.get(GIT_HOOKS) else ["--no-verify"]
+    verify = [] if ctx.git_hooks else ["--no-verify"]
     trailed = with_trailer(message, ctx.session_id)
     _git(ctx, "commit", "--quiet", *verify, f"--message={trailed}", "--", *paths, mutating=True)
     sha, summary, numstat = _git(ctx, "show", *_DIFF, "--numstat", "--format=%H%x00%s%x00", "HEAD", "--").split("\0", 2)
@@ -205,67 +205,51 @@ def _current_branch(ctx: ToolContext) -> str:
 GIT_STATUS = Tool(
     "git_status",
     "Show the git branch and the short status of the working tree.",
-    {"type": "object", "properties": {}},
+    obj(),
     git_status,
 )
 GIT_DIFF = Tool(
     "git_diff",
     "Show a git diff: unstaged by default, staged with staged=true, or against a ref.",
-    {
-        "type": "object",
-        "properties": {
-            "staged": {"type": "boolean"},
-            "ref": {"type": "string", "description": "Compare the working tree with this ref."},
-            "path": {"type": "string", "description": "Limit the diff to this path."},
-        },
-    },
+    obj(
+        staged=boolean(),
+        ref=string("Compare the working tree with this ref."),
+        path=string("Limit the diff to this path."),
+    ),
     git_diff,
 )
 GIT_LOG = Tool(
     "git_log",
     "Show commits, newest first, one line each: short sha, date, author, subject.",
-    {
-        "type": "object",
-        "properties": {
-            "ref": {"type": "string", "description": "Start from this ref or range (default HEAD), e.g. 'main..HEAD'."},
-            "path": {"type": "string", "description": "Only commits touching this path."},
-            "max_count": {"type": "integer", "description": f"Default {DEFAULT_LOG_COUNT}."},
-        },
-    },
+    obj(
+        ref=string("Start from this ref or range (default HEAD), e.g. 'main..HEAD'."),
+        path=string("Only commits touching this path."),
+        max_count=integer(f"Default {DEFAULT_LOG_COUNT}."),
+    ),
     git_log,
 )
 GIT_SHOW = Tool(
     "git_show",
     "Show a commit: author, date, message, changed files and the diff.",
-    {"type": "object", "properties": {"ref": {"type": "string", "description": "Commit or ref (default HEAD)."}}},
+    obj(ref=string("Commit or ref (default HEAD).")),
     git_show,
 )
 GIT_COMMIT = Tool(
     "git_commit",
     "Commit changes: the given paths, or by default every change in the workspace (new and deleted files too).",
-    {
-        "type": "object",
-        "properties": {
-            "message": {"type": "string"},
-            "paths": {"type": "array", "items": {"type": "string"}, "description": "Commit only these paths."},
-        },
-        "required": ["message"],
-    },
+    obj(message=string(), paths=array(string(), "Commit only these paths."), required=["message"]),
     git_commit,
     mutates=True,
 )
 GIT_BRANCH = Tool(
     "git_branch",
     "Create a branch and/or switch to one. Switching keeps local changes unless they would be overwritten.",
-    {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "create": {"type": "boolean", "description": "Create the branch at HEAD (default false)."},
-            "switch": {"type": "boolean", "description": "Switch to the branch (default true)."},
-        },
-        "required": ["name"],
-    },
+    obj(
+        name=string(),
+        create=boolean("Create the branch at HEAD (default false)."),
+        switch=boolean("Switch to the branch (default true)."),
+        required=["name"],
+    ),
     git_branch,
     mutates=True,
 )

@@ -108,7 +108,9 @@ _USER_SCOPES = frozenset({"global"})  # the user's own config file (the system o
 class Sandbox(Protocol):
     """What git needs of `tools.sandbox.Sandbox`: the command prefix that confines a program to a workspace."""
 
-    def command(self, workspace: Path) -> list[str]: ...
+    def command(
+        self, workspace: Path, *, env: Mapping[str, str] | None = None, writable: Sequence[Path] = ()
+    ) -> list[str]: ...
 
 
 class GitError(Exception):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.schema import boolean, integer, obj, string
 from tools.text import cap_output
 
 MAX_MATCHES = 200
@@ -89,17 +90,14 @@ def _search_file(ctx: ToolContext, target: str, command: list[str]) -> list[str]
 GREP = Tool(
     "grep",
     "Search file contents with a regular expression (ripgrep syntax), respecting .gitignore. Returns path:line:text.",
-    {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "Regular expression."},
-            "path": {"type": "string", "description": "File or directory to search (default: workspace)."},
-            "glob": {"type": "string", "description": "Only files matching this glob, e.g. '*.py'."},
-            "ignore_case": {"type": "boolean"},
-            "context": {"type": "integer", "description": "Lines of context around each match (max 10)."},
-        },
-        "required": ["pattern"],
-    },
+    obj(
+        pattern=string("Regular expression."),
+        path=string("File or directory to search (default: workspace)."),
+        glob=string("Only files matching this glob, e.g. '*.py'."),
+        ignore_case=boolean(),
+        context=integer("Lines of context around each match (max 10)."),
+        required=["pattern"],
+    ),
     grep,
 )
 
@@ -189,13 +187,10 @@ GLOB = Tool(
     "glob",
     "List files matching a glob such as '**/*.py' or 'src/**/test_*.ts', newest first, respecting .gitignore. "
     "A pattern without '/' matches file names at any depth.",
-    {
-        "type": "object",
-        "properties": {
-            "pattern": {"type": "string", "description": "Glob, e.g. '**/*.py'."},
-            "path": {"type": "string", "description": "Directory to search (default: workspace)."},
-        },
-        "required": ["pattern"],
-    },
+    obj(
+        pattern=string("Glob, e.g. '**/*.py'."),
+        path=string("Directory to search (default: workspace)."),
+        required=["pattern"],
+    ),
     glob,
 )

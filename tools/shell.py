@@ -364,18 +364,15 @@ class JobTable:
 
 
 def _shell(ctx: ToolContext) -> PersistentShell:
-    shell = ctx.resources.get("shell")
-    if shell is None:
-        sandbox = ctx.resources.get("sandbox")
-        shell = ctx.resources["shell"] = PersistentShell(ctx.workspace, sandbox, ctx.session_id, ctx.scratch)
-    return shell
+    if ctx.shell is None:
+        ctx.shell = PersistentShell(ctx.workspace, ctx.sandbox, ctx.session_id, ctx.scratch)
+    return ctx.shell
 
 
 def _jobs(ctx: ToolContext) -> JobTable:
-    table = ctx.resources.get("jobs")
-    if table is None:
-        table = ctx.resources["jobs"] = JobTable(_shell(ctx))
-    return table
+    if ctx.jobs is None:
+        ctx.jobs = JobTable(_shell(ctx))
+    return ctx.jobs
 
 
 def _text(window: Window, where: str = "", cap: Cap = OUTPUT_CAP) -> str:
@@ -535,8 +532,7 @@ LIVE_TAIL_BYTES = 8192
 def live_tail(ctx: ToolContext, lines: int = 5) -> list[str]:
     """The last lines the running shell command has printed so far (none when no command runs), for a live
     view while it runs; read through no link, a bounded number of bytes."""
-    shell = ctx.resources.get("shell")
-    path = getattr(shell, "current_output", None)
+    path = ctx.shell.current_output if ctx.shell is not None else None
     fd = open_regular(path) if path else None
     if fd is None:
         return []

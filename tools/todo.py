@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
+from tools.schema import array, obj, string
 from tools.text import clip
 
 STATUSES = ("pending", "in_progress", "completed")
 MAX_ITEMS = 50
 MAX_CONTENT_CHARS = 200
-RESOURCE = "todos"  # the current list, in ToolContext.resources
 
 
 def checked_todos(value: Any) -> list[dict[str, str]]:
@@ -38,7 +38,7 @@ def checked_todos(value: Any) -> list[dict[str, str]]:
 
 def todo_write(args: dict[str, Any], ctx: ToolContext) -> Observation:
     items = checked_todos(args["todos"])
-    ctx.resources[RESOURCE] = items
+    ctx.todos = items
     counts = {status: sum(item["status"] == status for item in items) for status in STATUSES}
     text = (
         f"Todo list updated: {len(items)} item(s), {counts['completed']} completed, "
@@ -54,23 +54,15 @@ TODO_WRITE = Tool(
     "Keep a checklist of the steps of a multi-step task; the user sees it. Send the whole list each time (it "
     "replaces the last one). Mark one item in_progress while you work on it and each completed as soon as it is "
     "done. Skip it for a task of one or two steps.",
-    {
-        "type": "object",
-        "properties": {
-            "todos": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string", "description": "The step, in a few words."},
-                        "status": {"type": "string", "enum": list(STATUSES)},
-                    },
-                    "required": ["content", "status"],
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "required": ["todos"],
-    },
+    obj(
+        todos=array(
+            obj(
+                content=string("The step, in a few words."),
+                status=string(enum=STATUSES),
+                required=["content", "status"],
+            )
+        ),
+        required=["todos"],
+    ),
     todo_write,
 )

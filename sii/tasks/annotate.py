@@ -6,10 +6,10 @@ solved on success, open again otherwise (its recordings stay linked)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +64,8 @@ def prepare_workspace(task: Task, home: Path) -> Path:
     if task.repo:
         repo = Path(task.repo)
         if path.exists():
-            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True)
+            with contextlib.suppress(TaskError):  # not a worktree (any more): the folder goes all the same
+                git(repo, "worktree", "remove", "--force", str(path))
             shutil.rmtree(path, ignore_errors=True)
             git(repo, "worktree", "prune")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,26 +10,34 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sii.tasks import paths
 from sii.tasks.pool import TaskError
+from tools.gitcmd import GitError
+from tools.gitcmd import git as run_git
 
 CATEGORIES = ("frontend", "backend", "deployment", "debugging", "optimization", "docs-tests")
 DEBUGGING = re.compile(r"\b(fix\w*|bugs?|crash\w*|errors?|regressions?|broken|exceptions?|hotfix|fails?|failing)\b")
 OPTIMIZATION = re.compile(r"\b(perf|performance|speed\s?up|faster|optimi[sz]\w*|slow\w*|latency|memory|cach\w*)\b")
 # Difficulty by the size of the reference patch: one file and a short patch is easy, many files or a long one hard.
 EASY_TOKENS, HARD_TOKENS, HARD_FILES = 150, 600, 4
+GIT_TIMEOUT_S = 600.0  # a worktree of a large repository takes a while to check out
 
 
 def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise TaskError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
-    return result.stdout
+    """`git <args>` in `repo` through tools.gitcmd: a mined repository was written by someone else, so none of the
+    programs its config or hooks name run (the user's own filters, git-lfs say, do), and every call has a bound."""
+    try:
+        result = run_git(args, Path(repo), user_filters=True, timeout=GIT_TIMEOUT_S)
+    except GitError as exc:
+        raise TaskError(f"git {' '.join(args)} failed in {repo}: {exc}") from None
+    if result.exit_code != 0 or result.truncated:
+        reason = result.error if result.exit_code != 0 else "its output is too large"
+        raise TaskError(f"git {' '.join(args)} failed in {repo}: {reason}")
+    return result.text
 
 
 @dataclass
@@ -114,7 +122,9 @@ def examine(repo: Path, commit: str, parents: list[str], count: Callable[[str], 
         return "only documentation"
     if not any(paths.is_code(name) for name in files):
         return "touches no code"
-    patch = git(repo, "diff", "--no-color", "--no-ext-diff", "--no-renames", parent, commit, "--", *files)
+    patch = git(
+        repo, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", parent, commit, "--", *files
+    )
     tokens = count(patch)
     if tokens > max_tokens:
         return f"patch of {tokens} tokens (over {max_tokens})"

@@ -1,4 +1,4 @@
-"""Tags of source files (definitions and references), extracted with tree-sitter queries and cached on disk.
+"""The tags of source files, cached on disk so an unchanged workspace is neither read nor parsed again.
 
 The cache is one SQLite file shared by every workspace: `tags` maps a content key (language + sha1 of the
 bytes) to the file's tags, so identical content is parsed once; `files` remembers each path's mtime, size and
@@ -13,60 +13,18 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
-
-from tree_sitter import Node, Parser, Query, QueryCursor
 
 from tools.base import ToolContext, ToolError
+from tools.codemap.extract import QUERIES, Definition, FileTags, extract_tags, language_for
 
-QUERIES = Path(__file__).with_name("queries")
-EXTENSIONS = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".jsx": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hh": "cpp",
-    ".hpp": "cpp",
-    ".hxx": "cpp",
-}
-QUERY_FILES = {"javascript": ("javascript", "jsx"), "tsx": ("typescript", "jsx")}
 MAX_FILE_BYTES = 1_000_000  # larger sources are generated or minified; their tags would only add noise
-MAX_SIGNATURE_CHARS = 160
 RACY_SECONDS = 1.0
 MAX_MAPS = 32
-
-
-class Definition(NamedTuple):
-    name: str
-    kind: str
-    line: int
-    signature: str  # the declaration up to its body on one line, with the source's indentation
-
-
-@dataclass
-class FileTags:
-    definitions: list[Definition]
-    references: dict[str, list[int]]  # name -> the lines that use it
 
 
 @dataclass
@@ -77,78 +35,6 @@ class Snapshot:
     keys: dict[str, str]
     hashed: int = 0
     parsed: int = 0
-
-
-def language_for(path: str) -> str | None:
-    """The grammar for `path` by its extension (this runs for every file of the workspace on every map)."""
-    dot = path.rfind(".")
-    return EXTENSIONS.get(path[dot:].lower()) if dot > path.rfind("/") else None
-
-
-@cache
-def _parser(language: str) -> Parser:
-    from tree_sitter_language_pack import get_parser  # loads a hundred grammars: only when parsing
-
-    return get_parser(language)
-
-
-@cache
-def _query(language: str) -> Query:
-    files = QUERY_FILES.get(language, (language,))
-    source = "\n".join((QUERIES / f"{name}.scm").read_text() for name in files)
-    from tree_sitter_language_pack import get_language
-
-    return Query(get_language(language), source)
-
-
-_TIGHT_OPEN = re.compile(r"([(\[]) ")  # what collapsing a multi-line parameter list leaves behind
-_TIGHT_CLOSE = re.compile(r",? ([)\]])")
-
-
-def _signature(node: Node, source: bytes) -> str:
-    """From the start of the definition's line to its body (or the end of that line), whitespace collapsed."""
-    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
-    body = node.child_by_field_name("body")
-    end = body.start_byte if body is not None and body.start_byte > node.start_byte else node.end_byte
-    newline = source.find(b"\n", node.start_byte)
-    if body is None and newline != -1:
-        end = min(end, newline)
-    text = source[line_start:end].decode("utf-8", "replace").rstrip()
-    indent = text[: len(text) - len(text.lstrip())].expandtabs(4)
-    collapsed = indent + _TIGHT_CLOSE.sub(r"\1", _TIGHT_OPEN.sub(r"\1", " ".join(text.split())))
-    if len(collapsed) > MAX_SIGNATURE_CHARS:
-        collapsed = collapsed[: MAX_SIGNATURE_CHARS - 3] + "..."
-    return collapsed
-
-
-def extract_tags(language: str, source: bytes) -> FileTags:
-    """Run the language's tags query: `@name.definition.KIND` with `@definition.KIND` around it, and
-    `@name.reference.KIND`. When several patterns define the same name node, the later pattern (the more
-    specific one, e.g. a method rather than a function) wins; a reference on a definition's name is dropped."""
-    tree = _parser(language).parse(source)
-    found: dict[int, tuple[int, Definition]] = {}
-    references: dict[str, set[int]] = {}
-    reference_nodes: list[tuple[int, str, int]] = []
-    for pattern, captures in QueryCursor(_query(language)).matches(tree.root_node):
-        for capture, nodes in captures.items():
-            if not capture.startswith("name."):
-                continue
-            role, kind = capture.split(".")[1:3]
-            name_node = nodes[0]
-            name = name_node.text.decode("utf-8", "replace") if name_node.text else ""
-            line = name_node.start_point.row + 1
-            if role == "reference":
-                reference_nodes.append((name_node.start_byte, name, line))
-                continue
-            outer = captures.get(f"definition.{kind}", [name_node])[0]
-            previous = found.get(name_node.start_byte)
-            if previous is None or previous[0] < pattern:
-                found[name_node.start_byte] = (pattern, Definition(name, kind, line, _signature(outer, source)))
-    for start, name, line in reference_nodes:
-        if start not in found:
-            references.setdefault(name, set()).add(line)
-    definitions = sorted((definition for _, definition in found.values()), key=lambda d: d.line)
-    return FileTags(definitions, {name: sorted(lines) for name, lines in references.items()})
 
 
 def _encode(tags: FileTags) -> bytes:
@@ -162,9 +48,9 @@ def _decode(blob: bytes) -> FileTags:
 
 @cache
 def _fingerprint() -> str:
-    """Changes with any query or any code map module, which invalidates every cached tag and map."""
+    """Changes with any query or any module of this package, which invalidates every cached tag and map."""
     digest = hashlib.sha1()
-    for source in sorted([*QUERIES.glob("*.scm"), *Path(__file__).parent.glob("codemap*.py")]):
+    for source in sorted([*QUERIES.glob("*.scm"), *Path(__file__).parent.glob("*.py")]):
         digest.update(source.name.encode() + source.read_bytes())
     return digest.hexdigest()
 
