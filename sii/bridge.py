@@ -541,14 +541,17 @@ class Bridge:
         timer = threading.Timer(options.timeout_ms / 1000, self.interrupter.request, ("timeout", note))
         timer.daemon = True
         timer.start()
+        ends: list[TurnEnd] = []
         try:
-            ran = self.interrupter.run(lambda: session.agent.run_turn(prompt))
+            ran = self.interrupter.run(lambda: ends.append(session.agent.run_turn(prompt)))
         finally:
             timer.cancel()
             self._stream = None
         if not ran:
             raise cancelled
-        end = stream.end or self._repair(session)
+        # The agent answers every call however the turn ends; an interrupt landing just as the turn returned may
+        # only have cost the value returned, and the stream saw the same TurnEnd.
+        end = ends[0] if ends else stream.end or TurnEnd("interrupted", 0)
         if end.reason == "error":
             message = stream.errors[-1] if stream.errors else "the model server failed"
             raise BridgeError("MODEL_ERROR", message, request_id, session_id=session.id)
@@ -566,17 +569,6 @@ class Bridge:
             "recording": str(session.recording_path),
         }
         self.output.send(request_id, "completed", metadata=metadata)
-
-    def _repair(self, session: Session) -> TurnEnd:
-        """An interrupt escaped the agent between its own handlers: answer the open calls, as a resume would, and
-        end the turn in the recording."""
-        repairs = answer_unanswered_calls(session.agent.messages)
-        session.agent.messages += repairs
-        for message in repairs:
-            session.recorder.writer.write("message", message=message)
-        end = TurnEnd("interrupted", 0)
-        session.recorder(end)
-        return end
 
 
 def claim_stdio() -> tuple[IO[bytes], IO[str]]:

@@ -21,7 +21,7 @@ from sii.agent import Agent, answer_unanswered_calls
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings, project_config_file
-from sii.events import Event, ToolCallStarted, ToolResult, TurnEnd, UserMessage
+from sii.events import Event, ToolResult, TurnEnd, UserMessage
 from sii.mcp import McpConnections
 from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
@@ -211,6 +211,7 @@ class Session:
             sampling,
             approve=self.policy.check,
             max_steps=settings.max_steps,
+            before_run=self._checkpoint_before_change,
         )
         repairs: list[Message] = []
         if previous is not None:
@@ -241,7 +242,7 @@ class Session:
         self.rewind_undo: RewindUndo | None = None
         self._turn_start = 0
         self._turn_checkpointed = False
-        self.agent.subscribe(self._checkpoint_before_changes)
+        self.agent.subscribe(self._mark_turn_start)
         last_user = next((m for m in reversed(self.agent.messages) if m["role"] == "user"), None)
         self._told_plan = last_user is not None and (last_user["content"] or "").endswith(PLAN_MODE_ON)
 
@@ -298,16 +299,15 @@ class Session:
             texts = [m["content"] or "" for m in self.agent.messages if m["role"] == "user"]
             self.context.resources["conversation_focus"] = conversation_focus(texts)
 
-    def _checkpoint_before_changes(self, event: Event) -> None:
-        """Snapshot the workspace before the first call of a turn that may change it (shell included)."""
+    def _mark_turn_start(self, event: Event) -> None:
         if isinstance(event, UserMessage):
             self._turn_start = len(self.agent.messages) - 1
             self._turn_checkpointed = False
-            return
-        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed or self.checkpoints is None:
-            return
-        tool = self.agent.registry.get(event.call["function"]["name"])
-        if tool is None or not tool.mutates:
+
+    def _checkpoint_before_change(self, tool: Tool, call: ToolCall) -> None:
+        """Snapshot the workspace before the first approved call of a turn that may change it (shell included).
+        The agent calls this as part of the call, so a Ctrl-C during the snapshot interrupts that call."""
+        if self._turn_checkpointed or self.checkpoints is None or not tool.mutates:
             return
         self._turn_checkpointed = True
         typed = REMINDER.sub("", strip_attachments(self.agent.messages[self._turn_start]["content"] or ""))
