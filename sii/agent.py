@@ -4,10 +4,10 @@ tool calls or the step limit. UI-free and storage-free: everything it does goes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from recordings.schema import Message, ToolCall
-from sii.client import Completion, ModelClient, ModelError
+from sii.client import Completion, ModelError
 from sii.compaction import (
     SUMMARY_PROMPT,
     compacted_view,
@@ -44,6 +44,23 @@ BeforeRun = Callable[[Tool, ToolCall], None]
 INTERRUPTED = "Interrupted by the user before this call finished."
 SESSION_ENDED = "The session ended before this call finished."
 NOT_RUN_AFTER_REFUSAL = "Not run: the user declined an earlier call of this reply and stopped the turn."
+
+
+class ChatModel(Protocol):
+    """What the agent needs of a model (sii.client.ModelClient is one): streamed completions, and the context
+    window it learns from the server (None: unknown), which the agent sets when a refusal tells it."""
+
+    context_window: int | None
+
+    def chat(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        sampling: dict[str, Any],
+        on_text: Callable[[str], None] = ...,
+        on_reasoning: Callable[[str], None] = ...,
+        on_tool: Callable[[str, int], None] = ...,
+    ) -> Completion: ...
 
 
 class EmptySummary(ModelError):
@@ -88,7 +105,7 @@ class Agent:
 
     def __init__(
         self,
-        client: ModelClient,
+        client: ChatModel,
         registry: ToolRegistry,
         context: ToolContext,
         system_prompt: str,

@@ -31,6 +31,7 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import IO, Any
 
+from model_server.endpoint import EndpointError, resolve_endpoint
 from recordings.schema import Message, ToolCall
 from sii import __version__
 from sii.agent import answer_unanswered_calls
@@ -192,6 +193,7 @@ def open_session(
 ) -> Session:
     """The SDK may extend or replace the system prompt and narrow the tools; the recording's header then holds
     what the model got."""
+    resolve_endpoint(settings, notify)
     return Session(
         settings,
         face="bridge",
@@ -361,19 +363,17 @@ class Interrupter:
 
 @dataclass
 class QueryStream:
-    """One query's agent events as SDK events, plus the numbers `completed` reports."""
+    """One query's agent events as SDK events, plus what `completed` and `error` report."""
 
     output: Output
     request_id: Any
     tools_used: list[str] = field(default_factory=list)
-    tokens: int = 0
     errors: list[str] = field(default_factory=list)
     end: TurnEnd | None = None
 
     def __call__(self, event: Event) -> None:
         match event:
-            case AssistantMessage(message=message, usage=usage):
-                self.tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+            case AssistantMessage(message=message):
                 blocks = [{"type": "text", "text": message["content"]}] if message["content"] else []
                 blocks += [tool_use(call) for call in message.get("tool_calls", [])]
                 if blocks:
@@ -484,24 +484,19 @@ class Bridge:
         notify = self._notifier(request.request_id)
         if wanted in self.sessions:
             session = self.sessions[wanted]
-            session.agent.max_steps = settings.max_steps
-            session.agent.sampling.update(temperature=settings.sampling["temperature"])
-            session.policy.mode = settings.mode  # type: ignore[assignment]  # checked by Settings.resolve
             session.retune(settings, options.system_prompt_for, options.tools, notify)
             return session
         recording = settings.recordings / f"{wanted}.jsonl" if wanted else None
         resume = recording if recording is not None and recording.is_file() else None
         try:
             session = open_session(settings, options, notify, resume)
-        except (ModelError, SessionError, ValueError, OSError) as exc:
+        except (ModelError, SessionError, EndpointError, ValueError, OSError) as exc:
             raise BridgeError("SESSION_ERROR", str(exc), request.request_id) from None
-        if resume is None and (seeded := history_messages(request.params.get("history") or [])):
-            session.agent.messages += seeded
-            for message in seeded:
-                session.recorder.writer.write("message", message=message)
-        if resume is not None:  # the recording's view holds the system prompt and tools it was last run with
-            session.retune(settings, options.system_prompt_for, options.tools, notify)
-        session.agent.subscribe(self._forward)
+        if resume is None:
+            session.append(history_messages(request.params.get("history") or []))
+        else:  # the recording's view holds the system prompt and tools it was last run with
+            session.retune(settings)
+        session.subscribe(self._forward)
         self.sessions[session.id] = session
         return session
 
@@ -561,7 +556,7 @@ class Bridge:
         metadata = {
             "turns_used": end.steps,
             "time_elapsed": round((time.monotonic() - started) * 1000),
-            "tokens_used": stream.tokens,
+            "tokens_used": sum(end.usage.values()),
             "tools_used": stream.tools_used,
             "session_id": session.id,
             "stop_reason": end.reason,

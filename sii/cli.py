@@ -111,6 +111,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from model_server.endpoint import EndpointError
     from sii.client import ModelError
     from sii.session import SessionError
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         from sii.repl import run_repl
 
         return run_repl(settings, resume, args.fork)
-    except (ModelError, SessionError, ValueError) as exc:
+    except (ModelError, SessionError, EndpointError, ValueError) as exc:
         print(f"sii: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

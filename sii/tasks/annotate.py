@@ -84,7 +84,7 @@ class Attempt:
 
     def __call__(self, session: Session) -> None:
         task = self.task
-        session.recorder.writer.write(
+        session.note(
             "task",
             sync=True,
             task_id=task.id,
