@@ -162,14 +162,13 @@ class Agent:
         """One turn. An interrupt anywhere in it ends the turn with every call answered (with what the
         KeyboardInterrupt says, else INTERRUPTED) and `TurnEnd("interrupted")`."""
         self._failed = set()
-        start = len(self.messages)
         progress = _TurnProgress()
         try:
             reason = self._turn(text, progress)
         except KeyboardInterrupt as exc:
             reason = "interrupted"
             self._answer_open_calls(str(exc) or INTERRUPTED)
-        end = TurnEnd(reason, progress.steps, self._answer(start), dict(progress.usage))
+        end = TurnEnd(reason, progress.steps, self._answer(), dict(progress.usage))
         self._emit(end, shielded=True)
         return end
 
@@ -216,10 +215,11 @@ class Agent:
             except KeyboardInterrupt:
                 continue
 
-    def _answer(self, start: int) -> str:
-        """The turn's answer: its last message's text when the model had the last word, else empty."""
-        final = self.messages[-1] if len(self.messages) > start else None
-        return (final.get("content") or "") if final is not None and final["role"] == "assistant" else ""
+    def _answer(self) -> str:
+        """The turn's answer: the last message's text when the model had the last word, else empty (a turn always
+        adds a message, so the last one is this turn's, a compaction's summary view included)."""
+        final = self.messages[-1]
+        return (final.get("content") or "") if final["role"] == "assistant" else ""
 
     def _fitted_chat(self, request: str) -> Completion:
         """One model call that fits the context window. Compacts first when the window is nearly full; after a
