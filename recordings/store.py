@@ -252,11 +252,6 @@ def encode_record(record: dict[str, Any]) -> str:
     return unicode_safe(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
 
 
-def write_label(writer: RecordSink, outcome: str | None = None, note: str | None = None) -> None:
-    """`writer.label(outcome, note)`, for callers written before the typed methods."""
-    writer.label(outcome, note)
-
-
 def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
     """Every record of a recording in order; None for a line that does not parse (a torn write)."""
     with open(path, encoding="utf-8", errors="replace") as handle:

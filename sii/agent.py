@@ -4,10 +4,10 @@ tool calls or the step limit. UI-free and storage-free: everything it does goes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from recordings.schema import Message, ToolCall
-from sii.client import Completion, ModelClient, ModelError
+from sii.client import Completion, ModelError
 from sii.compaction import (
     SUMMARY_PROMPT,
     compacted_view,
@@ -38,8 +38,29 @@ from tools.base import Observation, Tool, ToolContext, ToolRegistry
 
 # Returns None to run the call, or why it may not run (see sii.approval.ApprovalPolicy.check).
 Approver = Callable[[Tool, ToolCall], str | None]
+# Called with an approved call just before it runs (e.g. a checkpoint of the workspace). Part of the call: a
+# Ctrl-C inside it interrupts the turn like one inside the tool.
+BeforeRun = Callable[[Tool, ToolCall], None]
 INTERRUPTED = "Interrupted by the user before this call finished."
+SESSION_ENDED = "The session ended before this call finished."
 NOT_RUN_AFTER_REFUSAL = "Not run: the user declined an earlier call of this reply and stopped the turn."
+
+
+class ChatModel(Protocol):
+    """What the agent needs of a model (sii.client.ModelClient is one): streamed completions, and the context
+    window it learns from the server (None: unknown), which the agent sets when a refusal tells it."""
+
+    context_window: int | None
+
+    def chat(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        sampling: dict[str, Any],
+        on_text: Callable[[str], None] = ...,
+        on_reasoning: Callable[[str], None] = ...,
+        on_tool: Callable[[str, int], None] = ...,
+    ) -> Completion: ...
 
 
 class EmptySummary(ModelError):
@@ -50,12 +71,15 @@ def allow_all(tool: Tool, call: ToolCall) -> str | None:
     return None
 
 
-def answer_unanswered_calls(messages: list[Message]) -> list[Message]:
-    """Tool messages for calls left without a result (a process killed mid-call), so a resumed conversation
-    is well-formed again: every call answered, in order."""
+def run_anyway(tool: Tool, call: ToolCall) -> None:
+    return None
+
+
+def unanswered_calls(messages: list[Message]) -> list[ToolCall]:
+    """The calls that have no tool message yet, in order."""
     answered = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
     return [
-        {"role": "tool", "tool_call_id": call["id"], "content": "The session ended before this call finished."}
+        call
         for message in messages
         if message["role"] == "assistant"
         for call in message.get("tool_calls", [])
@@ -63,58 +87,105 @@ def answer_unanswered_calls(messages: list[Message]) -> list[Message]:
     ]
 
 
+def answer_unanswered_calls(messages: list[Message], content: str = SESSION_ENDED) -> list[Message]:
+    """Tool messages for calls left without a result (a process killed mid-call), so a resumed conversation
+    is well-formed again: every call answered, in order."""
+    return [{"role": "tool", "tool_call_id": call["id"], "content": content} for call in unanswered_calls(messages)]
+
+
+def listener_name(listener: Callable[[Event], None]) -> str:
+    return getattr(listener, "__qualname__", None) or type(listener).__qualname__
+
+
 class Agent:
-    """Holds one conversation. `run_turn` never raises for model or tool failures, nor for Ctrl-C:
-    each ends the turn with a reason, and the conversation stays well-formed (every call answered)."""
+    """Holds one conversation. `run_turn` never raises for model or tool failures, for a failing listener, nor
+    for Ctrl-C wherever it lands (a listener, the approval question, the `before_run` hook): each ends the turn
+    with a reason, or is reported and the turn goes on, and the conversation stays well-formed (every call
+    answered)."""
 
     def __init__(
         self,
-        client: ModelClient,
+        client: ChatModel,
         registry: ToolRegistry,
         context: ToolContext,
         system_prompt: str,
         sampling: dict[str, Any],
         approve: Approver = allow_all,
         max_steps: int = 50,
+        before_run: BeforeRun = run_anyway,
     ) -> None:
         self.client = client
         self.registry = registry
         self.context = context
         self.sampling = sampling
         self.approve = approve
+        self.before_run = before_run
         self.max_steps = max_steps
         self.messages: list[Message] = [{"role": "system", "content": system_prompt}]
         self.prompt_tokens = 0  # the size of the last request: how full the context window is
         self._measured_upto = 0  # how many messages that request held
         self.completion_tokens = 0  # everything the model generated in this session
         self._listeners: list[Callable[[Event], None]] = []
+        self._failed: set[int] = set()  # listeners whose failure this turn was reported (by id)
+        self._reporting = False
         self._streamed: dict[str, list[str]] = {"content": [], "reasoning": []}  # the reply being streamed
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, event: Event) -> None:
-        for listener in self._listeners:
-            listener(event)
+    def _emit(self, event: Event, shielded: bool = False) -> None:
+        """Give `event` to every listener. A listener that fails is reported (an ErrorEvent, once a turn per
+        listener) and the others still get the event: a face's or a hook's bug never ends the turn. A Ctrl-C in
+        a listener interrupts the turn, except `shielded`, while the turn is being closed."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except KeyboardInterrupt:
+                if not shielded:
+                    raise
+            except Exception as exc:
+                self._report_failure(listener, event, exc, shielded)
+
+    def _report_failure(self, listener: Callable[[Event], None], event: Event, exc: Exception, shielded: bool) -> None:
+        if self._reporting or id(listener) in self._failed:  # no report of a report, and one line a turn
+            return
+        self._failed.add(id(listener))
+        self._reporting = True
+        try:
+            name = listener_name(listener)
+            what = f"{type(exc).__name__}: {exc}"
+            self._emit(ErrorEvent(f"an event listener ({name}) failed on {type(event).__name__}: {what}"), shielded)
+        finally:
+            self._reporting = False
 
     def run_turn(self, text: str) -> TurnEnd:
+        """One turn. An interrupt anywhere in it ends the turn with every call answered (with what the
+        KeyboardInterrupt says, else INTERRUPTED) and `TurnEnd("interrupted")`."""
+        self._failed = set()
+        progress = _TurnProgress()
+        try:
+            reason = self._turn(text, progress)
+        except KeyboardInterrupt as exc:
+            reason = "interrupted"
+            self._answer_open_calls(str(exc) or INTERRUPTED)
+        end = TurnEnd(reason, progress.steps, self._answer(), dict(progress.usage))
+        self._emit(end, shielded=True)
+        return end
+
+    def _turn(self, text: str, progress: _TurnProgress) -> TurnEndReason:
         user: Message = {"role": "user", "content": text}
         self.messages.append(user)
         self._emit(UserMessage(user))
-        steps = 0
-        reason: TurnEndReason = "step_limit"
-        while steps < self.max_steps:
-            steps += 1
+        while progress.steps < self.max_steps:
+            progress.steps += 1
             try:
                 completion = self._fitted_chat(text)
             except ModelError as exc:
                 self._emit(ErrorEvent(str(exc)))
-                reason = "error"
-                break
+                return "error"
             except KeyboardInterrupt:
                 self._keep_interrupted_reply()
-                reason = "interrupted"
-                break
+                return "interrupted"
             if completion.problems:  # the model's (or server's) fault, not a failure: say so and go on
                 self._emit(
                     ErrorEvent("the reply was malformed; sii used what it could: " + "; ".join(completion.problems))
@@ -122,17 +193,33 @@ class Agent:
             self.messages.append(completion.message)
             self.prompt_tokens = completion.usage.get("prompt_tokens", self.prompt_tokens)
             self.completion_tokens += completion.usage.get("completion_tokens", 0)
+            progress.count(completion.usage)
             self._emit(AssistantMessage(completion.message, completion.finish_reason, completion.usage))
             calls = completion.message.get("tool_calls", [])
             if not calls:
-                reason = "done"
-                break
+                return "done"
             if stopped := self._run_calls(calls, cut_off=completion.finish_reason == "length"):
-                reason = stopped
-                break
-        end = TurnEnd(reason, steps)
-        self._emit(end)
-        return end
+                return stopped
+        return "step_limit"
+
+    def _answer_open_calls(self, note: str) -> None:
+        """After an interrupt outside the calls' own handler: answer every call still open with `note`. A second
+        Ctrl-C meanwhile does not stop this; the calls it left open are answered on the next pass."""
+        while True:
+            try:
+                for call in unanswered_calls(self.messages):
+                    message: Message = {"role": "tool", "tool_call_id": call["id"], "content": note}
+                    self.messages.append(message)
+                    self._emit(ToolResult(call, Observation(note, is_error=True), message), shielded=True)
+                return
+            except KeyboardInterrupt:
+                continue
+
+    def _answer(self) -> str:
+        """The turn's answer: the last message's text when the model had the last word, else empty (a turn always
+        adds a message, so the last one is this turn's, a compaction's summary view included)."""
+        final = self.messages[-1]
+        return (final.get("content") or "") if final["role"] == "assistant" else ""
 
     def _fitted_chat(self, request: str) -> Completion:
         """One model call that fits the context window. Compacts first when the window is nearly full; after a
@@ -293,4 +380,23 @@ class Agent:
                 "cut off and not run. Make a smaller call (e.g. several small edits instead of one large write).",
                 is_error=True,
             )
-        return self.registry.dispatch(name, arguments, self.context, approve=lambda tool: self.approve(tool, call))
+        return self.registry.dispatch(name, arguments, self.context, approve=lambda tool: self._approve(tool, call))
+
+    def _approve(self, tool: Tool, call: ToolCall) -> str | None:
+        """The approval, then (for an approved call) the `before_run` hook, so it runs for what will run only."""
+        if refusal := self.approve(tool, call):
+            return refusal
+        self.before_run(tool, call)
+        return None
+
+
+class _TurnProgress:
+    """How far a turn got: its model requests and the tokens they used, summed (every request, not the last)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+
+    def count(self, usage: dict[str, Any]) -> None:
+        for key in self.usage:
+            self.usage[key] += usage.get(key, 0)

@@ -26,7 +26,11 @@ FAMILIES = {
     "finetune": "finetune.commands",
     "recordings": "recordings.commands",
 }
-ERRORS = ("sii.transport.ModelError", "sii.session.SessionError")  # the agent's, beside ValueError and OSError
+ERRORS = (
+    "sii.transport.ModelError",
+    "sii.session.SessionError",
+    "model_server.endpoint.EndpointError",
+)  # the agent's, beside ValueError and OSError
 
 
 def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:

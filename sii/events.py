@@ -79,8 +79,13 @@ class ErrorEvent:
 
 @dataclass(frozen=True)
 class TurnEnd:
+    """How a turn ended: why, after how many model requests, the model's last word (empty when it did not have
+    it) and the tokens the turn's requests used, summed."""
+
     reason: TurnEndReason
     steps: int
+    answer: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 Event = (

@@ -15,6 +15,7 @@ from typing import IO, Any, Literal
 
 from rich.console import Console
 
+from model_server.endpoint import EndpointError, resolve_endpoint
 from sii.client import ModelError
 from sii.config import Settings
 from sii.events import ErrorEvent, Event, ToolCallStreaming, ToolResult, event_to_dict
@@ -128,25 +129,25 @@ def run_headless(
     if not task:
         return _failure(output_format, "could_not_start", "no task: -p - read nothing from stdin", started)
     try:
+        resolve_endpoint(settings, errors.print)
         session = Session(settings, face="headless", ask=None, notify=errors.print, resume=resume, fork=fork)
     except ModelError as exc:
         return _failure(output_format, "error", str(exc), started)
-    except SessionError as exc:
+    except (SessionError, EndpointError) as exc:
         return _failure(output_format, "could_not_start", str(exc), started)
     outcome = _Outcome()
-    session.agent.subscribe(outcome)
+    session.subscribe(outcome)
     if output_format == "stream-json":
-        session.agent.subscribe(
+        session.subscribe(
             lambda event: None if isinstance(event, ToolCallStreaming) else _print_json(event_to_dict(event))
         )
     else:
-        session.agent.subscribe(Renderer(errors, stream=False))
+        session.subscribe(Renderer(errors, stream=False))
     try:
         end = session.run_turn(task)
     finally:
         session.close()
-    final = session.agent.messages[-1]
-    answer = (final.get("content") or "") if final["role"] == "assistant" else ""
+    answer = end.answer
     reason = "refused" if end.reason == "done" and outcome.denials else end.reason
     if reason == "refused":
         errors.print(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from recordings.records import EndMeta, Usage, check_fields
-from recordings.schema import Message, SessionMeta
-from recordings.store import RecordingWriter, RecordSink
+from recordings.schema import Message, SessionMeta, Trajectory
+from recordings.store import RecordingWriter, RecordSink, read_trajectory
+from sii import __version__
+from sii.agent import answer_unanswered_calls
 from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResult, TurnEnd, UserMessage
 from tools.gitcmd import GitError, git
 
@@ -117,3 +122,83 @@ class Recorder:
         end: EndMeta = {"ended_at": time.time(), "git_head_end": git_facts(self.meta.workspace)["head"]}
         self.writer.end(end)
         self.writer.close()
+
+
+def new_session_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def session_meta(
+    session_id: str,
+    face: str,
+    model: str,
+    base_url: str,
+    sampling: dict[str, Any],
+    workspace: Path,
+    chat_template: str | None = None,
+    tool_profile: str = "sii",
+) -> SessionMeta:
+    """The header of a new recording: who, with which model, template and settings, where, from which commit."""
+    facts = git_facts(str(workspace))
+    return SessionMeta(
+        session_id=session_id,
+        sii_version=__version__,
+        face=face,
+        model=model,
+        base_url=base_url,
+        sampling=sampling,
+        workspace=str(workspace),
+        started_at=time.time(),
+        git_head_start=facts["head"],
+        git_remote=facts["remote"],
+        chat_template=chat_template,
+        tool_profile=tool_profile,
+    )
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Which recording a session writes and the conversation it starts from: a new recording (no `previous`), an
+    old one resumed (its id and file, new events appended), or one forked (a new recording, the old one its
+    parent). `messages` is the model's last view of the old conversation with every call answered (`repairs`
+    are the answers it lacked); empty for a new session."""
+
+    session_id: str
+    path: Path
+    previous: Trajectory | None = None
+    fork: bool = False
+    messages: tuple[Message, ...] = ()
+    repairs: tuple[Message, ...] = ()
+
+    @classmethod
+    def choose(cls, recordings: Path, resume: Path | None, fork: bool) -> Lineage:
+        if resume is None:
+            session_id = new_session_id()
+            return cls(session_id, recordings / f"{session_id}.jsonl")
+        previous = read_trajectory(resume)
+        seen = previous.contexts[-1]  # after a compaction, the model's view, not the whole log
+        repairs = answer_unanswered_calls(seen)
+        session_id = new_session_id() if fork else previous.meta.session_id
+        path = recordings / f"{session_id}.jsonl" if fork else resume
+        return cls(session_id, path, previous, fork, tuple(seen + repairs), tuple(repairs))
+
+    def recorder(
+        self,
+        writer: RecordingWriter,
+        resumed_by: tuple[str, str, str],
+        new_meta: Callable[[], SessionMeta],
+        tools: list[dict[str, Any]],
+        messages: list[Message],
+    ) -> Recorder:
+        """The recorder, its opening records held until the first message: a resumed recording's `resume` record
+        (`resumed_by`: the face, model and base URL that picked it up) and its repairs; a new or forked one's
+        header (`new_meta()`) and `messages` so far."""
+        if self.previous is not None and not self.fork:
+            recorder = Recorder(writer, self.previous.meta)
+            recorder.resume(*resumed_by, list(self.repairs))
+            return recorder
+        meta = new_meta()
+        meta.parent_session = self.previous.meta.session_id if self.previous else None
+        recorder = Recorder(writer, meta)
+        recorder.start(tools, messages)
+        return recorder

@@ -15,6 +15,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from rich.console import Console
 from rich.text import Text
 
+from model_server.endpoint import resolve_endpoint
 from sii import __version__
 from sii.approval import Mode
 from sii.approver import TerminalApprover
@@ -133,11 +134,12 @@ def run_repl(
     watcher = EscWatcher.on_stdin()
     approver = TerminalApprover(PromptSession(), console, progress, pause=watcher.paused)
     ask_to_trust(settings, approver.prompt.prompt)  # the repository's own MCP servers, before any session
+    resolve_endpoint(settings, console.print)
 
     def open_session(recording: Path | None, fork: bool = False) -> Session:
         session = Session(settings, face="repl", ask=approver, notify=console.print, resume=recording, fork=fork)
         shell_output = partial(live_tail, session.context)
-        session.agent.subscribe(Renderer(console, progress=progress, shell_output=shell_output))
+        session.subscribe(Renderer(console, progress=progress, shell_output=shell_output))
         if on_session is not None:
             on_session(session)
         return session
@@ -213,6 +215,6 @@ def run_repl(
             send(message)
     finally:
         state.session.close()
-    if state.session.recorder.writer.started:
+    if state.session.recorded:
         console.print(Text(f"Session recorded: {state.session.recording_path}", "dim"))
     return 0

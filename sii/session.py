@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Any, Literal, cast
 
-from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE, BundledModelError, ensure_bundled_model
-from model_server.launcher import ServerError, ServerRegistry
+from model_server.bundled import BUNDLED_MODEL_NAME, TOOL_TEMPLATE
+from recordings.records import RecordKind
 from recordings.redact import KINDS, Redactor
-from recordings.schema import Message, SessionMeta, ToolCall
-from recordings.store import RecordingWriter, read_trajectory, write_label
-from sii import __version__
-from sii.agent import Agent, answer_unanswered_calls
+from recordings.schema import Message, ToolCall
+from recordings.store import RecordingWriter
+from sii.agent import Agent
 from sii.approval import ApprovalPolicy, Asker, Mode
 from sii.client import ModelClient
 from sii.config import Settings, project_config_file
-from sii.events import Event, ToolCallStarted, ToolResult, TurnEnd, UserMessage
+from sii.events import Event, ToolResult, TurnEnd, UserMessage
 from sii.mcp import start_mcp
 from sii.mentions import strip_attachments
 from sii.prompts import PLAN_MODE_OFF, PLAN_MODE_ON, REMINDER, appended, system_prompt
-from sii.recorder import Recorder, git_facts
+from sii.recorder import Lineage, session_meta
 from tools import ToolContext, ToolRegistry
 from tools.base import Tool
 from tools.checkpoints import Checkpoint, CheckpointError, CheckpointStore
@@ -37,8 +35,6 @@ from tools.sandbox import Sandbox, SandboxError
 
 # The chat templates sii ships, by served model name, so a recording says how its tokens were rendered.
 CHAT_TEMPLATE_IDS = {BUNDLED_MODEL_NAME: f"sii/{TOOL_TEMPLATE.name}"}
-# SmolLM2-135M on two CPU cores makes ~17 tokens/s and tends to ramble: cap its replies.
-EMBEDDED_MAX_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -104,41 +100,6 @@ class SessionError(Exception):
     """sii cannot start a session; str() says why and what to do."""
 
 
-def new_session_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-WAIT_REPORT_EVERY_S = 10
-
-
-def embedded_base_url(home: Path, cache: Path, notify: Callable[[str], None]) -> str:
-    """The embedded server's URL, started (and the bundled model converted) on first use. A start takes a minute
-    on two cores: each phase is told as it begins, the log's path first, so a slow start never looks hung."""
-    servers = ServerRegistry(home / "server")
-    info = servers.running(BUNDLED_MODEL_NAME)
-    if info is None:
-        notify(
-            "Starting the embedded model server (SmolLM2-135M-Instruct on vLLM, CPU). "
-            "It stays up for later sessions; `sii serve --stop` stops it."
-        )
-        reported = [0.0]
-
-        def waiting(elapsed: float) -> None:
-            if elapsed - reported[0] >= WAIT_REPORT_EVERY_S:
-                reported[0] = elapsed
-                notify(f"  3/3 vLLM is loading the model… {elapsed:.0f} s")
-
-        try:
-            notify("  1/3 preparing the bundled model (converted once, then cached)")
-            model_dir = ensure_bundled_model(cache)
-            notify(f"  2/3 starting vLLM; its log: {servers.log_path(BUNDLED_MODEL_NAME)}")
-            info, _ = servers.ensure(model_dir, BUNDLED_MODEL_NAME, on_wait=waiting)
-        except (BundledModelError, ServerError) as exc:
-            raise SessionError(str(exc)) from exc
-    notify(f"Using the embedded model server at {info.base_url}")
-    return info.base_url
-
-
 class Session:
     """Owns the resources of one session; `close()` ends the recording and stops the shell."""
 
@@ -153,11 +114,15 @@ class Session:
         prompt: Callable[[Path], str] | None = None,
         select_tools: Callable[[ToolRegistry], ToolRegistry] = lambda registry: registry,
     ) -> None:
-        """`ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
+        """`settings.base_url` names the server (see model_server.endpoint.resolve_endpoint, which the faces call
+        first). `ask` is how the face asks the human about a call; None where nobody can be asked. `resume`: a
         recording to continue (its conversation is restored and new events are appended to it); with `fork`,
         the conversation is restored into a new recording whose parent is the old one. `prompt` builds the
         system prompt for the workspace and `select_tools` narrows the tools (an SDK client may change both)."""
-        previous = read_trajectory(resume) if resume else None
+        if not settings.base_url:
+            raise SessionError("no model server given: resolve the endpoint (model_server.endpoint) first")
+        base_url = settings.base_url
+        lineage = Lineage.choose(settings.recordings, resume, fork)
         redactor = session_redactor(settings)  # what can fail on the settings alone fails before anything starts
         workspace = settings.workspace.resolve()
         sandbox = Sandbox(network=settings.sandbox_network) if settings.sandbox else None
@@ -167,16 +132,12 @@ class Session:
             except SandboxError as exc:
                 raise SessionError(str(exc)) from exc
         sampling = dict(settings.sampling)
-        if settings.base_url:
-            base_url = settings.base_url
-        else:
-            base_url = embedded_base_url(settings.home, settings.cache, notify)
-            sampling["max_tokens"] = min(sampling.get("max_tokens", EMBEDDED_MAX_TOKENS), EMBEDDED_MAX_TOKENS)
         self.client = ModelClient(
             base_url, settings.model, settings.api_key, settings.server, context_window=settings.context_window
         )
         model = self.client.model  # fails fast, with a clear ModelError, when the server is down
-        self.id = previous.meta.session_id if previous and not fork else new_session_id()
+        self.id = lineage.session_id
+        self._notify = notify
         for notice in settings.notices():  # ignored project settings; project MCP servers left unstarted
             notify(notice)
         self.mcp = start_mcp(settings.mcp_servers)  # the user's, and the project's once trusted
@@ -205,7 +166,7 @@ class Session:
         )
         self.policy.preview = self._preview_call
         self._prompt = prompt or partial(system_prompt, profile=settings.prompt_profile, sandbox=settings.sandbox)
-        self._tool_profile = settings.tool_profile
+        self._select_tools = select_tools
         self._prompt_append = settings.system_prompt_append
         self.agent = Agent(
             self.client,
@@ -215,23 +176,26 @@ class Session:
             sampling,
             approve=self.policy.check,
             max_steps=settings.max_steps,
+            before_run=self._checkpoint_before_change,
         )
-        repairs: list[Message] = []
-        if previous is not None:
-            seen = previous.contexts[-1]  # after a compaction, the model's view, not the whole log
-            repairs = answer_unanswered_calls(seen)
-            self.agent.messages = seen + repairs
-        self.recording_path = (resume if previous and not fork else None) or (settings.recordings / f"{self.id}.jsonl")
+        if lineage.messages:
+            self.agent.messages = list(lineage.messages)
+        self.recording_path = lineage.path
         writer = RecordingWriter(self.recording_path, redactor=redactor, warn=notify)
-        if previous is None or fork:
-            meta = self._new_meta(face, model, base_url, sampling)
-            meta.parent_session = previous.meta.session_id if previous else None
-            meta.chat_template = CHAT_TEMPLATE_IDS.get(model)
-            self.recorder = Recorder(writer, meta)
-            self.recorder.start(registry.schemas(), self.agent.messages)
-        else:
-            self.recorder = Recorder(writer, previous.meta)
-            self.recorder.resume(face, model, base_url, repairs)
+        new_meta = partial(
+            session_meta,
+            self.id,
+            face,
+            model,
+            base_url,
+            sampling,
+            workspace,
+            CHAT_TEMPLATE_IDS.get(model),
+            settings.tool_profile,
+        )
+        self.recorder = lineage.recorder(
+            writer, (face, model, base_url), new_meta, registry.schemas(), self.agent.messages
+        )
         self.agent.subscribe(self.recorder)
         self.agent.subscribe(self._follow_mentions)
         self.output_files: dict[str, str] = {}  # tool call id -> the file that holds the command's whole output
@@ -245,7 +209,7 @@ class Session:
         self.rewind_undo: RewindUndo | None = None
         self._turn_start = 0
         self._turn_checkpointed = False
-        self.agent.subscribe(self._checkpoint_before_changes)
+        self.agent.subscribe(self._mark_turn_start)
         last_user = next((m for m in reversed(self.agent.messages) if m["role"] == "user"), None)
         self._told_plan = last_user is not None and (last_user["content"] or "").endswith(PLAN_MODE_ON)
 
@@ -253,17 +217,45 @@ class Session:
         """The system prompt as it stands now: the face's (AGENTS.md read afresh), then the user's addition."""
         return appended(self._prompt(self.context.workspace), self._prompt_append)
 
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation as the model sees it (read it; change it through the session)."""
+        return self.agent.messages
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the recording is on disk: a session closed before its first message leaves no file."""
+        return self.recorder.writer.started
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """`listener` gets every event of the session's turns (see sii.events), after the recorder."""
+        self.agent.subscribe(listener)
+
+    def note(self, kind: RecordKind, sync: bool = False, **fields: Any) -> None:
+        """A record of `kind` in the recording, beside the conversation (an eval verdict, a task link)."""
+        self.recorder.writer.write(kind, sync, **fields)
+
+    def append(self, messages: list[Message]) -> None:
+        """Add messages to the conversation (a transcript the client brought), recorded as they are."""
+        for message in messages:
+            self.agent.messages.append(message)
+            self.note("message", message=message)
+
+    def _restart_view(self, system: Message, kind: Literal["system_prompt", "retune"], **fields: Any) -> None:
+        """The model's view starts over from `system`, the rest of the conversation kept, and the recording says
+        so with a `kind` record of the whole view, so a training sample is exactly what the model saw."""
+        messages = self.agent.messages
+        rest = messages[1:] if messages and messages[0]["role"] == "system" else messages
+        self.agent.messages = [system, *rest]
+        self.note(kind, sync=True, **fields, messages=list(self.agent.messages))
+
     def reload_system_prompt(self) -> bool:
         """Use the project's instructions as they are now (AGENTS.md written by /init or edited by the user).
-        When the prompt changed, the model's view starts over from the new one, and the recording says so with a
-        `system_prompt` record of the whole view, so a training sample is exactly what the model saw."""
-        prompt = self.system_prompt()
-        messages = self.agent.messages
-        if messages and messages[0]["role"] == "system" and messages[0]["content"] == prompt:
+        When the prompt changed, the model's view restarts from the new one (a `system_prompt` record)."""
+        system: Message = {"role": "system", "content": self.system_prompt()}
+        if self.agent.messages[:1] == [system]:
             return False
-        system: Message = {"role": "system", "content": prompt}
-        self.agent.messages = [system, *(messages[1:] if messages and messages[0]["role"] == "system" else messages)]
-        self.recorder.writer.system_prompt(list(self.agent.messages))
+        self._restart_view(system, "system_prompt")
         return True
 
     def run_turn(self, text: str) -> TurnEnd:
@@ -302,16 +294,15 @@ class Session:
             texts = [m["content"] or "" for m in self.agent.messages if m["role"] == "user"]
             self.context.conversation_focus = conversation_focus(texts)
 
-    def _checkpoint_before_changes(self, event: Event) -> None:
-        """Snapshot the workspace before the first call of a turn that may change it (shell included)."""
+    def _mark_turn_start(self, event: Event) -> None:
         if isinstance(event, UserMessage):
             self._turn_start = len(self.agent.messages) - 1
             self._turn_checkpointed = False
-            return
-        if not isinstance(event, ToolCallStarted) or self._turn_checkpointed or self.checkpoints is None:
-            return
-        tool = self.agent.registry.get(event.call["function"]["name"])
-        if tool is None or not tool.mutates:
+
+    def _checkpoint_before_change(self, tool: Tool, call: ToolCall) -> None:
+        """Snapshot the workspace before the first approved call of a turn that may change it (shell included).
+        The agent calls this as part of the call, so a Ctrl-C during the snapshot interrupts that call."""
+        if self._turn_checkpointed or self.checkpoints is None or not tool.mutates:
             return
         self._turn_checkpointed = True
         typed = REMINDER.sub("", strip_attachments(self.agent.messages[self._turn_start]["content"] or ""))
@@ -353,22 +344,6 @@ class Session:
         self.recorder.writer.rewind(checkpoint=checkpoint_id, files=restored, messages=self.agent.messages, undo=True)
         return restored
 
-    def _new_meta(self, face: str, model: str, base_url: str, sampling: dict) -> SessionMeta:
-        facts = git_facts(str(self.context.workspace))
-        return SessionMeta(
-            session_id=self.id,
-            sii_version=__version__,
-            face=face,
-            model=model,
-            base_url=base_url,
-            sampling=sampling,
-            workspace=str(self.context.workspace),
-            started_at=time.time(),
-            git_head_start=facts["head"],
-            git_remote=facts["remote"],
-            tool_profile=self._tool_profile,
-        )
-
     def switch_model(self, name: str) -> None:
         """Use another served model from the next request on; the recording notes the switch."""
         self.client.use_model(name)
@@ -377,19 +352,25 @@ class Session:
     def retune(
         self,
         settings: Settings,
-        prompt: Callable[[Path], str],
-        select_tools: Callable[[ToolRegistry], ToolRegistry],
-        notify: Callable[[str], None],
+        prompt: Callable[[Path], str] | None = None,
+        select_tools: Callable[[ToolRegistry], ToolRegistry] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> list[str]:
-        """Run the next turns in `settings.workspace` with the system prompt and tools built for it (an SDK
-        client may change each per query). A new workspace gets a new tool context: the old shell is stopped and
-        the next `run_shell` starts one there, so nothing the model left in the old shell (its cwd, variables,
-        jobs) carries over, and the file tools are confined to the new root. When anything the model sees
-        changed, a `retune` record restarts its view in the recording (system prompt first) and names the
-        workspace and tools. Returns what changed: "workspace", "tools", "system_prompt"."""
+        """Run the next turns under `settings` (its step limit, temperature and approval mode) in
+        `settings.workspace`, with the system prompt and tools built for it; `prompt` and `select_tools`, when
+        given, replace the session's (an SDK client may change each per query). A new workspace gets a new tool
+        context: the old shell is stopped and the next `run_shell` starts one there, so nothing the model left in
+        the old shell (its cwd, variables, jobs) carries over, and the file tools are confined to the new root.
+        When anything the model sees changed, a `retune` record restarts its view in the recording (system prompt
+        first) and names the workspace and tools. Returns what changed: "workspace", "tools", "system_prompt"."""
+        self._prompt = prompt or self._prompt
+        self._select_tools = select_tools or self._select_tools
+        self.agent.max_steps = settings.max_steps
+        self.agent.sampling.update(temperature=settings.sampling["temperature"])
+        self.policy.mode = cast(Mode, settings.mode)  # checked by Settings.resolve
         workspace = settings.workspace.resolve()
-        registry = select_tools(profile_registry(settings.tool_profile, extra=self.mcp.tools()))
-        system: Message = {"role": "system", "content": prompt(workspace)}
+        registry = self._select_tools(profile_registry(settings.tool_profile, extra=self.mcp.tools()))
+        system: Message = {"role": "system", "content": self._prompt(workspace)}
         changed = [
             name
             for name, differs in (
@@ -400,18 +381,12 @@ class Session:
             if differs
         ]
         if "workspace" in changed:
-            self._move_to(workspace, settings, notify)
+            self._move_to(workspace, settings, notify or self._notify)
         if not changed:
             return changed
         self.agent.registry = registry
-        self.agent.messages = [system, *self.agent.messages[1:]]  # the Agent keeps its system prompt first
         self.recorder.meta.workspace = str(workspace)  # where the session ends: its git_head_end
-        self.recorder.writer.retune(
-            changed=changed,
-            workspace=str(workspace),
-            tools=registry.schemas(),
-            messages=self.agent.messages,
-        )
+        self._restart_view(system, "retune", changed=changed, workspace=str(workspace), tools=registry.schemas())
         return changed
 
     def _move_to(self, workspace: Path, settings: Settings, notify: Callable[[str], None]) -> None:
@@ -428,7 +403,7 @@ class Session:
         self.turn_checkpoints, self.rewind_undo = [], None
 
     def label(self, outcome: str | None = None, note: str | None = None) -> None:
-        write_label(self.recorder.writer, outcome, note)
+        self.recorder.writer.label(outcome, note)
 
     def close(self) -> None:
         self.recorder.close()

@@ -130,7 +130,7 @@ def _diff(state: ReplState, argument: str) -> bool:
 
 def _output(state: ReplState, argument: str) -> bool:
     """Tool results are folded to a few lines as they stream; this unfolds one."""
-    results = [m for m in state.session.agent.messages if m["role"] == "tool"]
+    results = [m for m in state.session.messages if m["role"] == "tool"]
     back = int(argument) if argument.isdigit() and int(argument) > 0 else 1
     if back > len(results):
         state.console.print(Text(f"only {len(results)} tool result(s) in this conversation", "red"))
@@ -152,7 +152,7 @@ def _cost(state: ReplState, argument: str) -> bool:
 
 
 def _compact(state: ReplState, argument: str) -> bool:
-    before = len(state.session.agent.messages)
+    before = len(state.session.messages)
     try:
         state.session.agent.compact(argument)
     except ModelError as exc:
@@ -285,7 +285,7 @@ def _first_lines(text: str, count: int = 2, width: int = 150) -> str:
 
 def show_restored(console: Console, session: Session) -> None:
     """A resumed conversation: how much came back, and its last turns folded to a few lines each."""
-    messages = session.agent.messages
+    messages = session.messages
     starts = [index for index, message in enumerate(messages) if message["role"] == "user"]
     console.print(Text(f"Resumed session {session.id}: {len(messages)} messages restored.", "dim"))
     shown = starts[-RESTORED_TURNS_SHOWN:]

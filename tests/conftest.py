@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
+from model_server.endpoint import embedded_base_url
 from model_server.launcher import ServerInfo, ServerRegistry, stop_server
 from sii.config import sii_cache
-from sii.session import embedded_base_url
 from tests.scripted_server import ScriptedServer
 from tools import ToolContext
 

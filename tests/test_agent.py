@@ -4,18 +4,20 @@ git repository, recorded, and read back exactly as the model was sent them."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from recordings.store import read_trajectory
-from sii.agent import Agent
+from sii.agent import INTERRUPTED, Agent
 from sii.approval import Answer, ApprovalPolicy
 from sii.client import ModelClient, ModelError, to_wire
 from sii.config import Settings
-from sii.events import Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd
+from sii.events import AssistantMessage, ErrorEvent, Event, TextDelta, ToolCallStarted, ToolResult, TurnEnd, UserMessage
 from sii.session import Session
 from tests.scripted_server import Reply, ScriptedServer, call
+from tests.slow_git import SLOW_ADD_S, interrupt_when, slow_git_add, unanswered
 from tools import ToolContext
 from tools.default import default_registry
 
@@ -106,7 +108,7 @@ def test_step_limit_ends_the_turn_with_every_call_answered(scripted: ScriptedSer
     session, _ = start_session(scripted, workspace, max_steps=3)
     end = session.agent.run_turn("loop forever")
     session.close()
-    assert end == TurnEnd("step_limit", 3)
+    assert (end.reason, end.steps, end.answer) == ("step_limit", 3, "")
     roles = [m["role"] for m in session.agent.messages]
     assert roles == ["system", "user"] + ["assistant", "tool"] * 3
     events = read_trajectory(session.recording_path).events
@@ -200,3 +202,94 @@ def test_an_unusable_summary_leaves_the_conversation_and_the_turn_goes_on(worksp
     assert [m["role"] for m in server.requests[3]["messages"]] == ["system", "user", *["assistant", "tool"] * 2]
     errors = [e.message for e in events if type(e).__name__ == "ErrorEvent"]
     assert errors == ["the model returned an empty summary; the conversation was not compacted"]
+
+
+WRITE_THEN_READ = Reply(
+    "", [call("write_file", {"path": "new.txt", "content": "x\n"}), call("read_file", {"path": "calc.py"})]
+)
+
+
+def run_uninterrupted(session: Session, text: str) -> TurnEnd:
+    """The turn, failing the test (not ending the test run) if an interrupt escapes it."""
+    try:
+        return session.run_turn(text)
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped run_turn")
+
+
+def assert_well_formed_after(session: Session, scripted: ScriptedServer, events: list[Event]) -> None:
+    """Every call answered, in the conversation, the recording, the events, and the next request the model gets."""
+    assert unanswered(session.agent.messages) == []
+    started = [e.call["id"] for e in events if isinstance(e, ToolCallStarted)]
+    assert [e.call["id"] for e in events if isinstance(e, ToolResult)][: len(started)] == started
+    scripted.script = [Reply("Going on.")]
+    assert run_uninterrupted(session, "go on").reason == "done"
+    sent = scripted.requests[-1]["messages"]
+    assert unanswered(sent) == [] and sent[-1] == {"role": "user", "content": "go on"}
+    session.close()
+    assert read_trajectory(session.recording_path).messages == session.agent.messages
+
+
+def test_an_interrupt_inside_the_checkpoint_snapshot_ends_the_turn_with_every_call_answered(
+    scripted: ScriptedServer, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the checkpoint's `git add` runs (a real SIGINT, a real git): the call it came before is
+    interrupted, not run, and so is the one after; the turn ends, it does not raise."""
+    interrupt_when(slow_git_add(tmp_path / "bin", monkeypatch))
+    scripted.script = [WRITE_THEN_READ]
+    session, events = start_session(scripted, workspace)
+    started = time.monotonic()
+    end = run_uninterrupted(session, "write it")
+    assert end.reason == "interrupted" and time.monotonic() - started < SLOW_ADD_S
+    assert not (workspace / "new.txt").exists()
+    tool_messages = [m for m in session.agent.messages if m["role"] == "tool"]
+    assert [m["content"] for m in tool_messages] == [INTERRUPTED, INTERRUPTED]
+    assert isinstance(events[-1], TurnEnd) and events[-1] == end
+    assert session.turn_checkpoints == []
+    assert_well_formed_after(session, scripted, events)
+
+
+@pytest.mark.parametrize("kind", [UserMessage, AssistantMessage, ToolCallStarted, ToolResult])
+@pytest.mark.parametrize("again", [False, True], ids=["once", "then-on-every-event"])
+def test_an_interrupt_inside_a_listener_ends_the_turn_with_every_call_answered(
+    scripted: ScriptedServer, workspace: Path, kind: type, again: bool
+) -> None:
+    """A Ctrl-C landing in any face's listener, at any event; `again`: the listener goes on raising on every event
+    after it (keys mashed while the turn closes), and the turn still ends with every call answered."""
+    scripted.script = [WRITE_THEN_READ, Reply("written.")]
+    session, events = start_session(scripted, workspace)
+    hit: list[Event] = []
+    armed = [True]  # for the interrupted turn only
+
+    def impatient(event: Event) -> None:
+        if armed[0] and (isinstance(event, kind) or (hit and again)):
+            hit.append(event)
+            raise KeyboardInterrupt
+
+    session.subscribe(impatient)
+    end = run_uninterrupted(session, "write it")
+    assert end.reason == "interrupted"
+    assert isinstance(events[-1], TurnEnd) and events[-1].reason == end.reason
+    armed[0] = False
+    assert_well_formed_after(session, scripted, events)
+
+
+def test_a_failing_listener_is_reported_once_and_the_turn_goes_on(scripted: ScriptedServer, workspace: Path) -> None:
+    """A listener that raises on every event, its own error report included: one error event, the other listeners
+    and the recording see everything, the calls run."""
+    scripted.script = [WRITE_THEN_READ, Reply("written.")]
+    session, events = start_session(scripted, workspace)
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("renderer bug")
+
+    session.agent.subscribe(broken)
+    end = run_uninterrupted(session, "write it")
+    assert (end.reason, end.answer) == ("done", "written.")
+    assert (workspace / "new.txt").read_text() == "x\n"
+    errors = [e.message for e in events if isinstance(e, ErrorEvent)]
+    assert len(errors) == 1 and "broken" in errors[0] and "renderer bug" in errors[0]
+    session.close()
+    trajectory = read_trajectory(session.recording_path)
+    assert trajectory.messages == session.agent.messages
+    assert [e["message"] for e in trajectory.events if e["type"] == "error"] == errors

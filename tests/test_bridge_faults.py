@@ -21,7 +21,9 @@ from recordings.store import read_trajectory
 from recordings.validate import problems
 from tests import test_bridge
 from tests.scripted_server import Reply, ScriptedServer, call
+from tests.slow_git import slow_git_add, unanswered
 from tests.test_bridge import SLOW_STORY, collect, options
+from tests.tooling import wait_for
 
 sdk = pytest.importorskip("sii_agent_sdk")
 from sii_agent_sdk import SiiAgentSession, SiiSDKError  # noqa: E402
@@ -346,3 +348,70 @@ def test_sigterm_mid_query_ends_the_turn_and_the_recording(
     assert [m["content"] for m in trajectory.messages if m["role"] == "tool"] == [
         "Stopped before this call finished: the bridge was terminated."
     ]
+
+
+def interrupt_line(request_id: str) -> bytes:
+    return json.dumps({"method": "interrupt", "request_id": request_id, "params": {}}).encode() + b"\n"
+
+
+STOPPED_IN_SNAPSHOT = {
+    "interrupt request": ("completed", "Interrupted by the client (an interrupt request) before this call finished."),
+    "timeout": (
+        "error",
+        "Stopped before this call finished: the query ran past the client's time limit (timeout_ms=1500).",
+    ),
+    "stdin closed": (None, "Stopped before this call finished: the client closed the connection."),
+}
+
+
+@pytest.mark.parametrize("how", list(STOPPED_IN_SNAPSHOT))
+def test_a_turn_stopped_inside_the_checkpoint_snapshot_answers_every_call_for_the_client_and_the_model(
+    scripted: ScriptedServer,
+    workspace: Path,
+    sii_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    raw_bridge: Callable[[], subprocess.Popen[bytes]],
+    how: str,
+) -> None:
+    """The turn is stopped while the checkpoint's `git add` runs (a real git, made slow): the client gets a
+    tool_result for each tool_use, the model reads why each call did not run, and the recording is valid."""
+    marker = slow_git_add(tmp_path / "bin", monkeypatch)
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "new.txt", "content": "x\n"}), call("read_file", {"path": "calc.py"})]),
+        Reply("Going on."),
+    ]
+    end_kind, told = STOPPED_IN_SNAPSHOT[how]
+    bridge = raw_bridge()
+    assert bridge.stdin is not None and bridge.stdout is not None
+    bridge.stdin.write(query_line("q1", workspace, **({"timeout_ms": 1500} if how == "timeout" else {})))
+    bridge.stdin.flush()
+    wait_for(marker.exists, timeout=20)
+    if how == "stdin closed":
+        bridge.stdin.close()
+        first = events_until_end(bridge)
+    else:
+        if how == "interrupt request":
+            bridge.stdin.write(interrupt_line("stop"))
+            bridge.stdin.flush()
+        first = [json.loads(bridge.stdout.readline())]
+        while first[-1]["type"] not in ("completed", "error") or first[-1]["request_id"] != "q1":
+            first.append(json.loads(bridge.stdout.readline()))
+        assert first[-1]["type"] == end_kind, first[-1]
+        session_id = next(e["session_id"] for e in first if e.get("status") == "ready")
+        params = {"prompt": "go on", "session_id": session_id, "options": {"cwd": str(workspace), "yolo": True}}
+        bridge.stdin.write(json.dumps({"method": "query", "request_id": "q2", "params": params}).encode() + b"\n")
+        bridge.stdin.flush()
+        assert read_until(bridge, "completed")["metadata"]["session_id"] == session_id
+        sent = scripted.requests[-1]["messages"]
+        assert unanswered(sent) == [] and [m["content"] for m in sent if m["role"] == "tool"] == [told, told]
+        bridge.stdin.close()
+        assert bridge.wait(timeout=10) == 0
+    uses = [b["id"] for e in first if e["type"] == "assistant_message" for b in e["content"] if b["type"] == "tool_use"]
+    results = [(e["tool_use_id"], e["content"], e["is_error"]) for e in first if e["type"] == "tool_result"]
+    assert len(uses) == 2 and results == [(use, told, True) for use in uses]
+    assert not (workspace / "new.txt").exists()
+    (recording,) = (sii_home / "recordings").glob("*.jsonl")
+    trajectory = read_trajectory(recording)
+    assert problems(trajectory) == [] and unanswered(trajectory.messages) == []
+    assert [m["content"] for m in trajectory.messages if m["role"] == "tool"] == [told, told]

@@ -27,7 +27,7 @@ def test_auto_compaction_mid_turn_keeps_both_views(workspace: Path) -> None:
         session = Session(settings, face="test", ask=None, notify=lambda text: None)
         end = session.agent.run_turn("what is in big.txt?")
         session.close()
-    assert end.reason == "done"
+    assert (end.reason, end.answer) == ("done", "All x.")
     summary_request, after = server.requests[2], server.requests[3]
     assert (
         "tools" not in summary_request and "Summarise this conversation" in summary_request["messages"][-1]["content"]

@@ -20,12 +20,15 @@ from prompt_toolkit.input.typeahead import get_typeahead
 from prompt_toolkit.keys import Keys
 
 from recordings.store import read_trajectory, recordings_dir
+from sii.agent import INTERRUPTED
 from sii.custom_commands import MAX_COMMANDS, load_custom_commands
 from sii.esc_watcher import EscWatcher
 from sii.mentions import expand_mentions
 from sii.repl import PromptCompleter, next_mode
 from tests.scripted_server import Reply, ScriptedServer, call
+from tests.slow_git import slow_git_add, unanswered
 from tests.test_faces import only_recording, sii, spawn_repl
+from tests.tooling import wait_for
 from tools import ToolContext
 
 
@@ -285,3 +288,29 @@ def test_a_repository_planting_thousands_of_commands_gets_a_bounded_list(workspa
     found, problems = load_custom_commands(workspace)
     assert len(found) == MAX_COMMANDS
     assert problems == [f"{project}: {MAX_COMMANDS + 50} files, only the first {MAX_COMMANDS} are read"]
+
+
+def test_ctrl_c_inside_the_checkpoint_snapshot_leaves_every_call_answered(
+    scripted: ScriptedServer, workspace: Path, sii_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the checkpoint's `git add` runs: the turn ends there, and the next message's request answers
+    both calls of the interrupted reply (a server would refuse a conversation with a call left open)."""
+    marker = slow_git_add(tmp_path / "bin", monkeypatch)
+    scripted.script = [
+        Reply("", [call("write_file", {"path": "new.txt", "content": "x\n"}), call("read_file", {"path": "calc.py"})]),
+        Reply("Going on."),
+    ]
+    child = spawn_repl(scripted.base_url, workspace, "--yolo")
+    child.sendline("write it")
+    wait_for(marker.exists, timeout=20)
+    child.sendintr()
+    child.expect("›")
+    child.sendline("go on")
+    child.expect("Going on.")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    sent = scripted.requests[-1]["messages"]
+    assert unanswered(sent) == [] and [m["role"] for m in sent][-4:] == ["assistant", "tool", "tool", "user"]
+    assert not (workspace / "new.txt").exists()
+    messages = read_trajectory(only_recording(sii_home)).messages
+    assert [m["content"] for m in messages if m["role"] == "tool"] == [INTERRUPTED, INTERRUPTED]

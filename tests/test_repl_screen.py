@@ -250,7 +250,7 @@ def test_always_on_one_command_still_asks_for_another(
     repl.sendline("test it")
     repl.wait_for("[a]lways allow commands starting with `pytest`")
     repl.sendline("a")
-    repl.wait_for("Allow run_shell?", timeout=30)  # the second pytest ran unasked; `touch` asks
+    repl.wait_for("run_shell(touch other.txt)", timeout=30)  # the second pytest ran unasked; `touch` asks
     repl.settle()
     assert sum("Allow run_shell?" in line for line in repl.transcript()) == 2
     assert any("touch other.txt" in line for line in repl.transcript())

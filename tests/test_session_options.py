@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from model_server.bundled import BUNDLED_MODEL_NAME
+from model_server.endpoint import EMBEDDED_MAX_TOKENS, resolve_endpoint
+from model_server.launcher import ServerInfo, ServerRegistry
 from sii.config import Settings, user_config_file
 from sii.session import Session, SessionError
 from tests.scripted_server import Reply, ScriptedServer, call
@@ -72,3 +75,31 @@ def test_asking_for_a_sandbox_without_bubblewrap_is_a_clear_error(
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
     with ScriptedServer() as server, pytest.raises(SessionError, match="needs bubblewrap"):
         session(server, workspace, sandbox=True)
+
+
+def test_the_endpoint_is_resolved_before_the_session_and_the_embedded_one_is_capped(
+    scripted: ScriptedServer, workspace: Path
+) -> None:
+    """A named server is used as it is; without one, the embedded server registered as running (here the scripted
+    server stands in for vLLM) is found, told, and its replies capped. A session without a server refuses to
+    start rather than guess."""
+    settings = Settings.resolve(base_url=scripted.base_url, workspace=workspace)
+    notes: list[str] = []
+    before = dict(settings.sampling)
+    assert resolve_endpoint(settings, notes.append) == scripted.base_url
+    assert settings.sampling == before and notes == []
+
+    settings = Settings.resolve(workspace=workspace)
+    assert settings.base_url is None
+    with pytest.raises(SessionError, match="no model server"):
+        Session(settings, face="test", ask=None, notify=notes.append)
+    port = int(scripted.base_url.rsplit(":", 1)[1].split("/")[0])
+    ServerRegistry(settings.home / "server").remember(ServerInfo(os.getpid(), port, BUNDLED_MODEL_NAME, "", ""))
+    assert resolve_endpoint(settings, notes.append) == f"http://127.0.0.1:{port}/v1"
+    assert notes == [f"Using the embedded model server at http://127.0.0.1:{port}/v1"]
+    assert settings.sampling["max_tokens"] == EMBEDDED_MAX_TOKENS
+    scripted.script = [Reply("Small.")]
+    embedded = Session(settings, face="test", ask=None, notify=notes.append)
+    assert embedded.run_turn("hi").answer == "Small."
+    embedded.close()
+    assert scripted.requests[-1]["max_tokens"] <= EMBEDDED_MAX_TOKENS

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from model_server.endpoint import EndpointError, resolve_endpoint
 from sii.config import Settings
 from sii.eval.judges import Judge, Submission, make_judge
 from sii.eval.report import Attempt, RunReport, SubtaskResult, TaskResult
@@ -130,13 +131,17 @@ class Runner:
         root = Path(result.workspace)
         settings = self.settings_for(root)
         resume = Path(result.recording) if result.recording else None
+        try:
+            resolve_endpoint(settings, self.console.print)
+        except EndpointError as exc:
+            raise EvalError(str(exc)) from exc
         session = Session(settings, face="eval", ask=None, notify=self.console.print, resume=resume)
         result.recording, result.session_id = str(session.recording_path), session.id
         result.model = session.client.model
         self.report.save(self.run_dir)
         meter = TurnMeter()
-        session.agent.subscribe(meter)
-        session.agent.subscribe(Renderer(self.console, stream=False))
+        session.subscribe(meter)
+        session.subscribe(Renderer(self.console, stream=False))
         try:
             for subtask in subtasks:
                 self._run_subtask(session, meter, task, subtask, result)
@@ -170,8 +175,7 @@ class Runner:
                 raise KeyboardInterrupt
             if end.reason == "error":
                 raise EvalError(f"the agent's model failed ({meter.error}); fix it, then resume this run")
-            final = session.agent.messages[-1]
-            answer = (final.get("content") or "") if final["role"] == "assistant" else ""
+            answer = end.answer
             requirements = subtask.requirements(record.judge)
             baseline = self.run_dir / "baselines" / safe_name(task.id)
             submission = Submission(subtask, requirements, answer, Path(result.workspace), baseline)
@@ -190,7 +194,9 @@ class Runner:
                 seconds=seconds,
             )
             self._settle(record, attempt)
-            session.recorder.writer.eval(
+            session.note(
+                "eval",
+                sync=True,
                 task=task.id,
                 subtask=subtask.number,
                 round=attempt.round,

@@ -85,7 +85,9 @@ class Attempt:
 
     def __call__(self, session: Session) -> None:
         task = self.task
-        session.recorder.writer.task(
+        session.note(
+            "task",
+            sync=True,
             task_id=task.id,
             pool=self.pool.name,
             pool_path=str(self.pool.path),
