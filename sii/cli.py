@@ -84,6 +84,9 @@ def build_parser(placeholders: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("model_dir", nargs="?", type=Path, help="a Hugging Face model folder (default: bundled)")
     serve.add_argument("--name", help="served model name (default: the folder's name)")
     serve.add_argument("--stop", action="store_true", help="stop the server instead")
+    serve.add_argument("--tensor-parallel", type=int, default=1, metavar="N", help="split each layer over N GPUs")
+    serve.add_argument("--pipeline-parallel", type=int, default=1, metavar="M", help="M stages of consecutive layers")
+    serve.add_argument("--nodes", type=int, default=1, metavar="K", help="over K nodes of a running Ray cluster")
 
     commands.add_parser("config", help="show the resolved settings and where each came from")
     if placeholders:
@@ -183,7 +186,7 @@ def _config(settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
-    from model_server.launcher import ServerRegistry, list_adapters, stop_server
+    from model_server.launcher import Parallel, ServerError, ServerRegistry, list_adapters, stop_server
 
     settings = Settings.resolve()
     servers = ServerRegistry(settings.home / "server")
@@ -199,9 +202,17 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(settings.cache)
     started = time.monotonic()
-    info, fresh = servers.ensure(
-        model_dir, name, on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr)
-    )
+    parallel = Parallel(args.tensor_parallel, args.pipeline_parallel, args.nodes)
+    try:
+        info, fresh = servers.ensure(
+            model_dir,
+            name,
+            on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr),
+            parallel=parallel,
+        )
+    except ServerError as exc:
+        print(f"\nsii serve: error: {exc}", file=sys.stderr)
+        return 1
     if fresh:
         print(f"\rstarted in {time.monotonic() - started:.0f}s; log: {info.log}", file=sys.stderr)
     print(info.base_url)
