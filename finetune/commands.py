@@ -9,6 +9,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from finetune.launch import STRATEGIES, Launch
 from finetune.presets import DEFAULT_PRESET, PRESETS
 from recordings.select import SessionFilter, add_filter_arguments
 
@@ -51,10 +52,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="NAME", help="run name: $SII_HOME/finetune/NAME-vN (default: <model>-sii)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run of this name")
     parser.add_argument("--publish", action="store_true", help="load the result into the running vLLM server")
+    several = parser.add_argument_group("several processes (torchrun's flags; finetune/README.md)")
+    several.add_argument("--nproc-per-node", type=int, default=1, help="processes on this node (one per GPU)")
+    several.add_argument("--nnodes", type=int, default=1, help="nodes in the job; each runs this command")
+    several.add_argument("--node-rank", type=int, default=0, help="this node's number, 0 to --nnodes - 1")
+    several.add_argument("--master-addr", metavar="HOST", help="node 0's address, with several nodes")
+    several.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port")
+    several.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="ddp, fsdp (FSDP2), deepspeed (ZeRO-3); auto: fsdp on GPUs, ddp on CPU",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
     from finetune.data import DataError
+    from finetune.launch import launch_train
     from finetune.publish import publish
     from finetune.train import Options, TrainError, train
     from model_server.bundled import BundledModelError, ensure_bundled_model
@@ -83,8 +97,13 @@ def run_command(args: argparse.Namespace) -> int:
             resume=args.resume,
             chat_template=args.chat_template,
             gradient_checkpointing=args.gradient_checkpointing,
+            strategy=args.strategy,
         )
-        run = train(options, settings.home, settings.recordings, log=say)
+        launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+        if launch.needed():
+            run = launch_train(launch, options, settings.home, settings.recordings)
+        else:
+            run = train(options, settings.home, settings.recordings, log=say)
         say(f"saved {run}")
         if args.publish:
             publish(run, ServerRegistry(settings.home / "server"), say, merged=args.merge)
