@@ -136,8 +136,9 @@ def launch_train(launch: Launch, options: Options, home: Path, recordings: Path)
 
     from finetune.train import TrainError
 
-    launch.check()
-    resolve_strategy(options.strategy, gpu=False)  # a missing library fails here, before any process starts
+    launch.check()  # what the workers would refuse, refused before any of them starts
+    resolve_strategy(options.strategy, gpu=False)
+    per_rank_accumulation(options.hyper.grad_accum, launch.nproc_per_node * launch.nnodes)
     print(f"launching: torchrun {' '.join(torchrun_args(launch))} (strategy {options.strategy})", file=sys.stderr)
     try:
         results = elastic_launch(launch_config(launch), _worker)(options, home, recordings)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,34 +35,54 @@ def losses(run: Path) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: Path) -> dict[int, Path]:
-    """The same recordings trained by one process and by two: world size -> SII_HOME."""
+def homes(tmp_path_factory: pytest.TempPathFactory, bundled_model_dir: Path) -> dict[str, Path]:
+    """The same recordings trained by one process and by two with each strategy gloo runs on CPU (auto: ddp):
+    "single" | "auto" | "fsdp" -> SII_HOME."""
     homes = {}
-    for world in (1, 2):
-        home = homes[world] = tmp_path_factory.mktemp(f"world{world}")
+    for strategy in ("single", "auto", "fsdp"):
+        home = homes[strategy] = tmp_path_factory.mktemp(strategy)
         for number in range(2):
             write_session(home / "recordings", f"ok{number}", number, "success")
-        result = finetune(home, "--nproc-per-node", str(world))
+        launch = [] if strategy == "single" else ["--nproc-per-node", "2", "--strategy", strategy]
+        result = finetune(home, *launch)
         assert result.returncode == 0, result.stderr[-3000:]
     return homes
 
 
-def test_two_gloo_processes_follow_the_one_process_loss_curve(homes: dict[int, Path]) -> None:
-    one, two = (homes[world] / "finetune" / "t-v1" for world in (1, 2))
+def run_of(homes: dict[str, Path], strategy: str) -> Path:
+    return homes[strategy] / "finetune" / "t-v1"
+
+
+@pytest.mark.parametrize(("strategy", "named"), [("auto", "ddp"), ("fsdp", "fsdp")])
+def test_two_gloo_processes_follow_the_one_process_loss_curve(
+    homes: dict[str, Path], strategy: str, named: str
+) -> None:
+    one, two = run_of(homes, "single"), run_of(homes, strategy)
     assert len(losses(one)) == 3 and losses(two) == pytest.approx(losses(one), rel=1e-4)
     assert losses(two)[-1] < losses(two)[0]  # and it trains
     manifest = read_manifest(two)
-    assert manifest["world_size"] == 2 and manifest["strategy"] == "ddp"
+    assert manifest["world_size"] == 2 and manifest["strategy"] == named and manifest["metrics"]["steps"] == 3
     assert read_manifest(one)["world_size"] == 1 and read_manifest(one)["strategy"] == "single"
-    assert manifest["metrics"]["steps"] == 3
 
 
-def test_rank_zero_alone_writes_the_run(homes: dict[int, Path]) -> None:
-    one, two = (homes[world] / "finetune" for world in (1, 2))
-    assert [p.name for p in two.iterdir()] == ["t-v1"]  # one run folder, not one per rank
-    assert sorted(p.name for p in (two / "t-v1").iterdir()) == sorted(p.name for p in (one / "t-v1").iterdir())
-    assert (two / "t-v1" / "adapter_model.safetensors").exists()
-    assert len((two / "t-v1" / "metrics.jsonl").read_text().splitlines()) == 3  # one line per step, not per rank
+@pytest.mark.parametrize("strategy", ["auto", "fsdp"])
+def test_rank_zero_alone_writes_the_adapter_the_one_process_run_writes(homes: dict[str, Path], strategy: str) -> None:
+    from safetensors.torch import load_file
+
+    one, two = run_of(homes, "single"), run_of(homes, strategy)
+    assert [p.name for p in two.parent.iterdir()] == ["t-v1"]  # one run folder, not one per rank
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
+    assert len((two / "metrics.jsonl").read_text().splitlines()) == 3  # one line per step, not per rank
+    # FSDP2 gathers its shards for rank 0; both strategies end where one process ends.
+    mine, reference = (load_file(run / "adapter_model.safetensors") for run in (two, one))
+    assert mine.keys() == reference.keys() and len(mine) > 100
+    assert all(torch_close(mine[key], reference[key]) for key in mine)
+
+
+def torch_close(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-6))
 
 
 def test_multi_node_flags_are_what_torchrun_reads() -> None:
@@ -115,3 +136,10 @@ def test_deepspeed_missing_is_a_clear_error(sii_home: Path, capsys: pytest.Captu
         pytest.skip("deepspeed is installed here")
     assert finetune_main(["--nproc-per-node", "2", "--strategy", "deepspeed"]) == 2
     assert "--strategy deepspeed needs DeepSpeed: `pip install deepspeed`" in capsys.readouterr().err
+
+
+def test_a_global_batch_that_does_not_divide_is_refused_before_launching(
+    sii_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert finetune_main(["--nproc-per-node", "2", "--grad-accum", "3"]) == 2
+    assert "--grad-accum 3 (rows per optimizer step) must be a multiple of the 2 processes" in capsys.readouterr().err

@@ -27,8 +27,10 @@ def test_matmul_parameters_are_those_of_the_built_model(size: str) -> None:
     assert matmul_params(config) == linear
     total = sum(p.numel() for p in model.parameters())
     assert total == pytest.approx(PUBLISHED[size], rel=0.03)  # the model cards' parameter counts
-    # Full training: 6 N plus attention, which at 4k tokens is under a fifth of it.
-    assert 6 * linear < flops_per_token(config, 4096) < 1.2 * 6 * linear
+    # Full training: 6 N plus attention, which at 4k tokens adds 15-30% for these sizes; LoRA saves the 2 N of
+    # weight gradients.
+    assert 1.1 < flops_per_token(config, 4096) / (6 * linear) < 1.4
+    assert flops_per_token(config, 4096) - flops_per_token(config, 4096, lora_params=1000) == 2 * linear - 6000
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is here")
