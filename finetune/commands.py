@@ -11,6 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from finetune.launch import STRATEGIES, Launch
 from finetune.presets import DEFAULT_PRESET, PRESETS
 from recordings.cli import EXIT_OK, SubParsers, reports
 from recordings.select import SessionFilter, session_filters
@@ -60,10 +61,23 @@ def register(commands: SubParsers) -> None:
     parser.add_argument("--out", metavar="NAME", help="run name: $SII_HOME/finetune/NAME-vN (default: <model>-sii)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run of this name")
     parser.add_argument("--publish", action="store_true", help="load the result into the running vLLM server")
+    several = parser.add_argument_group("several processes (torchrun's flags; finetune/README.md)")
+    several.add_argument("--nproc-per-node", type=int, default=1, help="processes on this node (one per GPU)")
+    several.add_argument("--nnodes", type=int, default=1, help="nodes in the job; each runs this command")
+    several.add_argument("--node-rank", type=int, default=0, help="this node's number, 0 to --nnodes - 1")
+    several.add_argument("--master-addr", metavar="HOST", help="node 0's address, with several nodes")
+    several.add_argument("--master-port", type=int, default=29500, help="node 0's rendezvous port")
+    several.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="ddp, fsdp (FSDP2), deepspeed (ZeRO-3); auto: fsdp on GPUs, ddp on CPU",
+    )
 
 
 @reports("finetune", *ERRORS, interrupted="`sii finetune --resume` (same --out) continues from the last checkpoint")
 def run_command(args: argparse.Namespace) -> int:
+    from finetune.launch import launch_train
     from finetune.publish import publish
     from finetune.train import Options, train
     from model_server.bundled import ensure_bundled_model
@@ -90,8 +104,13 @@ def run_command(args: argparse.Namespace) -> int:
         resume=args.resume,
         chat_template=args.chat_template,
         gradient_checkpointing=args.gradient_checkpointing,
+        strategy=args.strategy,
     )
-    run = train(options, places.home, places.recordings, log=say)
+    launch = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+    if launch.needed():
+        run = launch_train(launch, options, places.home, places.recordings)
+    else:
+        run = train(options, places.home, places.recordings, log=say)
     say(f"saved {run}")
     if args.publish:
         publish(run, ServerRegistry(places.home / "server"), say, merged=args.merge)

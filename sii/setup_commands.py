@@ -19,6 +19,9 @@ def register(commands: SubParsers) -> None:
     serve.add_argument("model_dir", nargs="?", type=Path, help="a Hugging Face model folder (default: bundled)")
     serve.add_argument("--name", help="served model name (default: the folder's name)")
     serve.add_argument("--stop", action="store_true", help="stop the server instead")
+    serve.add_argument("--tensor-parallel", type=int, default=1, metavar="N", help="split each layer over N GPUs")
+    serve.add_argument("--pipeline-parallel", type=int, default=1, metavar="M", help="M stages of consecutive layers")
+    serve.add_argument("--nodes", type=int, default=1, metavar="K", help="over K nodes of a running Ray cluster")
     serve.set_defaults(handler=serve_command)
     config = commands.add_parser(
         "config", parents=[agent_flags(inherited=True)], help="show the resolved settings and where each came from"
@@ -42,7 +45,7 @@ def config_command(args: argparse.Namespace) -> int:
 @reports("serve", *ERRORS)
 def serve_command(args: argparse.Namespace) -> int:
     from model_server.bundled import BUNDLED_MODEL_NAME, ensure_bundled_model
-    from model_server.launcher import ServerRegistry, list_adapters, stop_server
+    from model_server.launcher import Parallel, ServerRegistry, list_adapters, stop_server
 
     places = args.places()
     servers = ServerRegistry(places.home / "server")
@@ -59,10 +62,18 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.model_dir and not args.model_dir.is_dir():
         raise ValueError(f"no model folder {args.model_dir}")
     model_dir = args.model_dir.resolve() if args.model_dir else ensure_bundled_model(places.cache)
+    parallel = Parallel(args.tensor_parallel, args.pipeline_parallel, args.nodes)
     started = time.monotonic()
-    info, fresh = servers.ensure(
-        model_dir, name, on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr)
-    )
+    try:
+        info, fresh = servers.ensure(
+            model_dir,
+            name,
+            on_wait=lambda s: print(f"\rwaiting for vLLM… {s:.0f}s", end="", file=sys.stderr),
+            parallel=parallel,
+        )
+    except BaseException:
+        print(file=sys.stderr)  # end the waiting line, so the error has a line of its own
+        raise
     if fresh:
         print(f"\rstarted in {time.monotonic() - started:.0f}s; log: {info.log}", file=sys.stderr)
     print(info.base_url)
