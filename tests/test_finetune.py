@@ -287,7 +287,6 @@ def test_chunked_loss_equals_the_full_logits_loss_of_the_packed_row(
 ) -> None:
     """Loss and LoRA gradients of a mask-free row, loss projected in chunks (7 positions, so several, one
     short), equal the old trainer's: the packed row with the block-diagonal mask and the model's own loss."""
-    import torch
 
     monkeypatch.setattr("finetune.train.LOSS_CHUNK", 7)
     renderer = Renderer(tokenizer)
