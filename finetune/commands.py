@@ -55,7 +55,11 @@ def register(commands: SubParsers) -> None:
     parser.add_argument("--too-long", choices=["drop", "split"], default="split", help="for samples over the length")
     parser.add_argument("--grad-accum", type=int, help="rows per optimizer step")
     parser.add_argument("--save-steps", type=int, help="checkpoint every N steps")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="less memory, ~30%% slower")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        help="recompute activations: less memory, ~30%% slower (default: on from 2048 tokens per row)",
+    )
     parser.add_argument("--full", action="store_true", help="train all weights instead of a LoRA adapter")
     parser.add_argument("--merge", action="store_true", help="also write (and with --publish serve) merged weights")
     parser.add_argument("--out", metavar="NAME", help="run name: $SII_HOME/finetune/NAME-vN (default: <model>-sii)")

@@ -5,10 +5,15 @@ boundaries into pieces that each start with the example's head (system prompt, t
 the task) followed by consecutive (prompt, reply) pairs, so every reply keeps the task and the turns just
 before it as context. A pair that does not fit even beside the head alone is dropped.
 
-Packing: examples are placed first-fit-decreasing into rows, each restarting `position_ids` at 0. With no
-attention mask, transformers reads the restarts as sequence boundaries and attends block-diagonally (no
-token sees another example), on SDPA and flash attention alike; tests check a packed forward equals
-separate ones. The first token of each example is never a label, so no loss crosses a boundary.
+Rows: each training step gets one row of examples, at most `max_length` tokens, laid out one of two ways so
+that attention memory grows linearly with the length (no dense L x L mask is ever built):
+- "varlen" (GPU with flash attention): examples packed first-fit-decreasing into one sequence, `position_ids`
+  restarting at 0 for each; flash attention's variable-length kernel reads the restarts as boundaries.
+- "padded" (everywhere else, CPU included): examples bucketed by length, one per batch line, right-padded.
+  Plain causal attention then needs no mask at all (pads come after every real token, and are not trained),
+  so SDPA runs its memory-efficient kernel. Bucketing neighbours in length keeps the padding small.
+Either way no token sees another example. The first token of each example is never a label, so no loss crosses
+a boundary in the packed layout.
 """
 
 from __future__ import annotations
@@ -66,27 +71,39 @@ def _split(example: Example, max_length: int, fitted: Fitted) -> None:
         fitted.examples.append(piece)
 
 
+Layout = Literal["varlen", "padded"]
+
+
 @dataclass
 class Row:
-    """One training row: several examples back to back."""
+    """One training step's examples: token ids and labels of each."""
 
-    input_ids: list[int] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    position_ids: list[int] = field(default_factory=list)
+    input_ids: list[list[int]] = field(default_factory=list)
+    labels: list[list[int]] = field(default_factory=list)
 
     def add(self, example: Example) -> None:
         labels = example.labels
         labels[0] = IGNORE
-        self.input_ids += example.input_ids
-        self.labels += labels
-        self.position_ids += list(range(len(example)))
+        self.input_ids.append(example.input_ids)
+        self.labels.append(labels)
+
+    def tokens(self) -> int:
+        return sum(len(ids) for ids in self.input_ids)
+
+    def processed(self, layout: Layout) -> int:
+        """Tokens the model runs on, padding included."""
+        return self.tokens() if layout == "varlen" else len(self.input_ids) * max(map(len, self.input_ids))
+
+
+def rows_for(examples: list[Example], max_length: int, layout: Layout) -> list[Row]:
+    return pack(examples, max_length) if layout == "varlen" else bucket(examples, max_length)
 
 
 def pack(examples: list[Example], max_length: int) -> list[Row]:
     """First-fit-decreasing into rows of at most `max_length` tokens."""
     rows: list[Row] = []
     for example in sorted(examples, key=len, reverse=True):
-        row = next((r for r in rows if len(r.input_ids) + len(example) <= max_length), None)
+        row = next((r for r in rows if r.tokens() + len(example) <= max_length), None)
         if row is None:
             row = Row()
             rows.append(row)
@@ -94,11 +111,11 @@ def pack(examples: list[Example], max_length: int) -> list[Row]:
     return rows
 
 
-def unpacked(examples: list[Example]) -> list[Row]:
-    """One example per row: the padded baseline packing is measured against."""
-    rows = []
-    for example in examples:
-        row = Row()
-        row.add(example)
-        rows.append(row)
+def bucket(examples: list[Example], max_length: int) -> list[Row]:
+    """Longest first, each row as many neighbours in length as fit padded: lines x longest <= `max_length`."""
+    rows: list[Row] = []
+    for example in sorted(examples, key=len, reverse=True):
+        if not rows or (len(rows[-1].input_ids) + 1) * len(rows[-1].input_ids[0]) > max_length:
+            rows.append(Row())
+        rows[-1].add(example)
     return rows

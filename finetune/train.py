@@ -4,10 +4,15 @@ with the transformers Trainer -> a versioned adapter folder with its manifest.
 The Trainer (not a hand-written loop) brings the optimizer and schedule, gradient accumulation with the
 right loss normalisation, checkpoints with optimizer/scheduler/RNG state for resuming, and, unchanged, the
 multi-GPU paths of accelerate (FSDP2, DeepSpeed ZeRO-3). Multi-GPU and multi-node commands: finetune/README.md.
+
+Memory grows linearly with the row length (finetune/README.md, "Memory"): rows need no attention mask
+(packing.py), the loss is computed from the last hidden states a chunk at a time so the [tokens x vocabulary]
+logits never exist whole, and gradient checkpointing is on by default from CHECKPOINTING_FROM tokens.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -16,15 +21,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.data import DataError, Renderer, check_tool_support, load_tokenizer, select_sources
+from finetune.data import IGNORE, DataError, Renderer, check_tool_support, load_tokenizer, select_sources
 from finetune.launch import SHARDED, full_state_dict, per_rank_accumulation, resolve_strategy, strategy_arguments
-from finetune.packing import Row, TooLong, fit, pack
+from finetune.packing import Layout, Row, TooLong, fit, rows_for
 from finetune.presets import Hyperparameters
 from finetune.progress import MetricsLog, plot_loss, read_metrics
 from finetune.runs import CHECKPOINTS, new_run, unfinished_run, write_manifest
 from recordings.select import SessionFilter
 
 WEIGHTS = "weights"  # full or merged weights: <run>/weights/<base folder name>
+CHECKPOINTING_FROM = 2048  # rows this long recompute activations by default: ~1 MB per token per 30 layers saved
+LOSS_CHUNK = 1024  # trained positions per piece of the vocabulary projection
 
 
 class TrainError(RuntimeError):
@@ -42,7 +49,7 @@ class Options:
     merge: bool = False  # also write the base with the adapter merged in
     resume: bool = False
     chat_template: Path | None = None
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | None = None  # None: on from CHECKPOINTING_FROM tokens per row
     strategy: str = "auto"  # with several processes: finetune/launch.py
 
 
@@ -55,7 +62,7 @@ class Prepared:
     stats: dict[str, int]
 
 
-def prepare(options: Options, recordings: Path, tokenizer: Any) -> Prepared:
+def prepare(options: Options, recordings: Path, tokenizer: Any, layout: Layout = "padded") -> Prepared:
     """Select, render with the model's own template, mask, fit to the length and pack."""
     sources = select_sources(recordings, options.session_filter)
     if any(s.data.get("tools") for s in sources):
@@ -67,8 +74,8 @@ def prepare(options: Options, recordings: Path, tokenizer: Any) -> Prepared:
         raise DataError(
             f"every example is longer than --max-length {options.hyper.max_length}; raise it or --too-long split"
         )
-    rows = pack(fitted.examples, options.hyper.max_length)
-    tokens = sum(len(row.input_ids) for row in rows)
+    rows = rows_for(fitted.examples, options.hyper.max_length, layout)
+    tokens = sum(row.tokens() for row in rows)
     stats = {
         "contexts": len(sources),
         "sessions": len({s.session_id for s in sources}),
@@ -78,19 +85,29 @@ def prepare(options: Options, recordings: Path, tokenizer: Any) -> Prepared:
         "trained_tokens": sum(example.trained_tokens() for example in fitted.examples),
         "dropped": fitted.dropped,
         "dropped_trained_tokens": fitted.dropped_trained_tokens,
-        "padding_tokens": len(rows) * options.hyper.max_length - tokens,
+        "padding_tokens": sum(row.processed(layout) for row in rows) - tokens,
     }
     listed = [{"session_id": s.session_id, "context": s.context, "sha256": s.sha256} for s in sources]
     return Prepared(rows, listed, stats)
 
 
-def load_model(options: Options, gpu: bool) -> Any:
+def attention_layout(gpu: bool) -> Layout:
+    """Packed rows where flash attention's variable-length kernel can keep examples apart, padded ones elsewhere."""
+    return "varlen" if gpu and importlib.util.find_spec("flash_attn") is not None else "padded"
+
+
+def load_model(options: Options, gpu: bool, layout: Layout = "padded") -> Any:
+    """The base with a LoRA adapter on every linear layer (or all weights trainable with --full), gradient
+    checkpointing on where `wants_checkpointing` says."""
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = torch.bfloat16 if gpu and not options.full else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(options.model_dir, dtype=dtype, attn_implementation="sdpa")
+    attention = "flash_attention_2" if layout == "varlen" else "sdpa"
+    model = AutoModelForCausalLM.from_pretrained(options.model_dir, dtype=dtype, attn_implementation=attention)
     model.config.use_cache = False  # with a cache, transformers ignores packed position_ids: cross-example attention
+    if wants_checkpointing(options):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if options.full:
         return model
     from peft import LoraConfig, get_peft_model
@@ -103,24 +120,77 @@ def load_model(options: Options, gpu: bool) -> Any:
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
+    if wants_checkpointing(options):
+        model.enable_input_require_grads()  # the frozen embeddings' output must carry grad through the recompute
     return get_peft_model(model, config)
 
 
-def collate(rows: list[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
-    """Pad a batch of packed rows to its longest (padding: its own masked sequence, positions from 0)."""
+def collate(rows: list[dict[str, list[list[int]]]], pad_id: int, layout: Layout = "padded") -> dict[str, Any]:
+    """A step's inputs from one row (the Trainer's batch of 1): its examples back to back with restarting
+    `position_ids` ("varlen"), or one per line, right-padded ("padded": no mask needed, pads follow every real
+    token). The model returns only hidden states; `chunked_loss` projects them to the vocabulary."""
     import torch
 
-    width = max(len(row["input_ids"]) for row in rows)
+    (row,) = rows
+    if layout == "varlen":
+        inputs = {
+            "input_ids": torch.tensor([[t for ids in row["input_ids"] for t in ids]]),
+            "labels": torch.tensor([[t for labels in row["labels"] for t in labels]]),
+            "position_ids": torch.tensor([[p for ids in row["input_ids"] for p in range(len(ids))]]),
+        }
+    else:
+        width = max(len(ids) for ids in row["input_ids"])
+        inputs = {
+            "input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in row["input_ids"]]),
+            "labels": torch.tensor([labels + [IGNORE] * (width - len(labels)) for labels in row["labels"]]),
+        }
+    return {**inputs, "logits_to_keep": torch.empty(0, dtype=torch.long), "output_hidden_states": True}
 
-    def padded(key: str, value: int) -> Any:
-        return torch.tensor([row[key] + [value] * (width - len(row[key])) for row in rows])
 
-    positions = [row["position_ids"] + list(range(width - len(row["position_ids"]))) for row in rows]
-    return {
-        "input_ids": padded("input_ids", pad_id),
-        "labels": padded("labels", -100),
-        "position_ids": torch.tensor(positions),
-    }
+def chunked_loss(hidden: Any, labels: Any, head: Any, num_items_in_batch: Any = None) -> Any:
+    """Mean next-token cross entropy over the trained positions only, projected to the vocabulary LOSS_CHUNK
+    positions at a time and recomputed in backward: the whole logits (8k tokens x 49k vocabulary is 1.6 GB in
+    float32, and their gradient as much again) never exist. `num_items_in_batch`: the Trainer's count of trained
+    tokens over the accumulated steps (and devices), so accumulation weighs every token alike."""
+    from torch.utils.checkpoint import checkpoint
+
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    states, targets = hidden[:, :-1][keep], targets[keep]
+    total = states[:0].float().sum()  # zero, inside the graph even for a row with nothing trained
+    for start in range(0, len(targets), LOSS_CHUNK):
+        piece = slice(start, start + LOSS_CHUNK)
+        total = total + checkpoint(_piece_loss, states[piece], targets[piece], head, use_reentrant=False)
+    return total / (num_items_in_batch if num_items_in_batch is not None else keep.sum())
+
+
+def _piece_loss(states: Any, targets: Any, head: Any) -> Any:
+    import torch
+
+    return torch.nn.functional.cross_entropy(head(states).float(), targets, reduction="sum")
+
+
+def wants_checkpointing(options: Options) -> bool:
+    if options.gradient_checkpointing is None:
+        return options.hyper.max_length >= CHECKPOINTING_FROM
+    return options.gradient_checkpointing
+
+
+def make_trainer(model: Any, args: Any, rows: list[Row], pad_id: int, layout: Layout, callbacks: list) -> Any:
+    """The Trainer on `rows`, one per step, with the chunked loss (also what bench/finetune.py measures)."""
+    from transformers import Trainer
+
+    head = model.get_output_embeddings()
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=[asdict(row) for row in rows],
+        data_collator=lambda batch: collate(batch, pad_id, layout),
+        compute_loss_func=lambda outputs, labels, num_items_in_batch=None: chunked_loss(
+            outputs.hidden_states[-1], labels, head, num_items_in_batch
+        ),
+        callbacks=callbacks,
+    )
 
 
 def run_folder(options: Options, home: Path) -> Path:
@@ -146,15 +216,16 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
     """Fine-tune and return the run folder (adapter or weights, manifest.json, metrics.jsonl, loss.png)."""
     import torch
     from accelerate import PartialState
-    from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
+    from transformers import AutoConfig, TrainingArguments, set_seed
 
     gpu = torch.cuda.is_available()
     state = PartialState(cpu=not gpu)  # the distributed init: NCCL between GPUs, gloo between CPU processes
     world, main = state.num_processes, state.is_main_process
 
     # 1. Data: each sample rendered as the model saw it, only its own tokens trained.
+    layout = attention_layout(gpu)
     tokenizer = load_tokenizer(options.model_dir, options.chat_template)
-    prepared = prepare(options, recordings, tokenizer)
+    prepared = prepare(options, recordings, tokenizer, layout)
     stats, hyper = prepared.stats, options.hyper
     log(
         f"{stats['sessions']} sessions, {stats['contexts']} samples -> {stats['examples']} examples in "
@@ -170,13 +241,9 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
     if main:  # the other ranks neither read nor write it
         check_plan(run, prepared, options.resume)
     set_seed(0)  # the LoRA initialisation: the same on every rank and in every run
-    model = load_model(options, gpu)
-    if options.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if not options.full:
-            model.enable_input_require_grads()
+    model = load_model(options, gpu, layout)
 
-    # 3. Training: one packed row per step and device, cosine to min_lr, checkpoints to resume from.
+    # 3. Training: one row per step and device, cosine to min_lr, checkpoints to resume from.
     args = TrainingArguments(
         output_dir=str(run / CHECKPOINTS),
         per_device_train_batch_size=1,
@@ -202,15 +269,9 @@ def train(options: Options, home: Path, recordings: Path, log: Any = print) -> P
         seed=0,
         **(strategy_arguments(strategy) if world > 1 else {}),
     )
-    rows = [asdict(row) for row in prepared.rows]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=rows,
-        data_collator=lambda batch: collate(batch, pad_id),
-        callbacks=[MetricsLog(run / "metrics.jsonl")] if main else [],
-    )
+    callbacks = [MetricsLog(run / "metrics.jsonl")] if main else []  # one writer of the metrics
+    trainer = make_trainer(model, args, prepared.rows, pad_id, layout, callbacks)
     started = time.monotonic()
     try:
         result = trainer.train(resume_from_checkpoint=options.resume or None)

@@ -4,6 +4,7 @@ the adapter served by the real vLLM CPU server."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,10 @@ from finetune.data import (
     select_sources,
 )
 from finetune.data import load_tokenizer as load_model_tokenizer
-from finetune.packing import fit, pack
+from finetune.packing import Row, bucket, fit, pack
 from finetune.publish import publish
 from finetune.runs import read_manifest
-from finetune.train import collate
+from finetune.train import chunked_loss, collate, wants_checkpointing
 from model_server.bundled import BUNDLED_MODEL_NAME
 from model_server.launcher import ServerRegistry, list_adapters, stop_server
 from recordings.formats import canonical_json
@@ -223,6 +225,18 @@ def test_split_keeps_the_head_and_whole_turns_within_the_length() -> None:
     assert fit([example], max_length=25, policy="drop").dropped == 1
 
 
+def packed_reference(row: Row) -> dict[str, Any]:
+    """The layout the trainer used before rows went mask-free: one sequence, `position_ids` restarting per
+    example, from which transformers builds a dense block-diagonal mask."""
+    import torch
+
+    return {
+        "input_ids": torch.tensor([[t for ids in row.input_ids for t in ids]]),
+        "labels": torch.tensor([[t for labels in row.labels for t in labels]]),
+        "position_ids": torch.tensor([[p for ids in row.input_ids for p in range(len(ids))]]),
+    }
+
+
 def test_packed_forward_equals_separate_forwards(bundled_model_dir: Path, tokenizer: Any) -> None:
     import torch
     from transformers import AutoModelForCausalLM
@@ -230,9 +244,10 @@ def test_packed_forward_equals_separate_forwards(bundled_model_dir: Path, tokeni
     renderer = Renderer(tokenizer)
     examples = [renderer.examples(source(CONVERSATION[:n]))[0] for n in (3, 5)]
     (row,) = pack(examples, max_length=1024)
-    assert row.position_ids.count(0) == 2 and row.labels[len(examples[1])] == IGNORE  # no loss across
+    assert len(row.input_ids) == 2 and row.labels[1][0] == IGNORE  # no loss across
     model = AutoModelForCausalLM.from_pretrained(bundled_model_dir, dtype=torch.float32, attn_implementation="sdpa")
-    batch = collate([{"input_ids": row.input_ids, "labels": row.labels, "position_ids": row.position_ids}], 0)
+    batch = collate([asdict(row)], 0, "varlen")
+    assert batch["position_ids"][0].tolist().count(0) == 2
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
         separate = torch.cat(
@@ -242,6 +257,105 @@ def test_packed_forward_equals_separate_forwards(bundled_model_dir: Path, tokeni
     torch.testing.assert_close(packed, separate, atol=2e-4, rtol=1e-4)
     # Why training turns the cache off: with it, transformers ignores the restarts and attends across.
     assert (cached - separate).abs().max() > 1
+
+
+@pytest.fixture(scope="module")
+def lora_model(bundled_model_dir: Path) -> Any:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(bundled_model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    base.config.use_cache = False
+    config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM", init_lora_weights=False)
+    return get_peft_model(base, config)  # random B as well as A: the adapter changes the output
+
+
+def loss_and_grads(model: Any, compute: Any) -> tuple[float, list[Any]]:
+    model.zero_grad()
+    loss = compute()
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    return loss.item(), grads
+
+
+@pytest.mark.parametrize("layout", ["padded", "varlen"])
+def test_chunked_loss_equals_the_full_logits_loss_of_the_packed_row(
+    lora_model: Any, tokenizer: Any, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loss and LoRA gradients of a mask-free row, loss projected in chunks (7 positions, so several, one
+    short), equal the old trainer's: the packed row with the block-diagonal mask and the model's own loss."""
+
+    monkeypatch.setattr("finetune.train.LOSS_CHUNK", 7)
+    renderer = Renderer(tokenizer)
+    examples = [renderer.examples(source(CONVERSATION[:n]))[0] for n in (3, 5)]
+    (row,) = (bucket if layout == "padded" else pack)(examples, max_length=4096)
+    assert len(row.input_ids) == 2
+    reference = packed_reference(row)
+    old_loss, old_grads = loss_and_grads(lora_model, lambda: lora_model(**reference).loss)
+    inputs = collate([asdict(row)], tokenizer.pad_token_id, layout)  # type: ignore[arg-type]
+    assert "attention_mask" not in inputs and inputs["logits_to_keep"].numel() == 0
+    labels = inputs.pop("labels")
+    head = lora_model.get_output_embeddings()
+    new_loss, new_grads = loss_and_grads(
+        lora_model, lambda: chunked_loss(lora_model(**inputs).hidden_states[-1], labels, head)
+    )
+    assert new_loss == pytest.approx(old_loss, rel=1e-5)
+    for old, new in zip(old_grads, new_grads, strict=True):  # float32 rounding through 30 layers: ~1e-4
+        assert (new - old).norm() <= 1e-3 * old.norm()
+
+
+def test_chunked_loss_counts_only_trained_positions() -> None:
+    """Changing what a masked position would predict leaves the loss unchanged; each trained position counts
+    once, against the token after it, averaged over the trained count (or the Trainer's count over steps)."""
+    import torch
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(4, 11, bias=False)
+    hidden = torch.randn(2, 6, 4)
+    labels = torch.tensor([[IGNORE, IGNORE, 3, 5, IGNORE, IGNORE], [IGNORE, 1, IGNORE, IGNORE, IGNORE, IGNORE]])
+    loss = chunked_loss(hidden, labels, head)
+    logits = head(hidden)
+    expected = [(0, 1, 3), (0, 2, 5), (1, 0, 1)]  # (line, predicting position, target)
+    manual = sum(torch.nn.functional.cross_entropy(logits[b, p], torch.tensor(t)) for b, p, t in expected) / 3
+    torch.testing.assert_close(loss, manual)
+    changed = hidden.clone()
+    changed[0, 3:] += 5  # predicting from these positions is masked (and the last position predicts nothing)
+    changed[1, 1:] -= 5
+    torch.testing.assert_close(chunked_loss(changed, labels, head), loss)
+    torch.testing.assert_close(chunked_loss(hidden, labels, head, num_items_in_batch=6), manual / 2)
+    nothing = chunked_loss(hidden.requires_grad_(), torch.full_like(labels, IGNORE), head, num_items_in_batch=1)
+    nothing.backward()  # a row with nothing trained still backpropagates (a zero gradient)
+    assert nothing.item() == 0 and hidden.grad is not None and not hidden.grad.any()
+
+
+def test_buckets_fit_padded_and_keep_every_example_once() -> None:
+    lengths = [300, 40, 290, 100, 120, 35, 600, 1000, 50, 45]
+    examples = [Example([([7] * n, True)], f"s/{i}") for i, n in enumerate(lengths)]
+    rows = bucket(examples, max_length=1000)
+    assert sorted(len(ids) for row in rows for ids in row.input_ids) == sorted(lengths)
+    assert all(row.processed("padded") <= 1000 for row in rows)
+    assert [[len(ids) for ids in row.input_ids] for row in rows] == [
+        [1000],
+        [600],
+        [300, 290, 120],
+        [100, 50, 45, 40, 35],
+    ]
+    assert [row.processed("padded") - row.tokens() for row in rows] == [0, 0, 10 + 180, 50 + 55 + 60 + 65]
+
+
+def test_gradient_checkpointing_defaults_on_for_long_rows(bundled_model_dir: Path) -> None:
+    from finetune.presets import PRESETS
+    from finetune.train import CHECKPOINTING_FROM, Options
+
+    def options(max_length: int, flag: bool | None = None) -> Options:
+        hyper = dataclasses.replace(PRESETS["quick"], max_length=max_length)
+        return Options(bundled_model_dir, "t", SessionFilter(), hyper, gradient_checkpointing=flag)
+
+    assert wants_checkpointing(options(CHECKPOINTING_FROM)) and not wants_checkpointing(options(512))
+    assert wants_checkpointing(options(512, True)) and not wants_checkpointing(options(65536, False))
 
 
 def write_session(directory: Path, session_id: str, number: int, outcome: str) -> None:
