@@ -13,6 +13,7 @@ import json
 import random
 import statistics
 from pathlib import Path
+from typing import Any
 
 from bench.common import Row, median_time
 from recordings.export import Selection, export
@@ -22,7 +23,7 @@ from recordings.store import INDEX_FILE, RecordingWriter, list_sessions
 
 SESSIONS = 1000
 WORDS = ["def", "return", "self", "value", "import", "path", "error", "test", "None", "the", "of", "and"]
-TOOLS = [
+TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
         "function": {

@@ -81,7 +81,7 @@ class ServerInfo:
 
 def has_gpu() -> bool:
     nvidia_smi = shutil.which("nvidia-smi")
-    return bool(nvidia_smi) and subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
+    return nvidia_smi is not None and subprocess.run([nvidia_smi, "-L"], capture_output=True).returncode == 0
 
 
 def family_flags(model_dir: Path) -> list[str]:

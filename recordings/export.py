@@ -142,7 +142,7 @@ class TokenCounter:
             except Exception:  # templates raise whatever they like for a shape they reject
                 self.template_failures += 1
             else:
-                return self._tokens(text)
+                return self._tokens(str(text))
         return self._tokens(json.dumps(data, ensure_ascii=False))
 
     def _tokens(self, text: str) -> int:

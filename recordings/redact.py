@@ -134,7 +134,8 @@ class Redactor:
         hits: list[tuple[int, int, str, tuple[int, int]]],
     ) -> None:
         if id(pattern) in self._user:
-            matches: Iterable[re.Match[str] | None] = pattern.regex.finditer(text, timeout=USER_PATTERN_TIMEOUT_S)
+            user_regex: Any = pattern.regex  # compiled by the `regex` module, whose finditer takes a timeout
+            matches: Iterable[re.Match[str] | None] = user_regex.finditer(text, timeout=USER_PATTERN_TIMEOUT_S)
         elif pattern.anchor is None:
             matches = pattern.regex.finditer(text)
         else:

@@ -143,7 +143,8 @@ def json_type(value: object) -> str:
         return "integer"
     if isinstance(value, float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 # The JSON Schema of a message as recordings hold it (wider than `Message`: imported content may be a list of

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
@@ -40,7 +42,7 @@ def _header(trajectory: Trajectory) -> RenderableType:
     return Panel("\n".join(facts), title="recording", expand=False)
 
 
-def _message(message: dict, extra: dict, full: bool) -> RenderableType:
+def _message(message: Mapping[str, Any], extra: dict, full: bool) -> RenderableType:
     role = message["role"]
     if role == "system":
         shown = message["content"] if full else f"({len(message['content'] or '')} characters)"

@@ -120,10 +120,10 @@ def problems(trajectory: Trajectory) -> list[str]:
                         found.append(f"{where}, message {index}: arguments of {call_id!r} are JSON text, not an object")
                     pending[call_id or ""] = index
             elif role == "tool":
-                call_id = message.get("tool_call_id")
-                if call_id not in pending:
-                    found.append(f"{where}, message {index}: result for unknown tool call {call_id!r}")
-                pending.pop(call_id or "", None)
+                result_id = message.get("tool_call_id")
+                if result_id not in pending:
+                    found.append(f"{where}, message {index}: result for unknown tool call {result_id!r}")
+                pending.pop(result_id or "", None)
             elif pending:
                 found.append(f"{where}, message {index}: {role} message before tool calls were answered")
                 pending.clear()

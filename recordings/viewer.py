@@ -119,8 +119,8 @@ class Viewer(App[None]):
             for summary, tags in self._shown():
                 started = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.started_at))
                 prompt = " ".join(summary.first_prompt.split())[:60]
-                row = (summary.session_id, started, summary.model, str(summary.messages), summary.outcome or "-")
-                table.add_row(*row, prompt, ", ".join(tags), key=str(summary.path))
+                cells = (summary.session_id, started, summary.model, str(summary.messages), summary.outcome or "-")
+                table.add_row(*cells, prompt, ", ".join(tags), key=str(summary.path))
             if keep is not None and str(keep) in table.rows:
                 table.move_cursor(row=table.get_row_index(str(keep)))
         self.query_one("#left").border_title = f"sessions ({table.row_count}, {self.label_filter or 'all'})"

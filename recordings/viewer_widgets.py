@@ -63,7 +63,7 @@ def load_session(path: Path) -> SessionView:
                 turns.append(Turn(index))
             index += 1
         turns[-1].records.append(record)
-    tools = next((r.get("tools", []) for r in records if r.get("type") == "session"), [])
+    tools: list[dict[str, Any]] = next((r.get("tools", []) for r in records if r.get("type") == "session"), [])
     main_arguments = {
         tool["function"]["name"]: required[0]
         for tool in tools
@@ -82,7 +82,7 @@ class Fold(Widget, can_focus=True):
     Fold { height: auto; padding: 0 1; }
     Fold:focus { background: $boost; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,space", "toggle", "open/close", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter,space", "toggle_fold", "open/close", show=False)]
     collapsed = reactive(True, layout=True)
 
     def __init__(self, title: str, body: RenderableType, classes: str | None = None) -> None:
@@ -94,11 +94,11 @@ class Fold(Widget, can_focus=True):
         title = Text(("▶ " if self.collapsed else "▼ ") + self.title)
         return title if self.collapsed else Group(title, Padding(self.body, (0, 0, 0, 2)))
 
-    def action_toggle(self) -> None:
+    def action_toggle_fold(self) -> None:  # not `toggle`: Textual's own action of that name toggles an attribute
         self.collapsed = not self.collapsed
 
     def on_click(self) -> None:
-        self.action_toggle()
+        self.action_toggle_fold()
 
 
 def summarize_call(name: str, arguments: dict[str, Any] | str, main: str | None) -> str:

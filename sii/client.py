@@ -504,10 +504,10 @@ class _ReplyBuilder:
             return json.dumps(value)
         if isinstance(value, list):
             parts = [part.get("text") if isinstance(part, dict) else part for part in value]
-            if all(isinstance(part, str) for part in parts):
-                return "".join(parts)
-            self._problem(f"`{field}` parts without text were dropped")
-            return "".join(part for part in parts if isinstance(part, str))
+            texts = [part for part in parts if isinstance(part, str)]
+            if len(texts) < len(parts):
+                self._problem(f"`{field}` parts without text were dropped")
+            return "".join(texts)
         self._problem(f"`{field}` was a JSON {json_type(value)}, not text, and was dropped")
         return ""
 

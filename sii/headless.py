@@ -11,7 +11,7 @@ import select
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 from rich.console import Console
 
@@ -68,7 +68,8 @@ def read_piped_input(stream: IO[bytes], wait_for_first: float | None) -> str:
 
 def prompt_with_stdin(prompt: str, stdin: IO[bytes] | None = None) -> str:
     """`-p -` takes the task from stdin; `cat log | sii -p "explain"` adds what was piped to the task."""
-    stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+    # A stdin without a byte buffer was replaced in-process: it has no descriptor, and nothing is read from it.
+    stream = stdin if stdin is not None else cast(IO[bytes], getattr(sys.stdin, "buffer", sys.stdin))
     try:
         terminal = stream.isatty()
         stream.fileno()

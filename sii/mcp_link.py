@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from typing import IO, Any
+from typing import Any, TextIO
 
 import httpx2
 import mcp_types
@@ -76,12 +76,12 @@ class ServerLink:
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         # The server's stderr: kept out of the terminal, and quoted when the server fails to start.
-        self.stderr: IO[bytes] | None = tempfile.TemporaryFile() if config.command else None  # noqa: SIM115 - closed by ServerPool.close
+        self.stderr: TextIO | None = tempfile.TemporaryFile("w+") if config.command else None  # noqa: SIM115 - closed by ServerPool.close
 
     async def _client(self, stack: AsyncExitStack) -> Client:
         info = mcp_types.Implementation(name="sii", version=__version__)
         config = self.config
-        if config.command is not None:
+        if config.command is not None and self.stderr is not None:  # a command server has its stderr file
             params = StdioServerParameters(
                 command=config.command, args=list(config.args), env=config.env or None, cwd=config.cwd
             )

@@ -37,6 +37,7 @@ class SparingFileHistory(FileHistory):
 
     def __init__(self, path: Path, warn: Callable[[str], None]) -> None:
         super().__init__(str(path))
+        self._path = path
         self._warn: Callable[[str], None] | None = warn
 
     def load_history_strings(self) -> Iterable[str]:
@@ -47,11 +48,11 @@ class SparingFileHistory(FileHistory):
 
     def store_string(self, string: str) -> None:
         try:
-            Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             super().store_string(string)
         except OSError as exc:
             if self._warn is not None:
-                self._warn(f"prompt history is not saved: {self.filename} cannot be written ({exc.strerror or exc})")
+                self._warn(f"prompt history is not saved: {self._path} cannot be written ({exc.strerror or exc})")
                 self._warn = None
 
 
@@ -168,7 +169,7 @@ def run_repl(
             watcher.hand_over(prompt.input)
 
     state = ReplState(settings, console, open_session(resume, fork), open_session, send, confirm)
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=SparingFileHistory(settings.home / "history", console.print),
         key_bindings=_key_bindings(state),
         completer=PromptCompleter(state.session.context.workspace),

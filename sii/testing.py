@@ -154,7 +154,7 @@ class ScriptedServer:
             def do_GET(self) -> None:
                 server.received.append((self.command, self.path, dict(self.headers)))
                 if self.path in ("/v1/models", "/models"):
-                    model = {"id": MODEL, "object": "model"}
+                    model: dict[str, Any] = {"id": MODEL, "object": "model"}
                     if server.advertise_window:
                         model["max_model_len"] = server.max_model_len
                     self._json(200, {"object": "list", "data": [model]})

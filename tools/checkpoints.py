@@ -5,6 +5,7 @@ in directories that are not git repositories."""
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,7 @@ class CheckpointStore:
         # `diff --cached COMMIT` compares the commit with the workspace: A means the workspace has it, the snapshot not.
         return {path: actions.get(status[:1], "restore") for status, path in zip(out[0::2], out[1::2], strict=False)}
 
-    def restore(self, checkpoint_id: str) -> list[str]:
+    def restore(self, checkpoint_id: str) -> builtins.list[str]:  # `list` in this class is the method above
         """Make the workspace exactly the snapshot: changed files rewritten, deleted ones brought back, files
         created since removed. Ignored files are untouched. Returns the paths that changed."""
         changed = self.changes(checkpoint_id)

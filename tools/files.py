@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from tools.base import Observation, Tool, ToolContext, ToolError
 from tools.listing import git_listed_files
@@ -82,7 +82,7 @@ def _read_text(ctx: ToolContext, shown: str) -> str:
     return _decode(ctx.read_bytes(shown), shown)
 
 
-def _stream_lines(handle: BinaryIO, size: int, shown: str) -> Iterator[str]:
+def _stream_lines(handle: IO[bytes], size: int, shown: str) -> Iterator[str]:
     """Lines of a file too large to load whole, decoded one at a time."""
     if b"\0" in handle.read(8192):
         raise ToolError(f"{shown} is a binary file ({_human(size)}); it is not shown")
@@ -121,8 +121,9 @@ def read_file(args: dict[str, Any], ctx: ToolContext) -> Observation:
         handle.seek(0)
         total: int | None = None
         if size <= MAX_READ_BYTES:
-            lines: Iterable[str] = split_lines(_decode(handle.read(), shown))[0]
-            total = len(lines)
+            whole = split_lines(_decode(handle.read(), shown))[0]
+            lines: Iterable[str] = whole
+            total = len(whole)
         elif "offset" in args or "limit" in args:
             lines = _stream_lines(handle, size, shown)
         else:

@@ -148,7 +148,9 @@ def parse_patch(text: str) -> list[Operation]:
         raise PatchError(f"the patch must start with '{BEGIN}'.\n{FORMAT_HINT}")
     if len(lines) < 2 or lines[-1].strip() != END:
         raise PatchError(f"the patch must end with '{END}'.\n{FORMAT_HINT}")
-    body, operations, i = lines[1:-1], [], 0
+    body, i = lines[1:-1], 0
+    operations: list[AddFile | DeleteFile | UpdateFile] = []
+    operation: AddFile | DeleteFile | UpdateFile
     while i < len(body):
         line = body[i]
         if line.startswith(ADD):

@@ -94,7 +94,9 @@ class TaskResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskResult:
-        known = {k: data.get(k) for k in ("id", "source", "workspace", "recording", "session_id", "model")}
+        known: dict[str, Any] = {
+            k: data.get(k) for k in ("id", "source", "workspace", "recording", "session_id", "model")
+        }
         return cls(**known, subtasks=[SubtaskResult.from_dict(s) for s in data["subtasks"]])
 
 

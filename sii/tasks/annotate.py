@@ -44,11 +44,12 @@ def claim(pool: Pool, task_id: str | None = None) -> Task:
             if task.status in ("solved", "rejected"):
                 raise TaskError(f"task {task.id} is {task.status}")
         else:
-            task = next((t for t in tasks if t.status == "open" and t.reviewed), None)
-            if task is None:
+            next_open = next((t for t in tasks if t.status == "open" and t.reviewed), None)
+            if next_open is None:
                 waiting = sum(t.status == "open" and not t.reviewed for t in tasks)
                 hint = f"; {waiting} await `sii tasks review`" if waiting else ""
                 raise TaskError(f"no open reviewed task in {pool.path}{hint}")
+            task = next_open
         task.status, task.claimed_by, task.claimed_at = (
             "claimed",
             f"{getpass.getuser()}@{socket.gethostname()}",
