@@ -40,7 +40,7 @@ from sii.events import AssistantMessage, Compacted, ErrorEvent, Event, ToolResul
 from sii.mcp import McpConnections
 from sii.prompts import system_prompt
 from sii.quick_exit import skip_collection_at_exit
-from sii.session import Session, SessionError
+from sii.session import Session, SessionError, settings_tools
 from tools.base import ToolRegistry
 from tools.default import default_registry
 
@@ -470,9 +470,13 @@ class Bridge:
         if live is not None:
             schemas = live.agent.registry.schemas()
         else:
-            mcp = McpConnections.start(options.settings(request.request_id).mcp_servers)
-            try:
-                schemas = options.tools(default_registry(extra=mcp.tools())).schemas()
+            settings = options.settings(request.request_id)
+            mcp = McpConnections.start(settings.mcp_servers)
+            try:  # the tools a query would be offered: the configured ones, narrowed by the SDK's allowed_tools
+                registry = settings_tools(settings, default_registry(extra=mcp.tools()), lambda _: None)
+                schemas = options.tools(registry).schemas()
+            except SessionError as exc:
+                raise BridgeError("SESSION_ERROR", str(exc), request.request_id) from None
             finally:
                 mcp.close()
         names = [schema["function"]["name"] for schema in schemas]

@@ -389,7 +389,7 @@ class Session:
         changed, a `retune` record restarts its view in the recording (system prompt first) and names the
         workspace and tools. Returns what changed: "workspace", "tools", "system_prompt"."""
         workspace = settings.workspace.resolve()
-        registry = select_tools(default_registry(extra=self.mcp.tools()))
+        registry = select_tools(settings_tools(settings, default_registry(extra=self.mcp.tools()), notify))
         system: Message = {"role": "system", "content": prompt(workspace)}
         changed = [
             name
