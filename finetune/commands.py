@@ -51,6 +51,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="NAME", help="run name: $SII_HOME/finetune/NAME-vN (default: <model>-sii)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run of this name")
     parser.add_argument("--publish", action="store_true", help="load the result into the running vLLM server")
+    actions = parser.add_subparsers(dest="finetune_action", metavar="ACTION")  # none: train
+    actions.add_parser("list", help="the fine-tune runs, newest first").set_defaults(handler=list_command)
+    serve = actions.add_parser("publish", help="serve a finished run in the running vLLM, without retraining")
+    serve.add_argument("run", help="a run (NAME-vN), a name (its newest finished version) or a run folder")
+    serve.add_argument("--merge", action="store_true", help="serve the run's merged weights instead of its adapter")
+    serve.set_defaults(handler=publish_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -94,4 +100,48 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         say("interrupted; `sii finetune --resume` (same --out) continues from the last checkpoint")
         return 130
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """One line per run: name, state, base model, method, samples, steps, loss, and where it is served."""
+    from finetune.runs import list_runs
+    from model_server.launcher import ServerRegistry
+    from sii.config import Settings
+
+    settings = Settings.resolve()
+    servers = ServerRegistry(settings.home / "server")
+    runs = list_runs(settings.home)
+    if not runs:
+        print(f"no fine-tune runs in {settings.home / 'finetune'}")
+        return 0
+    for run in runs:
+        if run.manifest is None:
+            print(f"{run.name}  {run.problem or 'unfinished (`sii finetune --out NAME --resume` continues it)'}")
+            continue
+        metrics, data = run.manifest.get("metrics", {}), run.manifest.get("data", {})
+        loss = metrics.get("final_loss")
+        served = run.name in servers.published(run.base)[1]
+        print(
+            f"{run.name}  {run.manifest.get('created', '?')}  {run.base}  {run.manifest.get('method', '?')}  "
+            f"{data.get('sessions', '?')} sessions  {metrics.get('steps', '?')} steps  "
+            f"loss {loss if loss is None else f'{loss:.3f}'}{'  published' if served else ''}"
+        )
+    return 0
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    """`sii finetune publish RUN`: load a finished run into the running server of its base model."""
+    from finetune.publish import publish
+    from finetune.runs import find_run
+    from model_server.launcher import ServerError, ServerRegistry
+    from sii.config import Settings
+
+    settings = Settings.resolve()
+    try:
+        run = find_run(settings.home, args.run)
+        publish(run, ServerRegistry(settings.home / "server"), lambda text: print(text, file=sys.stderr), args.merge)
+    except (ServerError, ValueError) as exc:
+        print(f"sii finetune: error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -103,8 +103,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line parsed; the other commands' modules are imported only when it names one, or for help."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     if not {"-h", "--help"} & set(arguments):
-        args = build_parser(placeholders=True).parse_args(arguments)
-        if args.command not in LAZY_COMMANDS:
+        # parse_known_args: a placeholder's REMAINDER does not take options that come first (`finetune --out x`)
+        args, unknown = build_parser(placeholders=True).parse_known_args(arguments)
+        if args.command not in LAZY_COMMANDS and not unknown:
             return args
     return build_parser().parse_args(arguments)
 

@@ -50,6 +50,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--base-url", dest="agent_base_url", help="the agent's server (default: the usual settings)")
     run.add_argument("--model", dest="agent_model", help="the agent's model (default: the usual settings)")
     run.add_argument(
+        "--allowed-tools",
+        action="append",
+        dest="agent_allowed_tools",
+        metavar="NAMES",
+        help="offer the agent only these tools (as sii --allowed-tools; kept by --resume)",
+    )
+    run.add_argument(
         "--official",
         type=Path,
         metavar="SCENARIO_DIR",
@@ -104,6 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
                     "judge": args.judge,
                     "judge_base_url": args.judge_base_url,
                     "judge_model": args.judge_model,
+                    "allowed_tools": args.agent_allowed_tools or getattr(args, "allowed_tools", None),
                 }
             )
         else:
