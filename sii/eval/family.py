@@ -124,7 +124,7 @@ MAKERS = {"create": _create, "report": _report, "append": _append}
 def generate(seed: int, train: int, heldout: int, kinds: tuple[str, ...] = KINDS) -> tuple[list, list]:
     """(train tasks, held-out tasks): kinds taken in turn, values from disjoint halves of WORDS."""
     rng = random.Random(seed)
-    vocabulary = WORDS[:]
+    vocabulary = list(WORDS)
     rng.shuffle(vocabulary)
     halves = vocabulary[::2], vocabulary[1::2]
     splits: tuple[list[FamilyTask], list[FamilyTask]] = ([], [])

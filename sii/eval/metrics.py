@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from recordings.schema import Message
 
 TOOL_CALL_MARKUP = ("<tool_call>", "<function=")
 
@@ -71,7 +72,7 @@ class ToolUse:
     valid: int = 0
 
 
-def tool_use(messages: Iterable[dict[str, Any]], offered: Collection[str]) -> ToolUse:
+def tool_use(messages: Iterable[Message], offered: Collection[str]) -> ToolUse:
     """Count the assistant replies among `messages`, those that call tools, and those whose calls are valid."""
     replies = calling = valid = 0
     for message in messages:
