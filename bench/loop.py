@@ -61,9 +61,7 @@ class Loop:
     def home(self) -> Path:
         return self.workdir / "home"
 
-    def sii(
-        self, stage: str, *argv: str | Path, cwd: Path | None = None, echo: bool = True, threads: int | None = None
-    ) -> str:
+    def sii(self, stage: str, *argv: str | Path, echo: bool = True, threads: int | None = None) -> str:
         """Run `sii ARGV` as a user would (its own process, this checkout, the loop's SII_HOME); its output goes
         to logs/<stage>.log, progress lines to the terminal. Returns stdout; a failure stops the loop."""
         env = {**os.environ, "SII_HOME": str(self.home), "PYTHONPATH": str(ROOT)}
@@ -79,7 +77,7 @@ class Loop:
             handle.flush()
             done = subprocess.run(
                 command,
-                cwd=cwd or self.workdir,
+                cwd=self.workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -170,11 +168,12 @@ def evaluate(loop: Loop, heldout: Path, model: str, base_url: str, tools: str, m
 
 
 def summary(loop: Loop, base: RunReport, tuned: RunReport) -> dict[str, Any]:
-    keys = ("SR@1", "FTFC", "tool_call_validity", "valid_call_share", "replies", "calling_replies")
+    keys = "SR@1 FTFC tool_call_validity valid_call_share replies calling_replies valid_call_replies solved subtasks"
+    keys += " seconds"
     ma, mb = base.metrics(), tuned.metrics()
     return {
-        "base": {k: ma[k] for k in (*keys, "valid_call_replies", "solved", "subtasks", "seconds")},
-        "tuned": {k: mb[k] for k in (*keys, "valid_call_replies", "solved", "subtasks", "seconds")},
+        "base": {k: ma[k] for k in keys.split()},
+        "tuned": {k: mb[k] for k in keys.split()},
         "seconds": loop.seconds,
         **loop.facts,
     }
