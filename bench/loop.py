@@ -47,6 +47,8 @@ from sii.testing import Reply, ScriptedServer, call  # noqa: E402
 RUN_NAME = "loop"
 SHOWN = re.compile(r"subtask \d+ round \d+:|^saved |Adapter |Starting the|\{'loss'|^\s*\d+%")  # progress to echo
 STAGE_TIMEOUT_S = 1800
+SUMMARY_KEYS: tuple[str, ...] = ("SR@1", "FTFC", "tool_call_validity", "valid_call_share", "replies")
+SUMMARY_KEYS += ("calling_replies", "valid_call_replies", "solved", "subtasks", "seconds")
 
 
 @dataclass
@@ -168,12 +170,10 @@ def evaluate(loop: Loop, heldout: Path, model: str, base_url: str, tools: str, m
 
 
 def summary(loop: Loop, base: RunReport, tuned: RunReport) -> dict[str, Any]:
-    keys = "SR@1 FTFC tool_call_validity valid_call_share replies calling_replies valid_call_replies solved subtasks"
-    keys += " seconds"
     ma, mb = base.metrics(), tuned.metrics()
     return {
-        "base": {k: ma[k] for k in keys.split()},
-        "tuned": {k: mb[k] for k in keys.split()},
+        "base": {k: ma[k] for k in SUMMARY_KEYS},
+        "tuned": {k: mb[k] for k in SUMMARY_KEYS},
         "seconds": loop.seconds,
         **loop.facts,
     }
