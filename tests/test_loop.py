@@ -13,16 +13,23 @@ from pathlib import Path
 import pytest
 
 from model_server.bundled import BUNDLED_MODEL_NAME
+from model_server.launcher import ServerRegistry, stop_server
 
 pytestmark = pytest.mark.vllm
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--kinds", "create", "--train", "4", "--heldout", "2", "--steps", "4", "--lr", "2e-3", "--max-length", "512"]
 
 
+@pytest.mark.timeout(900)  # ~3 minutes on two idle cores; a bound, for a machine shared with other work
 def test_the_loop_teaches_the_bundled_model_to_call_tools(tmp_path: Path, bundled_model_dir: Path) -> None:
     numbers, workdir = tmp_path / "loop.json", tmp_path / "loop"
     argv = [sys.executable, "bench/loop.py", *SMALL, "--mistake-every", "4", "--workdir", workdir, "--json", numbers]
-    done = subprocess.run(list(map(str, argv)), cwd=ROOT, capture_output=True, text=True, timeout=900)
+    servers = ServerRegistry(workdir / "home" / "server")
+    try:
+        done = subprocess.run(list(map(str, argv)), cwd=ROOT, capture_output=True, text=True, timeout=840)
+    finally:  # a loop killed on its timeout leaves its detached server behind
+        if (left := servers.running(BUNDLED_MODEL_NAME)) is not None:
+            stop_server(left)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(numbers.read_text())
 
