@@ -215,7 +215,7 @@ def render(result: dict[str, Any]) -> None:
     )
     stages.add_row(
         "finetune",
-        f"LoRA r{tune['lora_rank']} lr {tune['lr']:g} ({tune['threads']} threads): {tune['sessions']} sessions, "
+        f"LoRA r{tune['lora_rank']} lr {tune['lr']:g}, torch threads {tune['threads']}: {tune['sessions']} sessions, "
         f"{tune['steps']} steps, "
         f"{tune['trained_tokens']:,} trained tokens, loss {tune['first_loss']:.3f} → {tune['final_loss']:.3f}",
         f"{result['seconds']['finetune']:.1f}",
