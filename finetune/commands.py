@@ -132,6 +132,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def publish_command(args: argparse.Namespace) -> int:
     """`sii finetune publish RUN`: load a finished run into the running server of its base model."""
+    import httpx
+
     from finetune.publish import publish
     from finetune.runs import find_run
     from model_server.launcher import ServerError, ServerRegistry
@@ -141,7 +143,7 @@ def publish_command(args: argparse.Namespace) -> int:
     try:
         run = find_run(settings.home, args.run)
         publish(run, ServerRegistry(settings.home / "server"), lambda text: print(text, file=sys.stderr), args.merge)
-    except (ServerError, ValueError) as exc:
+    except (ServerError, ValueError, httpx.HTTPError) as exc:  # HTTPError: a server too slow to answer
         print(f"sii finetune: error: {exc}", file=sys.stderr)
         return 2
     return 0
