@@ -335,11 +335,11 @@ def test_published_adapter_is_served_by_the_running_vllm(
     servers = ServerRegistry(home / "server")
     monkeypatch.setenv("SII_HOME", str(home))
     mtime = (run / "adapter_model.safetensors").stat().st_mtime
-    assert finetune_main(["publish", run.name]) == 0
-    notes = capsys.readouterr().err
-    info = servers.running(BUNDLED_MODEL_NAME)
-    assert info is not None
     try:
+        assert finetune_main(["publish", run.name]) == 0
+        notes = capsys.readouterr().err
+        info = servers.running(BUNDLED_MODEL_NAME)
+        assert info is not None
         assert "LoRA enabled" in notes and info.max_lora_rank >= 16
         assert f"Adapter {run.name} is served at {info.base_url}" in notes
         assert (run / "adapter_model.safetensors").stat().st_mtime == mtime  # served as trained
@@ -358,8 +358,9 @@ def test_published_adapter_is_served_by_the_running_vllm(
         assert answers[run.name] != answers[BUNDLED_MODEL_NAME]
         learned = str(answers[run.name].get("tool_calls") or answers[run.name]["content"])
         assert "read_file" in learned or "Let me read" in learned or "Fixed bug" in learned, answers
-    finally:
-        stop_server(info)
+    finally:  # whatever publish started, even when it failed half way
+        if (left := servers.running(BUNDLED_MODEL_NAME)) is not None:
+            stop_server(left)
 
 
 def fake_run(home: Path, name: str, manifest: dict[str, Any] | str | None) -> Path:
