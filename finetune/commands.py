@@ -13,7 +13,7 @@ from pathlib import Path
 
 from finetune.launch import STRATEGIES, Launch
 from finetune.presets import DEFAULT_PRESET, PRESETS
-from recordings.cli import EXIT_OK, SubParsers, reports
+from recordings.cli import EXIT_NOTHING, EXIT_OK, SubParsers, reports
 from recordings.select import SessionFilter, session_filters
 
 ERRORS = (  # what a user can fix, or a run that failed, beside ValueError and OSError
@@ -77,6 +77,12 @@ def register(commands: SubParsers) -> None:
         default="auto",
         help="ddp, fsdp (FSDP2), deepspeed (ZeRO-3); auto: fsdp on GPUs, ddp on CPU",
     )
+    actions = parser.add_subparsers(dest="finetune_action", metavar="ACTION")  # none: train
+    actions.add_parser("list", help="the fine-tune runs, newest first").set_defaults(handler=list_command)
+    serve = actions.add_parser("publish", help="serve a finished run in the running vLLM, without retraining")
+    serve.add_argument("run", help="a run (NAME-vN), a name (its newest finished version) or a run folder")
+    serve.add_argument("--merge", action="store_true", help="serve the run's merged weights instead of its adapter")
+    serve.set_defaults(handler=publish_command)
 
 
 @reports("finetune", *ERRORS, interrupted="`sii finetune --resume` (same --out) continues from the last checkpoint")
@@ -118,4 +124,44 @@ def run_command(args: argparse.Namespace) -> int:
     say(f"saved {run}")
     if args.publish:
         publish(run, ServerRegistry(places.home / "server"), say, merged=args.merge)
+    return EXIT_OK
+
+
+@reports("finetune", *ERRORS)
+def list_command(args: argparse.Namespace) -> int:
+    """One line per run: name, state, base model, method, samples, steps, loss, and where it is served."""
+    from finetune.runs import list_runs
+    from model_server.launcher import ServerRegistry
+
+    home = args.places().home
+    servers = ServerRegistry(home / "server")
+    runs = list_runs(home)
+    if not runs:
+        print(f"no fine-tune runs in {home / 'finetune'}")
+        return EXIT_NOTHING
+    for run in runs:
+        if run.manifest is None:
+            print(f"{run.name}  {run.problem or 'unfinished (`sii finetune --out NAME --resume` continues it)'}")
+            continue
+        metrics, data = run.manifest.get("metrics", {}), run.manifest.get("data", {})
+        loss = metrics.get("final_loss")
+        served = run.name in servers.published(run.base)[1]
+        print(
+            f"{run.name}  {run.manifest.get('created', '?')}  {run.base}  {run.manifest.get('method', '?')}  "
+            f"{data.get('sessions', '?')} sessions  {metrics.get('steps', '?')} steps  "
+            f"loss {loss if loss is None else f'{loss:.3f}'}{'  published' if served else ''}"
+        )
+    return EXIT_OK
+
+
+@reports("finetune", *ERRORS, "httpx.HTTPError")  # HTTPError: a server too slow to answer
+def publish_command(args: argparse.Namespace) -> int:
+    """`sii finetune publish RUN`: load a finished run into the running server of its base model."""
+    from finetune.publish import publish
+    from finetune.runs import find_run
+    from model_server.launcher import ServerRegistry
+
+    home = args.places().home
+    run = find_run(home, args.run)
+    publish(run, ServerRegistry(home / "server"), lambda text: print(text, file=sys.stderr), args.merge)
     return EXIT_OK

@@ -18,6 +18,10 @@ def publish(run: Path, servers: ServerRegistry, notify: Callable[[str], None], m
     manifest = read_manifest(run)
     base = Path(manifest["base_model"])
     if merged or manifest["method"] == "full":
+        if not manifest.get("weights") or not (run / manifest["weights"]).is_dir():
+            raise ValueError(
+                f"{run.name} has no merged weights to serve: train it with --merge, or publish the adapter"
+            )
         return _serve_weights(run / manifest["weights"], run.name, base.name, servers, notify)
     rank = manifest["hyperparameters"]["lora_rank"]
     info = servers.running(base.name)

@@ -369,7 +369,8 @@ class Session:
         self.agent.sampling.update(temperature=settings.sampling["temperature"])
         self.policy.mode = cast(Mode, settings.mode)  # checked by Settings.resolve
         workspace = settings.workspace.resolve()
-        registry = self._select_tools(profile_registry(settings.tool_profile, extra=self.mcp.tools()))
+        offered = profile_registry(settings.tool_profile, extra=self.mcp.tools())
+        registry = self._select_tools(settings_tools(settings, offered, notify or self._notify))
         system: Message = {"role": "system", "content": self._prompt(workspace)}
         changed = [
             name

@@ -185,6 +185,42 @@ def test_list_tools_gives_the_registry_schemas_filtered_by_allowed_tools(
     assert {"run_shell", "edit_file", "git_status"} <= set(everything["metadata"]["available_tools"])
 
 
+def test_allowed_tools_never_bring_back_a_tool_the_user_config_takes_away(
+    sdk_env: ScriptedServer, workspace: Path, sii_home: Path
+) -> None:
+    """The SDK's allowed_tools narrow what sii's settings offer, as --allowed-tools does; neither a tool listing
+    nor a later query of the same session (a retune) offers a tool the user's config disallows."""
+    sii_home.mkdir(parents=True, exist_ok=True)
+    (sii_home / "config.toml").write_text('[tools]\ndisallowed = ["run_shell"]\n')
+    sdk_env.script = [Reply("one"), Reply("two"), Reply("three")]
+
+    async def queries() -> list[Any]:
+        bridge = BridgeProcess(options(workspace))
+        await bridge.start()
+        answers, session_id = [], None
+        for allowed in (["read_file"], ["read_file", "run_shell"], []):
+            params: dict[str, Any] = {"prompt": "work", "options": options(workspace, allowed_tools=allowed).to_dict()}
+            if session_id:
+                params["session_id"] = session_id
+            await bridge.send_request("query", params)
+            answers.append([event async for event in bridge.receive_events()])
+            session_id = answers[-1][-1]["metadata"]["session_id"]
+        for allowed in (["run_shell", "read_file"], []):
+            listing = {"options": options(workspace, allowed_tools=allowed).to_dict()}
+            await bridge.send_request("list_tools", listing)
+            answers += [event async for event in bridge.receive_events()]
+        await bridge.close()
+        return answers
+
+    *_, narrowed, everything = asyncio.run(queries())
+    offered = [[tool["function"]["name"] for tool in request["tools"]] for request in sdk_env.requests]
+    assert offered[:2] == [["read_file"], ["read_file"]]
+    assert "run_shell" not in offered[2] and {"read_file", "write_file", "edit_file"} <= set(offered[2])
+    assert narrowed["metadata"]["available_tools"] == ["read_file"]
+    assert "run_shell" not in everything["metadata"]["available_tools"]
+    assert "write_file" in everything["metadata"]["available_tools"]
+
+
 def test_a_model_server_that_is_down_gives_an_error_event(
     sdk_env: ScriptedServer, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

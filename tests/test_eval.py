@@ -326,8 +326,8 @@ def test_human_judge_in_a_terminal(scripted: ScriptedServer, tmp_path: Path) -> 
 def test_compare_shows_two_runs_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
 
-    def attempt(round_: int, passed: bool, score: float) -> Attempt:
-        return Attempt(round_, passed, score, [], "", "s", "done", 1, 100, 10, 1.0)
+    def attempt(round_: int, passed: bool, score: float) -> Attempt:  # 2 replies: a call (valid on a pass), an answer
+        return Attempt(round_, passed, score, [], "", "s", "done", 1, 100, 10, 1.0, 2, 1, int(passed))
 
     def run(name: str, second: SubtaskResult) -> Path:
         first = SubtaskResult(1, "command", [], "passed", None, [attempt(1, True, 1.0)])
@@ -342,9 +342,43 @@ def test_compare_shows_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Capt
     assert eval_cli("compare", base / "report.json", tuned) == 0
     out = capsys.readouterr().out
     assert "failed (rounds), score 0.50" in out and "passed in round 1, score 1.00" in out
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]] for line in out.splitlines()[-10:]
+    summary = out[out.rindex("metric") :].splitlines()
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]] for line in summary
             if line.count("│") == 5}  # fmt: skip
     assert rows["FTFC"] == ["0.750", "1.000", "+0.250"]
     assert rows["SR@R (R=3/3)"] == ["0.500", "1.000", "+0.500"]
     assert rows["RC@R (R=3/3)"] == ["0.500", "1.000", "+0.500"]
     assert rows["solved"] == ["1", "2", "+1"] and rows["tokens"] == ["440", "220", "-220"]
+    assert rows["tool-call validity"] == ["0.250", "1.000", "+0.750"]  # 1 of 4 calling replies valid; 2 of 2
+    assert rows["valid-call share"] == ["0.125", "0.500", "+0.375"]
+    assert rows["replies"] == ["8", "4", "-4"] and rows["replies with valid calls"] == ["1", "2", "+1"]
+
+
+def test_tool_call_validity_counts_every_reply_against_the_offered_tools(
+    scripted: ScriptedServer, tmp_path: Path, sii_home: Path
+) -> None:
+    task = tmp_path / "done.json"
+    subtasks = [{"prompt": "make done.txt", "checks": ["test -f done.txt"]}, {"prompt": "say hi", "checks": ["true"]}]
+    task.write_text(json.dumps({"name": "done", "subtasks": subtasks}))
+    scripted.script = [
+        Reply("", [call("run_shell", {"command": "touch done.txt"})]),  # a real tool, but not offered
+        Reply("", [call("write_file", "path=done.txt")]),  # arguments that are not JSON
+        Reply("", [call("write_file", {"path": "done.txt", "content": "x"}), call("read_file", {"path": "done.txt"})]),
+        Reply("", [call("read_file", {"path": "done.txt"}), call("no_such_tool", {})]),  # one bad call spoils it
+        Reply("Done. <tool_call>\nnot json at all\n</tool_call>"),  # markup sii could not read: a failed call
+        Reply("hi"),
+    ]
+    run_dir = tmp_path / "run"
+    flags = ["--rounds", "1", "--allowed-tools", "write_file,read_file", "--base-url", scripted.base_url]
+    assert eval_cli("run", task, "--out", run_dir, *flags) == 0
+    assert all([t["function"]["name"] for t in r["tools"]] == ["read_file", "write_file"] for r in scripted.requests)
+    report = report_of(run_dir)
+    assert report["config"]["allowed_tools"] == ["write_file,read_file"]  # a resumed run offers the same
+    first, second = report["tasks"][0]["subtasks"]
+    assert first["status"] == "passed" and second["status"] == "passed"
+    counts = [
+        (a["replies"], a["calling_replies"], a["valid_call_replies"]) for s in (first, second) for a in s["attempts"]
+    ]
+    assert counts == [(5, 5, 1), (1, 0, 0)]
+    metrics = report["metrics"]
+    assert metrics["tool_call_validity"] == pytest.approx(1 / 5) and metrics["valid_call_share"] == pytest.approx(1 / 6)

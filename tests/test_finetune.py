@@ -33,8 +33,7 @@ from finetune.data import (
 )
 from finetune.data import load_tokenizer as load_model_tokenizer
 from finetune.packing import Row, bucket, fit, pack
-from finetune.publish import publish
-from finetune.runs import read_manifest
+from finetune.runs import find_run, read_manifest, write_manifest
 from finetune.train import chunked_loss, collate, wants_checkpointing
 from model_server.bundled import BUNDLED_MODEL_NAME
 from model_server.launcher import ServerRegistry, list_adapters, stop_server
@@ -438,14 +437,25 @@ def test_merged_weights_compute_what_base_plus_adapter_computes(trained: tuple[P
 
 
 @pytest.mark.vllm
-def test_published_adapter_is_served_by_the_running_vllm(trained: tuple[Path, Path], bundled_model_dir: Path) -> None:
+def test_published_adapter_is_served_by_the_running_vllm(
+    trained: tuple[Path, Path], bundled_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`sii finetune publish RUN` serves a finished run without retraining it."""
     home, run = trained
     servers = ServerRegistry(home / "server")
-    notes: list[str] = []
-    info = publish(run, servers, notes.append)
+    monkeypatch.setenv("SII_HOME", str(home))
+    mtime = (run / "adapter_model.safetensors").stat().st_mtime
     try:
-        assert any("LoRA enabled" in note for note in notes) and info.max_lora_rank >= 16
+        assert finetune_main(["publish", run.name]) == 0
+        notes = capsys.readouterr().err
+        info = servers.running(BUNDLED_MODEL_NAME)
+        assert info is not None
+        assert "LoRA enabled" in notes and info.max_lora_rank >= 16
+        assert f"Adapter {run.name} is served at {info.base_url}" in notes
+        assert (run / "adapter_model.safetensors").stat().st_mtime == mtime  # served as trained
         assert list_adapters(info) == [run.name]
+        assert finetune_main(["list"]) == 0
+        assert f"{run.name} " in (listed := capsys.readouterr().out) and listed.rstrip().endswith("published")
         prompt = [
             {"role": "system", "content": "You are sii, a coding agent."},
             {"role": "user", "content": "Fix bug 1 in calc.py"},
@@ -458,5 +468,67 @@ def test_published_adapter_is_served_by_the_running_vllm(trained: tuple[Path, Pa
         assert answers[run.name] != answers[BUNDLED_MODEL_NAME]
         learned = str(answers[run.name].get("tool_calls") or answers[run.name]["content"])
         assert "read_file" in learned or "Let me read" in learned or "Fixed bug" in learned, answers
-    finally:
-        stop_server(info)
+    finally:  # whatever publish started, even when it failed half way
+        if (left := servers.running(BUNDLED_MODEL_NAME)) is not None:
+            stop_server(left)
+
+
+def fake_run(home: Path, name: str, manifest: dict[str, Any] | str | None) -> Path:
+    """A run folder as train() leaves it: finished (a manifest), interrupted (checkpoints only) or damaged."""
+    run = home / "finetune" / name
+    (run / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    if isinstance(manifest, dict):
+        write_manifest(run, manifest)
+    elif isinstance(manifest, str):
+        (run / "manifest.json").write_text(manifest)
+    return run
+
+
+def test_finetune_list_shows_every_run_and_publish_refuses_what_it_cannot_serve(
+    sii_home: Path, bundled_model_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from sii.cli import main as sii_main
+
+    manifest = {
+        "base_model": str(bundled_model_dir),
+        "method": "lora",
+        "weights": None,
+        "created": "2026-12-01T10:00:00+0000",
+        "data": {"sessions": 3},
+        "hyperparameters": {"lora_rank": 16},
+        "metrics": {"steps": 6, "final_loss": 0.5},
+    }
+    assert sii_main(["finetune", "list"]) == 0 and "no fine-tune runs" in capsys.readouterr().out
+    older = fake_run(sii_home, "agent-v1", manifest)
+    fake_run(sii_home, "agent-v2", None)  # interrupted
+    fake_run(sii_home, "broken-v1", "{not json")
+    fake_run(sii_home, "odd-v1", '["a list"]')
+    assert sii_main(["finetune", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {line.split()[0]: line for line in lines}
+    assert set(by_name) == {"agent-v1", "agent-v2", "broken-v1", "odd-v1"}
+    assert f"{BUNDLED_MODEL_NAME}  lora  3 sessions  6 steps  loss 0.500" in by_name["agent-v1"]
+    assert "unfinished" in by_name["agent-v2"] and "--resume" in by_name["agent-v2"]
+    assert "cannot read" in by_name["broken-v1"] and "not a fine-tune manifest" in by_name["odd-v1"]
+
+    assert find_run(sii_home, "agent") == older  # the newest *finished* version of a name
+    assert find_run(sii_home, "agent-v1") == find_run(sii_home, str(older)) == older
+    for name, why in (
+        ("agent-v2", "agent-v2 is not finished"),
+        ("nothing", "no fine-tune run 'nothing'"),
+        ("..", "no fine-tune run '..'"),
+        ("broken-v1", "cannot read"),
+        ("agent-v1 --merge", "has no merged weights"),
+    ):
+        assert sii_main(["finetune", "publish", *name.split()]) == 2, name
+        error = capsys.readouterr().err
+        assert why in error, (name, error)
+    assert not (sii_home / "server").exists()  # nothing was started for any of them
+
+
+def test_sii_finetune_takes_its_options_first(sii_home: Path, capsys: pytest.CaptureFixture) -> None:
+    """`sii finetune --out x ...` through sii's own command line (not only `python -m finetune`)."""
+    from sii.cli import main as sii_main
+
+    assert sii_main(["finetune", "--out", "agent", "--label", "success", "--max-steps", "1"]) == 2
+    assert "sii finetune: error: no recorded sessions with label success" in capsys.readouterr().err

@@ -31,8 +31,8 @@ from sii.config import Settings
 from sii.events import Event, TurnEnd
 from sii.mcp import start_mcp
 from sii.quick_exit import skip_collection_at_exit
-from sii.session import Session, SessionError
-from tools.default import default_registry
+from sii.session import Session, SessionError, settings_tools
+from tools.profiles import profile_registry
 
 skip_collection_at_exit()
 NODE_ENTRY = Path(__file__).parent.parent / "bridge_node" / "sii-bridge.js"
@@ -127,9 +127,13 @@ class Bridge:
         if live is not None:
             schemas = live.agent.registry.schemas()
         else:
-            mcp = start_mcp(options.settings(request.request_id).mcp_servers)
-            try:
-                schemas = options.tools(default_registry(extra=mcp.tools())).schemas()
+            settings = options.settings(request.request_id)
+            mcp = start_mcp(settings.mcp_servers)
+            try:  # the tools a query would be offered: the configured ones, narrowed by the SDK's allowed_tools
+                offered = profile_registry(settings.tool_profile, extra=mcp.tools())
+                schemas = options.tools(settings_tools(settings, offered, lambda _: None)).schemas()
+            except SessionError as exc:
+                raise BridgeError("SESSION_ERROR", str(exc), request.request_id) from None
             finally:
                 mcp.close()
         names = [schema["function"]["name"] for schema in schemas]

@@ -111,6 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
                     "judge": args.judge,
                     "judge_base_url": args.judge_base_url,
                     "judge_model": args.judge_model,
+                    "allowed_tools": flag_values(args)["allowed_tools"],  # kept by --resume
                 }
             )
         else:

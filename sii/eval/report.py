@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sii.eval.metrics import Outcome, summarize
+from sii.eval.metrics import Outcome, ToolUse, summarize, tool_use_rates
 
 REPORT_FILE = "report.json"
 
@@ -32,6 +32,9 @@ class Attempt:
     prompt_tokens: int
     completion_tokens: int
     seconds: float  # the agent's time; judging is not counted
+    replies: int = 0  # model replies in the attempt, those that call tools, those whose calls are valid (metrics.py)
+    calling_replies: int = 0
+    valid_call_replies: int = 0
 
 
 @dataclass
@@ -104,9 +107,18 @@ def metrics(subtasks: list[SubtaskResult], rounds: int) -> dict[str, Any]:
     """The metrics over finished subtasks, plus their tokens and agent time."""
     done = [s for s in subtasks if s.finished]
     attempts = [a for s in done for a in s.attempts]
+    use = ToolUse(
+        sum(a.replies for a in attempts),
+        sum(a.calling_replies for a in attempts),
+        sum(a.valid_call_replies for a in attempts),
+    )
     return {
         "rounds": rounds,
         **summarize([s.outcome() for s in done], rounds),
+        "replies": use.replies,
+        "calling_replies": use.calling,
+        "valid_call_replies": use.valid,
+        **tool_use_rates(use),
         "prompt_tokens": sum(a.prompt_tokens for a in attempts),
         "completion_tokens": sum(a.completion_tokens for a in attempts),
         "seconds": sum(a.seconds for a in attempts),
@@ -173,6 +185,8 @@ def _headline(values: dict[str, Any]) -> str:
     return (
         f"FTFC {values['FTFC']:.3f}   SR@{rounds} {values[f'SR@{rounds}']:.3f}   RC@{rounds} "
         f"{values[f'RC@{rounds}']:.3f}   solved {values['solved']}/{values['subtasks']}   "
+        f"tool-call validity {values['tool_call_validity']:.3f} ({values['valid_call_replies']}/"
+        f"{values['calling_replies']} calling replies of {values['replies']})   "
         f"tokens {values['prompt_tokens'] + values['completion_tokens']:,}   {values['seconds']:.1f}s"
     )
 
@@ -217,7 +231,15 @@ def render_compare(a: RunReport, b: RunReport, console: Console, names: tuple[st
         (f"RC@R (R={a.rounds}/{b.rounds})", f"RC@{a.rounds}", f"RC@{b.rounds}"),
     ):
         summary.add_row(label, f"{ma[key_a]:.3f}", f"{mb[key_b]:.3f}", f"{mb[key_b] - ma[key_a]:+.3f}")
-    for label, key in (("solved", "solved"), ("subtasks", "subtasks")):
+    for label, key in (("tool-call validity", "tool_call_validity"), ("valid-call share", "valid_call_share")):
+        summary.add_row(label, f"{ma[key]:.3f}", f"{mb[key]:.3f}", f"{mb[key] - ma[key]:+.3f}")
+    for label, key in (
+        ("solved", "solved"),
+        ("subtasks", "subtasks"),
+        ("replies", "replies"),
+        ("replies calling tools", "calling_replies"),
+        ("replies with valid calls", "valid_call_replies"),
+    ):
         summary.add_row(label, str(ma[key]), str(mb[key]), f"{mb[key] - ma[key]:+d}")
     tokens_a = ma["prompt_tokens"] + ma["completion_tokens"]
     tokens_b = mb["prompt_tokens"] + mb["completion_tokens"]

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.text import Text
 
 from model_server.endpoint import EndpointError, resolve_endpoint
+from recordings.schema import Message
 from sii.config import Settings
 from sii.eval.judges import Judge, Submission, make_judge
+from sii.eval.metrics import tool_use
 from sii.eval.report import Attempt, RunReport, SubtaskResult, TaskResult
 from sii.eval.tasks import Subtask, Task
 from sii.eval.workspace import prepare
@@ -34,17 +36,20 @@ class EvalError(Exception):
 
 
 class TurnMeter:
-    """Tokens spent since `reset` (every request of the turn, not only the last), and the last model error."""
+    """Tokens spent since `reset` (every request of the turn, not only the last), the model's replies (from the
+    events, so a compaction that rewrites the conversation loses none), and the last model error."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.prompt_tokens = self.completion_tokens = 0
+        self.replies: list[Message] = []
         self.error = ""
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, AssistantMessage):
+            self.replies.append(event.message)
             self.prompt_tokens += event.usage.get("prompt_tokens", 0)
             self.completion_tokens += event.usage.get("completion_tokens", 0)
         elif isinstance(event, ErrorEvent):
@@ -130,6 +135,8 @@ class Runner:
         result = self._task_result(task)
         root = Path(result.workspace)
         settings = self.settings_for(root)
+        if self.config.get("allowed_tools"):  # the run's own list, so a resumed run offers the same tools
+            settings._apply({"tools.allowed": self.config["allowed_tools"]}, "flag")
         resume = Path(result.recording) if result.recording else None
         try:
             resolve_endpoint(settings, self.console.print)
@@ -175,6 +182,8 @@ class Runner:
                 raise KeyboardInterrupt
             if end.reason == "error":
                 raise EvalError(f"the agent's model failed ({meter.error}); fix it, then resume this run")
+            offered = [schema["function"]["name"] for schema in session.agent.registry.schemas()]
+            use = tool_use(meter.replies, offered)
             answer = end.answer
             requirements = subtask.requirements(record.judge)
             baseline = self.run_dir / "baselines" / safe_name(task.id)
@@ -192,6 +201,9 @@ class Runner:
                 prompt_tokens=meter.prompt_tokens,
                 completion_tokens=meter.completion_tokens,
                 seconds=seconds,
+                replies=use.replies,
+                calling_replies=use.calling,
+                valid_call_replies=use.valid,
             )
             self._settle(record, attempt)
             session.note(
