@@ -45,7 +45,7 @@ install: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 bench: setup
 	$(VENV)/bin/python bench/run.py

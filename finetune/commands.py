@@ -13,7 +13,7 @@ from pathlib import Path
 
 from finetune.launch import STRATEGIES, Launch
 from finetune.presets import DEFAULT_PRESET, PRESETS
-from recordings.cli import EXIT_NOTHING, EXIT_OK, SubParsers, reports
+from recordings.cli import EXIT_OK, SubParsers, reports
 from recordings.select import SessionFilter, session_filters
 
 ERRORS = (  # what a user can fix, or a run that failed, beside ValueError and OSError
@@ -138,7 +138,7 @@ def list_command(args: argparse.Namespace) -> int:
     runs = list_runs(home)
     if not runs:
         print(f"no fine-tune runs in {home / 'finetune'}")
-        return EXIT_NOTHING
+        return EXIT_OK
     for run in runs:
         if run.manifest is None:
             print(f"{run.name}  {run.problem or 'unfinished (`sii finetune --out NAME --resume` continues it)'}")

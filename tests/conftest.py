@@ -62,6 +62,17 @@ def scripted() -> Iterator[ScriptedServer]:
         yield server
 
 
+MODEL_FIXTURES = {"bundled_model_dir", "vllm_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs the suite on two workers (pytest-xdist, `--dist loadgroup`); the tests on the real model
+    share one of them, so the vLLM server is started once and the model converted once, never in a race."""
+    for item in items:
+        if item.get_closest_marker("vllm") or MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("model"))
+
+
 @pytest.fixture(scope="session")
 def bundled_model_dir() -> Path:
     """The bundled model converted to a HF folder (cached in the user cache dir across runs)."""

@@ -113,7 +113,7 @@ def test_sii_config_shows_values_and_sources(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "1000"},  # wide enough for any temp path: rich cuts a cell that does not fit
     )
     assert shown.returncode == 0, shown.stderr
     line = next(line for line in shown.stdout.splitlines() if " mode " in line)

@@ -25,6 +25,7 @@ from tools.caplog import Cap, Window, create, open_regular, read_small, read_win
 from tools.processes import JOB_MARK, process_alive, signal_group, terminate
 from tools.sandbox import Sandbox
 from tools.sandbox import host_pid as sandbox_host_pid
+from tools.schema import boolean, integer, number, obj, string
 from tools.scratch import CLOSE_GRACE_S, Scratch
 from tools.text import strip_ansi
 
@@ -489,15 +490,13 @@ RUN_SHELL = Tool(
     "stdout and stderr are merged; long output is cut to its head and tail. Do not start interactive programs. "
     "For servers, watchers or long builds set background=true (or end the command with `&`): it returns a job "
     "id at once; read it with job_output.",
-    {
-        "type": "object",
-        "properties": {
-            "command": {"type": "string"},
-            "timeout": {"type": "number", "description": f"Seconds (default {DEFAULT_TIMEOUT_S:g})."},
-            "background": {"type": "boolean", "description": "Start as a background job and return its id."},
-        },
-        "required": ["command"],
-    },
+    obj(
+        command=string(),
+        timeout=number(f"Seconds (default {DEFAULT_TIMEOUT_S:g})."),
+        background=boolean("Start as a background job and return its id."),
+        required=["command"],
+        closed=False,
+    ),
     run_shell,
     mutates=True,
     shell_command=lambda args: args.get("command"),
@@ -507,20 +506,18 @@ JOB_OUTPUT = Tool(
     "job_output",
     "Read a background job's output: what it printed since the last read (or its last tail_lines lines), "
     "whether it is still running, and its exit code once done.",
-    {
-        "type": "object",
-        "properties": {
-            "job_id": {"type": "integer"},
-            "tail_lines": {"type": "integer", "description": "Show only the last N lines of all its output."},
-        },
-        "required": ["job_id"],
-    },
+    obj(
+        job_id=integer(),
+        tail_lines=integer("Show only the last N lines of all its output."),
+        required=["job_id"],
+        closed=False,
+    ),
     job_output,
 )
 KILL_JOB = Tool(
     "kill_job",
     "Stop a background job and everything it started (SIGTERM, then SIGKILL after 2 s).",
-    {"type": "object", "properties": {"job_id": {"type": "integer"}}, "required": ["job_id"]},
+    obj(job_id=integer(), required=["job_id"], closed=False),
     kill_job,
     mutates=True,
 )
