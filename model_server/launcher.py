@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -72,6 +73,9 @@ class ServerInfo:
     model_dir: str
     log: str
     max_lora_rank: int = 0  # 0: started without LoRA
+    # vLLM's ZeroMQ sockets (VLLM_RPC_BASE_PATH, else the system temp folder, where a killed server leaves
+    # them): a private folder of its own, removed when it stops. Short, for the 108-byte socket path limit.
+    rpc_dir: str | None = None
     adapters: dict[str, str] = field(default_factory=dict)  # LoRA adapters loaded into it: name -> folder
 
     @property
@@ -148,20 +152,24 @@ def start_server(
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
     if max_lora_rank:
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"  # the /v1/load_lora_adapter endpoint
+    command = vllm_command(model_dir, served_name, port, gpu, max_lora_rank, parallel)  # refuses bad sizes first
+    rpc_dir = tempfile.mkdtemp(prefix="sii-vllm-")
+    env["VLLM_RPC_BASE_PATH"] = rpc_dir
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as log_file:
         process = subprocess.Popen(
-            vllm_command(model_dir, served_name, port, gpu, max_lora_rank, parallel),
+            command,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
         )
-    info = ServerInfo(process.pid, port, served_name, str(model_dir), str(log), max_lora_rank)
+    info = ServerInfo(process.pid, port, served_name, str(model_dir), str(log), max_lora_rank, rpc_dir=rpc_dir)
     started = time.monotonic()
     while not is_healthy(port):
         if process.poll() is not None:
+            stop_server(info)  # its workers, and its socket folder
             raise ServerError(f"vLLM exited with code {process.returncode}. End of {log}:\n{_log_tail(log)}")
         waited = time.monotonic() - started
         if waited > timeout_s:
@@ -174,20 +182,29 @@ def start_server(
 
 
 def stop_server(info: ServerInfo, grace_s: float = 15) -> None:
-    """Stop the server's whole process group (vLLM spawns engine workers)."""
-    if not process_alive(info.pid):
+    """Stop the server's whole process group (vLLM spawns engine workers) and remove its socket folder."""
+    try:
+        _stop_group(info.pid, grace_s)
+    finally:
+        if info.rpc_dir:
+            shutil.rmtree(info.rpc_dir, ignore_errors=True)
+
+
+def _stop_group(pid: int, grace_s: float) -> None:
+    if not process_alive(pid):
         return
     try:
-        os.killpg(info.pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while process_alive(info.pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
         with contextlib.suppress(ChildProcessError):  # reap it if it is our child
-            os.waitpid(info.pid, os.WNOHANG)
-    if process_alive(info.pid):
-        os.killpg(info.pid, signal.SIGKILL)
+            os.waitpid(pid, os.WNOHANG)
+    if process_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 class ServerRegistry:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from model_server.bundled import BUNDLED_MODEL_NAME
-from model_server.launcher import FAMILY_FLAGS, Parallel, ServerError, family_flags, vllm_command
+from model_server.launcher import (
+    FAMILY_FLAGS,
+    Parallel,
+    ServerError,
+    ServerInfo,
+    family_flags,
+    stop_server,
+    vllm_command,
+)
 
 # Every family the launcher has flags for, the Coder variant of Qwen3-MoE, an unknown family, and the bundled model.
 FAMILIES = [*FAMILY_FLAGS, "qwen3_moe coder", "mistral", BUNDLED_MODEL_NAME]
@@ -74,3 +83,14 @@ def test_sii_serve_refuses_a_bad_size_before_starting_anything(
         capsys.readouterr().err
     )
     assert not list((sii_home / "server").glob("*.json"))  # nothing remembered as running
+
+
+def test_stopping_a_server_removes_its_socket_folder(tmp_path: Path) -> None:
+    """Also when the server is gone already (killed with the machine's other processes, or crashed)."""
+    rpc = tmp_path / "sii-vllm-x"
+    rpc.mkdir()
+    (rpc / "0b98cbd1-fa33-45c8").write_text("")
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    stop_server(ServerInfo(exited.pid, 1, "m", "/m", str(tmp_path / "log"), rpc_dir=str(rpc)))
+    assert not rpc.exists()

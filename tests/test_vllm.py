@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -93,3 +94,11 @@ def test_starting_the_embedded_server_tells_its_phases_and_its_log(
     assert f"2/3 starting vLLM; its log: {vllm_home / 'server' / (BUNDLED_MODEL_NAME + '.log')}" in notes
     assert "3/3 vLLM is loading the model…" in notes  # a CPU start takes well over the 10 s between reports
     assert notes.endswith(f"Using the embedded model server at {vllm_server.base_url}")
+
+
+def test_the_servers_sockets_live_in_its_own_folder(vllm_server: ServerInfo) -> None:
+    """vLLM's ZeroMQ sockets go to a folder of this server's, not the system temp folder, where a stopped or
+    killed server would leave them behind."""
+    assert vllm_server.rpc_dir is not None
+    assert any(Path(vllm_server.rpc_dir).iterdir()), "vLLM put its sockets elsewhere"
+    assert Path(vllm_server.rpc_dir).parent == Path(tempfile.gettempdir())
