@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,11 +74,13 @@ def torchrun_args(launch: Launch) -> list[str]:
     ]
 
 
-def launch_config(launch: Launch) -> LaunchConfig:
-    """The launcher's configuration, read from the flags by torchrun's own parser."""
+def launch_config(launch: Launch, log_dir: str = os.devnull) -> LaunchConfig:
+    """The launcher's configuration, read from the flags by torchrun's own parser. `log_dir`: where the launcher
+    keeps its own files; os.devnull, none (torch's default would leave a `torchelastic_*` folder in the system
+    temp folder even for a configuration only read)."""
     from torch.distributed.run import config_from_args, parse_args
 
-    config, _, _ = config_from_args(parse_args([*torchrun_args(launch), "-m", "finetune"]))
+    config, _, _ = config_from_args(parse_args([*torchrun_args(launch), "--log-dir", log_dir, "-m", "finetune"]))
     return config
 
 
@@ -140,14 +143,15 @@ def launch_train(launch: Launch, options: Options, home: Path, recordings: Path)
     resolve_strategy(options.strategy, gpu=False)
     per_rank_accumulation(options.hyper.grad_accum, launch.nproc_per_node * launch.nnodes)
     print(f"launching: torchrun {' '.join(torchrun_args(launch))} (strategy {options.strategy})", file=sys.stderr)
-    try:
-        results = elastic_launch(launch_config(launch), _worker)(options, home, recordings)
-    except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        message = failure.message["message"] if isinstance(failure.message, dict) else failure.message
-        raise TrainError(f"rank {rank} failed: {message.strip()}") from None
-    except SignalException as exc:
-        raise KeyboardInterrupt from exc
+    with tempfile.TemporaryDirectory(prefix="sii-torchrun-") as logs:  # the launcher's files, gone with the run
+        try:
+            results = elastic_launch(launch_config(launch, logs), _worker)(options, home, recordings)
+        except ChildFailedError as exc:
+            rank, failure = exc.get_first_failure()
+            message = failure.message["message"] if isinstance(failure.message, dict) else failure.message
+            raise TrainError(f"rank {rank} failed: {message.strip()}") from None
+        except SignalException as exc:
+            raise KeyboardInterrupt from exc
     return Path(results[0])
 
 
