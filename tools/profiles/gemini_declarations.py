@@ -4,6 +4,19 @@ tool's description and JSON schema, word for word (the shell's as on Linux/macOS
 
 from typing import Any
 
+# The ignore-file switches read_many_files and glob share (their `file_filtering_options`).
+_FILE_FILTERING = {
+    "respect_git_ignore": {
+        "description": "Optional: Whether to respect .gitignore patterns when listing files. "
+        "Only available in git repositories. Defaults to true.",
+        "type": "boolean",
+    },
+    "respect_gemini_ignore": {
+        "description": "Optional: Whether to respect .geminiignore patterns when listing files. Defaults to true.",
+        "type": "boolean",
+    },
+}
+
 # name -> {"description", "parameters"}; sources: read-file.ts, write-file.ts, edit.ts (replace), read-many-files.ts,
 # ls.ts (list_directory), glob.ts, grep.ts (search_file_content), shell.ts (run_shell_command), memoryTool.ts.
 DECLARATIONS: dict[str, dict[str, Any]] = {
@@ -217,43 +230,7 @@ DECLARATIONS: dict[str, dict[str, Any]] = {
                 "file_filtering_options": {
                     "description": "Whether to respect ignore patterns from .gitignore or .geminiignore",
                     "type": "object",
-                    "properties": {
-                        "respect_git_ignore": {
-                            "description": "Optional: "
-                            "Whether "
-                            "to "
-                            "respect "
-                            ".gitignore "
-                            "patterns "
-                            "when "
-                            "listing "
-                            "files. "
-                            "Only "
-                            "available "
-                            "in "
-                            "git "
-                            "repositories. "
-                            "Defaults "
-                            "to "
-                            "true.",
-                            "type": "boolean",
-                        },
-                        "respect_gemini_ignore": {
-                            "description": "Optional: "
-                            "Whether "
-                            "to "
-                            "respect "
-                            ".geminiignore "
-                            "patterns "
-                            "when "
-                            "listing "
-                            "files. "
-                            "Defaults "
-                            "to "
-                            "true.",
-                            "type": "boolean",
-                        },
-                    },
+                    "properties": _FILE_FILTERING,
                 },
             },
             "required": ["paths"],
@@ -276,43 +253,7 @@ DECLARATIONS: dict[str, dict[str, Any]] = {
                 "file_filtering_options": {
                     "description": "Optional: Whether to respect ignore patterns from .gitignore or .geminiignore",
                     "type": "object",
-                    "properties": {
-                        "respect_git_ignore": {
-                            "description": "Optional: "
-                            "Whether "
-                            "to "
-                            "respect "
-                            ".gitignore "
-                            "patterns "
-                            "when "
-                            "listing "
-                            "files. "
-                            "Only "
-                            "available "
-                            "in "
-                            "git "
-                            "repositories. "
-                            "Defaults "
-                            "to "
-                            "true.",
-                            "type": "boolean",
-                        },
-                        "respect_gemini_ignore": {
-                            "description": "Optional: "
-                            "Whether "
-                            "to "
-                            "respect "
-                            ".geminiignore "
-                            "patterns "
-                            "when "
-                            "listing "
-                            "files. "
-                            "Defaults "
-                            "to "
-                            "true.",
-                            "type": "boolean",
-                        },
-                    },
+                    "properties": _FILE_FILTERING,
                 },
             },
             "required": ["path"],
