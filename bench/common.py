@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from recordings.schema import SessionMeta
+
 BIN = Path(sys.executable).parent
 
 
@@ -36,3 +38,18 @@ def median_time(action: Callable[[], object], repeats: int) -> float:
 
 def median_command_time(command: list[str], repeats: int) -> float:
     return median_time(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
+
+
+def bench_meta(session_id: str, model: str) -> SessionMeta:
+    """The header of a generated recording: a finished, successful headless session of `model`."""
+    return SessionMeta(
+        session_id=session_id,
+        sii_version="bench",
+        face="headless",
+        model=model,
+        base_url="http://x/v1",
+        sampling={},
+        workspace="/w",
+        started_at=1.0,
+        outcome="success",
+    )

@@ -29,12 +29,12 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from bench.common import Row, median_time
+from bench.common import Row, bench_meta, median_time
 from bench.recordings import TOOLS, text, write_session
 from finetune.data import Example, Renderer, Source, load_tokenizer
 from finetune.packing import fit, pack
 from model_server.bundled import ensure_bundled_model
-from recordings.schema import FunctionCall, SessionMeta, ToolCall
+from recordings.schema import FunctionCall, ToolCall
 from recordings.store import RecordingWriter, read_trajectory
 from sii.config import sii_cache
 
@@ -48,17 +48,7 @@ LAYERS = int(os.environ.get("SII_BENCH_FINETUNE_LAYERS", "0"))
 def write_agent_session(path: Path, rng: random.Random, steps: int) -> None:
     """A session of many short tool steps, so that pieces split at any of the lengths come out near it."""
     writer = RecordingWriter(path, redactor=None)
-    meta = SessionMeta(
-        session_id=path.stem,
-        sii_version="bench",
-        face="headless",
-        model="m",
-        base_url="http://x/v1",
-        sampling={},
-        workspace="/w",
-        started_at=1.0,
-        outcome="success",
-    )
+    meta = bench_meta(path.stem, "m")
     writer.session(meta, TOOLS[:1], sync=False)
     writer.message(message={"role": "system", "content": "You are sii, a coding agent."})
     writer.message(message={"role": "user", "content": text(rng, 150)})

@@ -15,9 +15,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, median_time
+from bench.common import Row, bench_meta, median_time
 from recordings.export import Selection, export
-from recordings.schema import FunctionCall, Message, SessionMeta, ToolCall
+from recordings.schema import FunctionCall, Message, ToolCall
 from recordings.stats import summarize
 from recordings.store import INDEX_FILE, RecordingWriter, list_sessions
 
@@ -49,17 +49,7 @@ def text(rng: random.Random, size: int) -> str:
 def write_session(path: Path, rng: random.Random, steps: int, output_size: tuple[int, int]) -> None:
     """A session as sii records one: system, task, then steps of assistant call + tool result, an answer."""
     writer = RecordingWriter(path)  # redacted as written, like sii's own recordings
-    meta = SessionMeta(
-        session_id=path.stem,
-        sii_version="bench",
-        face="headless",
-        model="qwen3-8b",
-        base_url="http://x/v1",
-        sampling={},
-        workspace="/w",
-        started_at=1.0,
-        outcome="success",
-    )
+    meta = bench_meta(path.stem, "qwen3-8b")
     writer.session(meta, TOOLS, sync=False)
     writer.message(message={"role": "system", "content": text(rng, 2000)})
     writer.message(message={"role": "user", "content": f"task {path.stem}: " + text(rng, 200)})
