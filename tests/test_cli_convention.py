@@ -17,7 +17,7 @@ from recordings.cli import EXIT_ERROR, EXIT_INTERRUPTED, reports
 from recordings.store import recordings_dir
 from sii.agent_flags import settings_from_args
 from sii.cli import FAMILIES, build_parser, main, parse_args
-from tests.test_curation import DAY, record
+from tests.test_curation import DAY, record, three_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 LOWER_ROOMS = ("finetune", "tools", "recordings", "model_server")
@@ -33,12 +33,8 @@ def one_error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
 
 @pytest.fixture
 def sessions(sii_home: Path) -> Path:
-    folder = recordings_dir(sii_home)
-    folder.mkdir(parents=True)
     now = time.time()
-    record(folder, "s-old", label="success", started=now - 10 * DAY, tokens=40_000, tags=["frontend"])
-    record(folder, "s-fail", label="fail", started=now - DAY, model="other", tool="run_shell")
-    record(folder, "s-new", started=now, tokens=150_000, workspace="/work/api")
+    folder = three_sessions(sii_home, now)
     record(folder, "s-odd", label="unknown", started=now - 3 * DAY, model="third", tokens=9_000)
     return folder
 

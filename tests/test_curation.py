@@ -54,15 +54,19 @@ def sii(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sii", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-@pytest.fixture
-def directory(sii_home: Path) -> Path:
+def three_sessions(sii_home: Path, now: float) -> Path:
+    """The recordings folder with sessions that differ in label, age, model, tokens, tool, tags and workspace."""
     folder = recordings_dir(sii_home)
     folder.mkdir(parents=True)
-    now = time.time()
     record(folder, "s-old", label="success", started=now - 10 * DAY, tokens=40_000, tags=["frontend"])
     record(folder, "s-fail", label="fail", started=now - DAY, model="other", tool="run_shell")
     record(folder, "s-new", started=now, tokens=150_000, workspace="/work/api")
     return folder
+
+
+@pytest.fixture
+def directory(sii_home: Path) -> Path:
+    return three_sessions(sii_home, time.time())
 
 
 def ids(result: subprocess.CompletedProcess[str]) -> list[str]:
